@@ -1,0 +1,229 @@
+// Package engine evaluates orders against a compiled knowledge release: it
+// runs the built-in rule types bound to each line's code, merges and ranks
+// the findings, and derives the verdict.
+package engine
+
+import (
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// RuleConfig is a hospital's setting for one rule type.
+type RuleConfig struct {
+	// Disabled switches the rule type off.
+	Disabled bool `json:"disabled,omitempty"`
+	// Action replaces the rule type's action ("INFO", "WARN", "BLOCK";
+	// empty = the default of docs/rules.md).
+	Action string `json:"action,omitempty"`
+}
+
+// Config is the rule configuration of one sidecar.
+type Config struct {
+	Rules map[knowledge.RuleType]RuleConfig `json:"rules,omitempty"`
+}
+
+// ParseAction maps "INFO"/"WARN"/"BLOCK" (or the ACTION_ names) to an Action.
+func ParseAction(s string) (rxguardv1.Action, bool) {
+	switch s {
+	case "INFO", "ACTION_INFO":
+		return rxguardv1.Action_ACTION_INFO, true
+	case "WARN", "ACTION_WARN":
+		return rxguardv1.Action_ACTION_WARN, true
+	case "BLOCK", "ACTION_BLOCK":
+		return rxguardv1.Action_ACTION_BLOCK, true
+	}
+	return rxguardv1.Action_ACTION_UNSPECIFIED, false
+}
+
+// Engine evaluates checks against the active index. Swapping the index is
+// one atomic store; a check loads it once and finishes on that release.
+type Engine struct {
+	active atomic.Pointer[Index]
+	// per rule order: enabled and the action override (0 = default)
+	enabled  []bool
+	override []rxguardv1.Action
+}
+
+// UnknownRuleError reports a configured rule type this build does not have.
+type UnknownRuleError struct{ Type knowledge.RuleType }
+
+func (e *UnknownRuleError) Error() string {
+	return "unknown rule type " + strconv.Quote(string(e.Type)) + " in configuration"
+}
+
+// New returns an engine with the configuration applied; it has no index
+// until Swap is called.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{enabled: make([]bool, len(ruleList)), override: make([]rxguardv1.Action, len(ruleList))}
+	for i := range e.enabled {
+		e.enabled[i] = true
+	}
+	for t, rc := range cfg.Rules {
+		s := ruleByType[t]
+		if s == nil {
+			return nil, &UnknownRuleError{Type: t}
+		}
+		e.enabled[s.order] = !rc.Disabled
+		if rc.Action != "" {
+			a, ok := ParseAction(rc.Action)
+			if !ok {
+				return nil, &InvalidActionError{Type: t, Action: rc.Action}
+			}
+			e.override[s.order] = a
+		}
+	}
+	return e, nil
+}
+
+// InvalidActionError reports a configured action that is not INFO/WARN/BLOCK.
+type InvalidActionError struct {
+	Type   knowledge.RuleType
+	Action string
+}
+
+func (e *InvalidActionError) Error() string {
+	return "rule " + string(e.Type) + ": action " + strconv.Quote(e.Action) + " is not INFO, WARN or BLOCK"
+}
+
+// Swap makes idx the active index and returns the previous one.
+func (e *Engine) Swap(idx *Index) *Index { return e.active.Swap(idx) }
+
+// Index returns the active index (nil before the first Swap).
+func (e *Engine) Index() *Index { return e.active.Load() }
+
+// Result is one evaluation.
+type Result struct {
+	Verdict  rxguardv1.Verdict
+	Findings []*rxguardv1.Finding
+	Version  string
+	Elapsed  time.Duration
+}
+
+// Check evaluates one validated request against the active index. It never
+// blocks and never fails: without an index it returns nil (the caller
+// answers Unavailable).
+func (e *Engine) Check(in *Input) *Result {
+	start := time.Now()
+	idx := e.active.Load()
+	if idx == nil {
+		return nil
+	}
+	ev := newEvaluation(in, idx)
+	for li, o := range in.Req.Orders {
+		entry := idx.byCode[o.ItemCode]
+		if entry == nil {
+			continue
+		}
+		insured := ev.lines[li].insured
+		for _, b := range entry.checks {
+			s := b.spec
+			if !e.enabled[s.order] || (s.payment && !insured) {
+				continue
+			}
+			if ev.hasFired(s.order, li) {
+				continue
+			}
+			v, ok := s.check(ev, li, b.r)
+			if !ok {
+				continue
+			}
+			ev.markFired(s.order, li)
+			ev.add(s, e.override[s.order], li, b.r, v)
+		}
+	}
+	res := &Result{Findings: ev.out, Version: idx.Version()}
+	rank(ev, res)
+	res.Elapsed = time.Since(start)
+	return res
+}
+
+func (ev *evaluation) hasFired(rule, line int) bool {
+	_, ok := ev.fired[firedKey{rule, line}]
+	return ok
+}
+
+func (ev *evaluation) markFired(rule, line int) {
+	if ev.fired == nil {
+		ev.fired = make(map[firedKey]struct{}, 4)
+	}
+	ev.fired[firedKey{rule, line}] = struct{}{}
+}
+
+func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, r *knowledge.Restriction, v violation) {
+	action := s.action
+	if v.action != rxguardv1.Action_ACTION_UNSPECIFIED {
+		action = v.action
+	}
+	if override != rxguardv1.Action_ACTION_UNSPECIFIED {
+		action = override
+	}
+	lines := make([]string, 0, 1+len(v.otherLines))
+	lines = append(lines, ev.req.Orders[li].LineId)
+	for _, o := range v.otherLines {
+		lines = append(lines, ev.req.Orders[o].LineId)
+	}
+	ev.out = append(ev.out, &rxguardv1.Finding{
+		RuleId:      r.Key(),
+		RuleType:    string(s.typ),
+		Action:      action,
+		LineIds:     lines,
+		Message:     v.message,
+		Evidence:    v.evidence + "（知识库版本 " + ev.idx.Version() + "）",
+		Suggestion:  v.suggestion,
+		Overridable: action != rxguardv1.Action_ACTION_BLOCK,
+		Source:      "builtin",
+	})
+	ev.lineOf(len(ev.out)-1, li)
+}
+
+// lineOf remembers the first line of each finding for ranking.
+func (ev *evaluation) lineOf(finding, line int) {
+	for len(ev.firstLine) <= finding {
+		ev.firstLine = append(ev.firstLine, 0)
+	}
+	ev.firstLine[finding] = line
+}
+
+// rank orders findings by action (BLOCK first), then by line order, and
+// derives the verdict from the strongest action (RULES.md).
+func rank(ev *evaluation, res *Result) {
+	if len(res.Findings) > 1 {
+		idx := make([]int, len(res.Findings))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			fa, fb := res.Findings[idx[a]], res.Findings[idx[b]]
+			if fa.Action != fb.Action {
+				return fa.Action > fb.Action
+			}
+			return ev.firstLine[idx[a]] < ev.firstLine[idx[b]]
+		})
+		sorted := make([]*rxguardv1.Finding, len(idx))
+		for i, j := range idx {
+			sorted[i] = res.Findings[j]
+		}
+		res.Findings = sorted
+	}
+	res.Verdict = rxguardv1.Verdict_VERDICT_PASS
+	for _, f := range res.Findings {
+		switch f.Action {
+		case rxguardv1.Action_ACTION_BLOCK:
+			res.Verdict = rxguardv1.Verdict_VERDICT_BLOCK
+		case rxguardv1.Action_ACTION_WARN:
+			if res.Verdict != rxguardv1.Verdict_VERDICT_BLOCK {
+				res.Verdict = rxguardv1.Verdict_VERDICT_WARN
+			}
+		}
+	}
+}
+
+// dayString formats a local day number as YYYY-MM-DD.
+func dayString(day int) string {
+	return time.Unix(int64(day)*86400, 0).UTC().Format("2006-01-02")
+}

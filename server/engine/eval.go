@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"time"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+)
+
+// Shanghai is the zone all calendar-day arithmetic uses (RULES.md).
+var Shanghai = loadShanghai()
+
+func loadShanghai() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	// China has no daylight saving time, so a fixed zone is exact.
+	return time.FixedZone("CST", 8*3600)
+}
+
+// Input is a validated request with its times parsed once.
+type Input struct {
+	Req          *rxguardv1.CheckOrdersRequest
+	CheckTime    time.Time
+	BirthDate    time.Time   // zero if unknown
+	OrderTimes   []time.Time // per order line; zero = use CheckTime
+	HistoryTimes []time.Time // per history entry
+}
+
+// event is one occurrence of an item on the patient's timeline: a line of
+// this order or an entry of the history.
+type event struct {
+	code      string
+	line      int // index into Req.Orders, or -1 for history
+	t         time.Time
+	day       int // local calendar day number
+	hour      int64
+	quantity  float64
+	days      int32
+	encounter bool // in the request's encounter
+	insured   bool
+}
+
+// evaluation is the per-check state the rules read. It is built once per
+// check and never shared.
+type evaluation struct {
+	in       *Input
+	req      *rxguardv1.CheckOrdersRequest
+	idx      *Index
+	checkDay int
+	ageYears int
+	ageDays  int
+	hasAge   bool
+	lines    []event // one per order line, same index
+	history  []event
+	// fired marks (rule order, line) pairs that already have a finding.
+	fired     map[firedKey]struct{}
+	out       []*rxguardv1.Finding
+	firstLine []int
+}
+
+type firedKey struct {
+	rule int
+	line int
+}
+
+// dayNumber is the local calendar day of t as days since 1970-01-01.
+func dayNumber(t time.Time) int {
+	y, m, d := t.In(Shanghai).Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+func hourNumber(t time.Time) int64 {
+	return t.Unix() / 3600 // Shanghai is a whole-hour offset, so UTC hours align with local ones
+}
+
+// ageAt returns completed years and days lived at the check date.
+func ageAt(birth, at time.Time) (years, days int) {
+	by, bm, bd := birth.In(Shanghai).Date()
+	ay, am, ad := at.In(Shanghai).Date()
+	years = ay - by
+	if am < bm || (am == bm && ad < bd) {
+		years--
+	}
+	days = dayNumber(at) - dayNumber(birth)
+	return years, days
+}
+
+func newEvaluation(in *Input, idx *Index) *evaluation {
+	req := in.Req
+	ev := &evaluation{in: in, req: req, idx: idx, checkDay: dayNumber(in.CheckTime)}
+	if !in.BirthDate.IsZero() {
+		ev.ageYears, ev.ageDays = ageAt(in.BirthDate, in.CheckTime)
+		ev.hasAge = true
+	}
+	selfPayPatient := req.GetPatient().GetInsuranceType() == rxguardv1.InsuranceType_INSURANCE_SELF_PAY
+	ev.lines = make([]event, len(req.Orders))
+	for i, o := range req.Orders {
+		t := in.CheckTime
+		if i < len(in.OrderTimes) && !in.OrderTimes[i].IsZero() {
+			t = in.OrderTimes[i]
+		}
+		ev.lines[i] = event{
+			code: o.ItemCode, line: i, t: t, day: dayNumber(t), hour: hourNumber(t),
+			quantity: o.Quantity, days: o.Days, encounter: true,
+			insured: !o.SelfPay && !selfPayPatient,
+		}
+	}
+	if len(req.History) > 0 {
+		encID := req.GetEncounter().GetId()
+		ev.history = make([]event, len(req.History))
+		for i, h := range req.History {
+			var t time.Time
+			if i < len(in.HistoryTimes) {
+				t = in.HistoryTimes[i]
+			}
+			ev.history[i] = event{
+				code: h.ItemCode, line: -1, t: t, day: dayNumber(t), hour: hourNumber(t),
+				quantity: h.Quantity, days: h.Days,
+				encounter: encID != "" && h.EncounterId == encID,
+				insured:   true,
+			}
+		}
+	}
+	return ev
+}
+
+// occurrences calls fn for every history entry and every order line, in
+// that order, whose code satisfies match.
+func (ev *evaluation) occurrences(match func(code string) bool, fn func(e *event)) {
+	for i := range ev.history {
+		if match(ev.history[i].code) {
+			fn(&ev.history[i])
+		}
+	}
+	for i := range ev.lines {
+		if match(ev.lines[i].code) {
+			fn(&ev.lines[i])
+		}
+	}
+}
+
+func sameCode(code string) func(string) bool {
+	return func(c string) bool { return c == code }
+}
+
+// supplyDays counts an order without supply days as one day: an order
+// always covers at least the day it is given.
+func supplyDays(d int32) int {
+	if d < 1 {
+		return 1
+	}
+	return int(d)
+}
+
+// count is how many times an occurrence performs its item: its quantity,
+// at least once.
+func count(q float64) int {
+	if q < 1 {
+		return 1
+	}
+	return int(q + 0.5)
+}

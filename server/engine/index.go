@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// Index is the compiled, read-only form of one knowledge release. A check
+// reads exactly one Index for its whole duration, so it never sees a mix of
+// releases. Lookups are by national code: the cost of a check grows with its
+// lines, not with the size of the rule base.
+type Index struct {
+	Manifest knowledge.Manifest
+	byCode   map[string]*codeEntry
+	// courseGroup maps a PAYMENT_COURSE drug code to the generic name its
+	// batch groups it under, so a course counts across manufacturers.
+	courseGroup map[string]string
+	// surgeryGroup maps a service-item code to its 手术组.
+	surgeryGroup map[string]string
+}
+
+// codeEntry is everything the release binds to one code, in rule-list order.
+type codeEntry struct {
+	name   string
+	checks []boundRestriction
+}
+
+type boundRestriction struct {
+	spec *ruleSpec
+	r    *knowledge.Restriction
+}
+
+// Compile builds an index from a release's content. Restrictions whose rule
+// type this build does not know are an error: a release must not be served
+// by a sidecar that would silently ignore part of it.
+func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
+	idx := &Index{
+		Manifest:     m,
+		byCode:       make(map[string]*codeEntry, len(c.Restrictions)),
+		courseGroup:  map[string]string{},
+		surgeryGroup: map[string]string{},
+	}
+	for i := range c.Restrictions {
+		r := &c.Restrictions[i]
+		spec := specFor(r.Type)
+		if spec == nil {
+			return nil, fmt.Errorf("release %s: restriction %s has rule type %q this rxguard does not know; upgrade rxguard", m.Version, r.Key(), r.Type)
+		}
+		e := idx.entry(r.Code, r.Name)
+		e.checks = append(e.checks, boundRestriction{spec: spec, r: r})
+		if r.Type == knowledge.RulePaymentCourse {
+			idx.courseGroup[r.Code] = r.Name
+		}
+		if r.Type == knowledge.RuleSurgeryGroup {
+			idx.surgeryGroup[r.Code] = r.Group
+		}
+	}
+	for i := range c.Drugs {
+		idx.entry(c.Drugs[i].Code, c.Drugs[i].GenericName)
+	}
+	for _, e := range idx.byCode {
+		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
+	}
+	return idx, nil
+}
+
+func (idx *Index) entry(code, name string) *codeEntry {
+	e := idx.byCode[code]
+	if e == nil {
+		e = &codeEntry{name: name}
+		idx.byCode[code] = e
+	}
+	if e.name == "" {
+		e.name = name
+	}
+	return e
+}
+
+// Version is the release version the index was compiled from.
+func (idx *Index) Version() string { return idx.Manifest.Version }
+
+// Restrictions returns what the release binds to code, in rule-list order.
+func (idx *Index) Restrictions(code string) []*knowledge.Restriction {
+	e := idx.byCode[code]
+	if e == nil {
+		return nil
+	}
+	out := make([]*knowledge.Restriction, len(e.checks))
+	for i, b := range e.checks {
+		out[i] = b.r
+	}
+	return out
+}
+
+// Name returns the name the release gives code, or "".
+func (idx *Index) Name(code string) string {
+	if e := idx.byCode[code]; e != nil {
+		return e.name
+	}
+	return ""
+}
+
+// Codes is the number of distinct codes the index knows.
+func (idx *Index) Codes() int { return len(idx.byCode) }

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"strconv"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// ITEM_COURSE (第八批-3 限定疗程, limits in words): fires when the days since
+// the first such item in this encounter exceed D (总时间/支付不超过D天), or
+// the days since the last one are fewer than I (间隔不短于I天). The interval
+// looks at the patient's whole history: outpatient rehabilitation is a new
+// encounter every visit.
+var itemCourseRule = &ruleSpec{
+	typ: knowledge.RuleItemCourse, payment: true, action: rxguardv1.Action_ACTION_WARN,
+	title: "限定支付疗程（项目）", check: checkItemCourse,
+	describe: func(r *knowledge.Restriction) string {
+		s := ""
+		if r.CourseDays > 0 {
+			s = "支付不超过" + strconv.Itoa(r.CourseDays) + "天"
+		}
+		if r.IntervalDays > 0 {
+			if s != "" {
+				s += "，"
+			}
+			s += "间隔不短于" + strconv.Itoa(r.IntervalDays) + "天"
+		}
+		if r.Text != "" {
+			if s != "" {
+				s += "；"
+			}
+			s += "未结构化：" + r.Text
+		}
+		return s
+	},
+}
+
+func checkItemCourse(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+	if r.CourseDays <= 0 && r.IntervalDays <= 0 {
+		return violation{}, false
+	}
+	day := ev.lines[line].day
+	first, hasFirst := 0, false
+	last, hasLast := 0, false
+	note := func(e *event) {
+		if e.code != r.Code || e.day > day {
+			return
+		}
+		if e.encounter && (!hasFirst || e.day < first) {
+			first, hasFirst = e.day, true
+		}
+		if !hasLast || e.day > last {
+			last, hasLast = e.day, true
+		}
+	}
+	for i := range ev.history {
+		note(&ev.history[i])
+	}
+	for j := 0; j < line; j++ {
+		if ev.lines[j].insured {
+			note(&ev.lines[j])
+		}
+	}
+	if r.CourseDays > 0 && hasFirst && day-first > r.CourseDays {
+		return violation{
+			message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊首次于" + dayString(first) +
+				"，至今已" + strconv.Itoa(day-first) + "天。",
+			evidence:   quote(r),
+			suggestion: "疗程已超出医保支付期限，请评估是否继续；继续执行请填写理由，" + selfPaySuggestion,
+		}, true
+	}
+	if r.IntervalDays > 0 && hasLast && day-last < r.IntervalDays {
+		return violation{
+			message: r.Name + " 医保要求间隔不短于" + strconv.Itoa(r.IntervalDays) + "天，上次于" + dayString(last) +
+				"，间隔" + strconv.Itoa(day-last) + "天。",
+			evidence:   quote(r),
+			suggestion: "请于" + dayString(last+r.IntervalDays) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
+		}, true
+	}
+	return violation{}, false
+}

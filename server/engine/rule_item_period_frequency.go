@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"strconv"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// ITEM_PERIOD_FREQUENCY (第八批-4 频次上限 per 疗程周期): fires when the item
+// occurs more than N times within the last M days, this order included.
+// "Within the last M days" of day D is days D-M+1 … D: with 1 per 14 days,
+// a repeat on day 13 fires and one on day 14 passes.
+var itemPeriodFrequencyRule = &ruleSpec{
+	typ: knowledge.RuleItemPeriodFrequency, payment: true, action: rxguardv1.Action_ACTION_WARN,
+	title: "周期超频次", check: checkItemPeriodFrequency,
+	describe: func(r *knowledge.Restriction) string {
+		return strconv.Itoa(r.PeriodDays) + "天内最多" + strconv.Itoa(r.PeriodCount) + "次"
+	},
+}
+
+func checkItemPeriodFrequency(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+	if r.PeriodCount <= 0 || r.PeriodDays <= 0 {
+		return violation{}, false
+	}
+	day := ev.lines[line].day
+	inWindow := func(d int) bool { return d <= day && day-d < r.PeriodDays }
+	n := count(ev.lines[line].quantity)
+	last, hasLast := 0, false
+	note := func(e *event) {
+		if e.code != r.Code || !inWindow(e.day) {
+			return
+		}
+		n += count(e.quantity)
+		if !hasLast || e.day > last {
+			last, hasLast = e.day, true
+		}
+	}
+	for i := range ev.history {
+		note(&ev.history[i])
+	}
+	for j := 0; j < line; j++ {
+		if ev.lines[j].insured {
+			note(&ev.lines[j])
+		}
+	}
+	if n <= r.PeriodCount || !hasLast {
+		return violation{}, false
+	}
+	next := last + r.PeriodDays
+	return violation{
+		message: r.Name + " " + strconv.Itoa(r.PeriodDays) + "天内医保限" + strconv.Itoa(r.PeriodCount) + "次，含本医嘱已" +
+			strconv.Itoa(n) + "次（上次" + dayString(last) + "）。",
+		evidence:   quote(r) + "；频次上限" + strconv.Itoa(r.PeriodCount) + "，疗程周期" + strconv.Itoa(r.PeriodDays) + "天；上次：" + dayString(last),
+		suggestion: "如非必要请于" + dayString(next) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
+	}, true
+}

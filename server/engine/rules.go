@@ -1,0 +1,95 @@
+package engine
+
+import (
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// ruleSpec describes one built-in rule type: whether it concerns payment
+// only (then it never fires on a self-pay line), its default action, and
+// how it judges one order line against one restriction of its type bound
+// to the line's code.
+type ruleSpec struct {
+	typ     knowledge.RuleType
+	payment bool
+	action  rxguardv1.Action
+	// title is the short Chinese name used in messages and explanations.
+	title string
+	// check returns a verdict for one line and restriction; ok=false means
+	// the rule does not fire.
+	check func(ev *evaluation, line int, r *knowledge.Restriction) (v violation, ok bool)
+	// describe summarises a restriction's parameters for ExplainItem.
+	describe func(r *knowledge.Restriction) string
+	order    int
+}
+
+// violation is what a rule says when it fires.
+type violation struct {
+	message    string
+	evidence   string
+	suggestion string
+	// otherLines are further order lines the finding names (pair rules).
+	otherLines []int
+	// action overrides the rule's default when the rule itself grades
+	// (zero = default).
+	action rxguardv1.Action
+}
+
+// ruleList is the set of built-in rule types, in the order their findings
+// are reported within a line. "Which rules exist" is answered here.
+var ruleList = []*ruleSpec{
+	drugGenderRule,
+	itemGenderRule,
+	drugAgeRule,
+	itemAgeRule,
+	insuranceTypeRule,
+	encounterTypeRule,
+	hospitalLevelRule,
+	paymentCourseRule,
+	itemFrequencyRule,
+	itemPeriodFrequencyRule,
+	itemCourseRule,
+	duplicateChargeRule,
+	surgeryGroupRule,
+}
+
+var ruleByType = func() map[knowledge.RuleType]*ruleSpec {
+	m := make(map[knowledge.RuleType]*ruleSpec, len(ruleList))
+	for i, s := range ruleList {
+		s.order = i
+		m[s.typ] = s
+	}
+	return m
+}()
+
+func specFor(t knowledge.RuleType) *ruleSpec { return ruleByType[t] }
+
+// RuleTypes lists the built-in rule types in report order.
+func RuleTypes() []knowledge.RuleType {
+	out := make([]knowledge.RuleType, len(ruleList))
+	for i, s := range ruleList {
+		out[i] = s.typ
+	}
+	return out
+}
+
+// DefaultAction is the action a rule type takes unless configured otherwise.
+func DefaultAction(t knowledge.RuleType) (rxguardv1.Action, bool) {
+	s := ruleByType[t]
+	if s == nil {
+		return rxguardv1.Action_ACTION_UNSPECIFIED, false
+	}
+	return s.action, true
+}
+
+// selfPaySuggestion is appended to every BLOCK suggestion of a payment rule
+// (RULES.md): the physician may always keep the order as self-pay.
+const selfPaySuggestion = "或经患者同意标记为自费（自费，患者知情同意）。"
+
+func quote(r *knowledge.Restriction) string {
+	s := r.Source.String() + "：" + r.Name
+	if r.Description != "" {
+		s += "，说明：“" + r.Description + "”"
+	}
+	return s
+}
