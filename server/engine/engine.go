@@ -120,7 +120,8 @@ func (e *Engine) Check(in *Input) *Result {
 			continue
 		}
 		insured := ev.lines[li].insured
-		for _, b := range entry.checks {
+		for bi := range entry.checks {
+			b := &entry.checks[bi]
 			s := b.spec
 			if !e.enabled[s.order] || (s.payment && !insured) {
 				continue
@@ -128,7 +129,7 @@ func (e *Engine) Check(in *Input) *Result {
 			if ev.hasFired(s.order, li) {
 				continue
 			}
-			v, ok := s.check(ev, li, b.r)
+			v, ok := s.check(ev, li, b)
 			if !ok {
 				continue
 			}
@@ -173,7 +174,7 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, r *kno
 		Action:      action,
 		LineIds:     lines,
 		Message:     v.message,
-		Evidence:    v.evidence + "（知识库版本 " + ev.idx.Version() + "）",
+		Evidence:    v.evidence + ev.idx.evidenceSuffix,
 		Suggestion:  v.suggestion,
 		Overridable: action != rxguardv1.Action_ACTION_BLOCK,
 		Source:      "builtin",

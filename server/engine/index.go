@@ -19,17 +19,23 @@ type Index struct {
 	courseGroup map[string]string
 	// surgeryGroup maps a service-item code to its 手术组.
 	surgeryGroup map[string]string
+	// evidenceSuffix names the release in every finding's evidence.
+	evidenceSuffix string
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.
 type codeEntry struct {
 	name   string
-	checks []boundRestriction
+	checks []bound
 }
 
-type boundRestriction struct {
-	spec *ruleSpec
-	r    *knowledge.Restriction
+// bound is one restriction bound to its rule type, with the text findings
+// cite precomputed.
+type bound struct {
+	spec   *ruleSpec
+	r      *knowledge.Restriction
+	source string // r.Source.String()
+	quote  string // source, name and description
 }
 
 // Compile builds an index from a release's content. Restrictions whose rule
@@ -37,10 +43,11 @@ type boundRestriction struct {
 // by a sidecar that would silently ignore part of it.
 func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	idx := &Index{
-		Manifest:     m,
-		byCode:       make(map[string]*codeEntry, len(c.Restrictions)),
-		courseGroup:  map[string]string{},
-		surgeryGroup: map[string]string{},
+		Manifest:       m,
+		byCode:         make(map[string]*codeEntry, len(c.Restrictions)),
+		courseGroup:    map[string]string{},
+		surgeryGroup:   map[string]string{},
+		evidenceSuffix: "（知识库版本 " + m.Version + "）",
 	}
 	for i := range c.Restrictions {
 		r := &c.Restrictions[i]
@@ -49,7 +56,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 			return nil, fmt.Errorf("release %s: restriction %s has rule type %q this rxguard does not know; upgrade rxguard", m.Version, r.Key(), r.Type)
 		}
 		e := idx.entry(r.Code, r.Name)
-		e.checks = append(e.checks, boundRestriction{spec: spec, r: r})
+		e.checks = append(e.checks, bound{spec: spec, r: r, source: r.Source.String(), quote: quote(r)})
 		if r.Type == knowledge.RulePaymentCourse {
 			idx.courseGroup[r.Code] = r.Name
 		}

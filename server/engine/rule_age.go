@@ -50,7 +50,8 @@ func inBand(band knowledge.AgeBand, years, days int) (in, known bool) {
 	return false, false
 }
 
-func checkAge(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkAge(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	if !ev.hasAge {
 		return violation{}, false
 	}
@@ -64,7 +65,7 @@ func checkAge(ev *evaluation, line int, r *knowledge.Restriction) (violation, bo
 	}
 	return violation{
 		message:    r.Name + " 医保限" + bandRule[r.AgeBand] + "支付，患者年龄" + age + "。",
-		evidence:   quote(r) + "；限定对象：" + string(r.AgeBand),
+		evidence:   b.quote + "；限定对象：" + string(r.AgeBand),
 		suggestion: "核对患者出生日期或更换适用的" + itemWord(r.Type) + "，" + selfPaySuggestion,
 	}, true
 }

@@ -42,28 +42,30 @@ func withinWindow(w knowledge.Window, secondary, primary *event) bool {
 	return false // a 频度 kept as text cannot be judged
 }
 
-func checkDuplicateCharge(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	sec := &ev.lines[line]
 	for j := range ev.lines {
 		if p := &ev.lines[j]; j != line && p.insured && p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			v := duplicateChargeViolation(r, "本医嘱同时开具")
+			v := duplicateChargeViolation(b, "本医嘱同时开具")
 			v.otherLines = []int{j}
 			return v, true
 		}
 	}
 	for i := range ev.history {
 		if p := &ev.history[i]; p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			return duplicateChargeViolation(r, p.t.In(Shanghai).Format("2006-01-02 15:04")+"已收取"), true
+			return duplicateChargeViolation(b, p.t.In(Shanghai).Format("2006-01-02 15:04")+"已收取"), true
 		}
 	}
 	return violation{}, false
 }
 
-func duplicateChargeViolation(r *knowledge.Restriction, when string) violation {
+func duplicateChargeViolation(b *bound, when string) violation {
+	r := b.r
 	v := violation{
 		message: r.Name + " 已包含在主项 " + r.PrimaryName + " 内（" + when + "主项，频度：" + string(r.Window) +
 			"），不得重复收费。",
-		evidence:   r.Source.String() + "：主项 " + r.PrimaryName + "（" + r.PrimaryCode + "）包含从项 " + r.Name + "（" + r.Code + "），频度" + string(r.Window),
+		evidence:   b.source + "：主项 " + r.PrimaryName + "（" + r.PrimaryCode + "）包含从项 " + r.Name + "（" + r.Code + "），频度" + string(r.Window),
 		suggestion: "删除从项 " + r.Name + "，" + selfPaySuggestion,
 	}
 	if r.Description != "" {

@@ -19,7 +19,8 @@ var encounterTypeRule = &ruleSpec{
 	},
 }
 
-func checkEncounterType(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkEncounterType(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	typ := ev.req.GetEncounter().GetType()
 	if typ == rxguardv1.EncounterType_ENCOUNTER_INPATIENT {
 		return violation{}, false
@@ -34,7 +35,7 @@ func checkEncounterType(ev *evaluation, line int, r *knowledge.Restriction) (vio
 	}
 	return violation{
 		message:    r.Name + " 医保限" + allowed + "患者支付，本次为" + encounterName(typ) + "。",
-		evidence:   quote(r) + "；限定就医方式：" + where,
+		evidence:   b.quote + "；限定就医方式：" + where,
 		suggestion: "收住院后在住院医嘱中开具，或更换门诊可支付的药品，" + selfPaySuggestion,
 	}, true
 }

@@ -19,7 +19,8 @@ var itemGenderRule = &ruleSpec{
 
 func describeGender(r *knowledge.Restriction) string { return "限" + string(r.Gender) + "性使用" }
 
-func checkGender(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkGender(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	var patient knowledge.Gender
 	switch ev.req.GetPatient().GetGender() {
 	case rxguardv1.Gender_GENDER_MALE:
@@ -34,7 +35,7 @@ func checkGender(ev *evaluation, line int, r *knowledge.Restriction) (violation,
 	}
 	return violation{
 		message:    r.Name + " 医保限定" + string(r.Gender) + "性患者支付，本患者为" + string(patient) + "性。",
-		evidence:   quote(r) + "；限定对象：" + string(r.Gender),
+		evidence:   b.quote + "；限定对象：" + string(r.Gender),
 		suggestion: "核对患者性别或更换适用的" + itemWord(r.Type) + "，" + selfPaySuggestion,
 	}, true
 }

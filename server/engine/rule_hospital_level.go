@@ -27,14 +27,15 @@ func levelName(l int) string {
 	return strconv.Itoa(l) + "级"
 }
 
-func checkHospitalLevel(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkHospitalLevel(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	level := int(ev.req.GetHospital().GetLevel())
 	if r.MinLevel == 0 || level >= r.MinLevel {
 		return violation{}, false
 	}
 	return violation{
 		message:    r.Name + " 医保限" + levelName(r.MinLevel) + "及以上医疗机构支付，本院为" + levelName(level) + "。",
-		evidence:   quote(r) + "；限定机构等级：" + levelName(r.MinLevel),
+		evidence:   b.quote + "；限定机构等级：" + levelName(r.MinLevel),
 		suggestion: "转诊至" + levelName(r.MinLevel) + "及以上医疗机构使用，或更换药品，" + selfPaySuggestion,
 	}, true
 }

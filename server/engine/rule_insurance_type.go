@@ -26,7 +26,8 @@ var insuranceName = map[rxguardv1.InsuranceType]string{
 	rxguardv1.InsuranceType_INSURANCE_SELF_PAY:    "自费",
 }
 
-func checkInsuranceType(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkInsuranceType(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	want, known := insuranceFor[r.Insurance]
 	have := ev.req.GetPatient().GetInsuranceType()
 	if !known || have == want {
@@ -34,7 +35,7 @@ func checkInsuranceType(ev *evaluation, line int, r *knowledge.Restriction) (vio
 	}
 	return violation{
 		message:    r.Name + " 为" + r.Insurance + "保险目录用药，仅" + r.Insurance + "保险支付，患者参保类型为" + insuranceName[have] + "。",
-		evidence:   quote(r) + "；限定对象：" + r.Insurance,
+		evidence:   b.quote + "；限定对象：" + r.Insurance,
 		suggestion: "更换为" + insuranceName[have] + "目录内药品，" + selfPaySuggestion,
 	}, true
 }

@@ -28,7 +28,8 @@ func quantityOrOne(q float64) float64 {
 	return q
 }
 
-func checkItemFrequency(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkItemFrequency(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	if r.DailyLimit <= 0 {
 		return violation{}, false
 	}
@@ -59,7 +60,7 @@ func checkItemFrequency(ev *evaluation, line int, r *knowledge.Restriction) (vio
 	return violation{
 		message: r.Name + " 医保每日限" + formatQty(r.DailyLimit) + r.Unit + "，当日已有" + formatQty(before) +
 			"，加本医嘱" + formatQty(this) + "共" + formatQty(before+this) + "。",
-		evidence:   r.Source.String() + "：" + r.Name + "，限制数量" + formatQty(r.DailyLimit) + "，数量单位" + r.Unit,
+		evidence:   b.source + "：" + r.Name + "，限制数量" + formatQty(r.DailyLimit) + "，数量单位" + r.Unit,
 		suggestion: suggestion + selfPaySuggestion,
 	}, true
 }

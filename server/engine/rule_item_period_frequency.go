@@ -19,7 +19,8 @@ var itemPeriodFrequencyRule = &ruleSpec{
 	},
 }
 
-func checkItemPeriodFrequency(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkItemPeriodFrequency(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	if r.PeriodCount <= 0 || r.PeriodDays <= 0 {
 		return violation{}, false
 	}
@@ -51,7 +52,7 @@ func checkItemPeriodFrequency(ev *evaluation, line int, r *knowledge.Restriction
 	return violation{
 		message: r.Name + " " + strconv.Itoa(r.PeriodDays) + "天内医保限" + strconv.Itoa(r.PeriodCount) + "次，含本医嘱已" +
 			strconv.Itoa(n) + "次（上次" + dayString(last) + "）。",
-		evidence:   quote(r) + "；频次上限" + strconv.Itoa(r.PeriodCount) + "，疗程周期" + strconv.Itoa(r.PeriodDays) + "天；上次：" + dayString(last),
+		evidence:   b.quote + "；频次上限" + strconv.Itoa(r.PeriodCount) + "，疗程周期" + strconv.Itoa(r.PeriodDays) + "天；上次：" + dayString(last),
 		suggestion: "如非必要请于" + dayString(next) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
 	}, true
 }

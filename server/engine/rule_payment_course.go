@@ -22,7 +22,8 @@ var paymentCourseRule = &ruleSpec{
 	},
 }
 
-func checkPaymentCourse(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	if r.CourseDays <= 0 {
 		return violation{}, false
 	}
@@ -55,7 +56,7 @@ func checkPaymentCourse(ev *evaluation, line int, r *knowledge.Restriction) (vio
 	return violation{
 		message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊已用" + strconv.Itoa(before) +
 			"天，加本医嘱" + strconv.Itoa(this) + "天共" + strconv.Itoa(before+this) + "天。",
-		evidence:   quote(r) + "；限定支付疗程：" + strconv.Itoa(r.CourseDays) + "天",
+		evidence:   b.quote + "；限定支付疗程：" + strconv.Itoa(r.CourseDays) + "天",
 		suggestion: suggestion + selfPaySuggestion,
 	}, true
 }

@@ -14,7 +14,8 @@ var surgeryGroupRule = &ruleSpec{
 	describe: func(r *knowledge.Restriction) string { return "手术组：" + r.Group },
 }
 
-func checkSurgeryGroup(ev *evaluation, line int, r *knowledge.Restriction) (violation, bool) {
+func checkSurgeryGroup(ev *evaluation, line int, b *bound) (violation, bool) {
+	r := b.r
 	day := ev.lines[line].day
 	sameGroup := func(e *event) bool {
 		return e.code != r.Code && e.day == day && ev.idx.surgeryGroup[e.code] == r.Group
@@ -39,7 +40,7 @@ func checkSurgeryGroup(ev *evaluation, line int, r *knowledge.Restriction) (viol
 	}
 	return violation{
 		message:    r.Name + " 与同日 " + firstName + " 同属" + r.Group + "，第二及以后的手术应按规定折价计收。",
-		evidence:   quote(r) + "；限定值域：" + r.Group,
+		evidence:   b.quote + "；限定值域：" + r.Group,
 		suggestion: "按主次手术规定折价计收本项目（或确认为不同切口并填写理由）。",
 	}, true
 }

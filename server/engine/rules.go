@@ -17,7 +17,7 @@ type ruleSpec struct {
 	title string
 	// check returns a verdict for one line and restriction; ok=false means
 	// the rule does not fire.
-	check func(ev *evaluation, line int, r *knowledge.Restriction) (v violation, ok bool)
+	check func(ev *evaluation, line int, b *bound) (v violation, ok bool)
 	// describe summarises a restriction's parameters for ExplainItem.
 	describe func(r *knowledge.Restriction) string
 	order    int
@@ -84,8 +84,10 @@ func DefaultAction(t knowledge.RuleType) (rxguardv1.Action, bool) {
 
 // selfPaySuggestion is appended to every BLOCK suggestion of a payment rule
 // (RULES.md): the physician may always keep the order as self-pay.
-const selfPaySuggestion = "或经患者同意标记为自费（自费，患者知情同意）。"
+const selfPaySuggestion = "或在患者知情同意后将本项标记为自费（self_pay）。"
 
+// quote is the source and wording of a restriction as findings cite it;
+// computed once per release at compile time, not per finding.
 func quote(r *knowledge.Restriction) string {
 	s := r.Source.String() + "：" + r.Name
 	if r.Description != "" {
