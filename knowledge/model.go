@@ -99,18 +99,18 @@ type Restriction struct {
 	Description string   `json:"description,omitempty"` // 药品说明 / 项目说明 / 备注, as published (trimmed)
 	Source      Source   `json:"source"`
 
-	Gender         Gender  `json:"gender,omitempty"`          // *_GENDER: the only gender paid for
-	AgeBand        AgeBand `json:"age_band,omitempty"`        // *_AGE
-	Insurance      string  `json:"insurance,omitempty"`       // INSURANCE_TYPE: 工伤 or 生育
-	AllowEmergency bool    `json:"allow_emergency,omitempty"` // ENCOUNTER_TYPE: description names 急诊
-	MinLevel       int     `json:"min_level,omitempty"`       // HOSPITAL_LEVEL: 2 or 3
-	CourseDays     int     `json:"course_days,omitempty"`     // PAYMENT_COURSE, ITEM_COURSE: payable days
-	IntervalDays   int     `json:"interval_days,omitempty"`   // ITEM_COURSE: minimum days between two
-	DailyLimit     float64 `json:"daily_limit,omitempty"`     // ITEM_FREQUENCY: quantity per calendar day
-	Unit           string  `json:"unit,omitempty"`            // ITEM_FREQUENCY: 数量单位 as published
-	PeriodCount    int     `json:"period_count,omitempty"`    // ITEM_PERIOD_FREQUENCY: 频次上限
-	PeriodDays     int     `json:"period_days,omitempty"`     // ITEM_PERIOD_FREQUENCY: 疗程周期
-	Group          string  `json:"group,omitempty"`           // SURGERY_GROUP: 手术组
+	Gender         Gender   `json:"gender,omitempty"`          // *_GENDER: the only gender paid for
+	AgeBand        AgeBand  `json:"age_band,omitempty"`        // *_AGE
+	Insurance      string   `json:"insurance,omitempty"`       // INSURANCE_TYPE: 工伤 or 生育
+	AllowEmergency bool     `json:"allow_emergency,omitempty"` // ENCOUNTER_TYPE: description names 急诊
+	MinLevel       int      `json:"min_level,omitempty"`       // HOSPITAL_LEVEL: 2 or 3
+	CourseDays     int      `json:"course_days,omitempty"`     // PAYMENT_COURSE, ITEM_COURSE: payable days
+	IntervalDays   int      `json:"interval_days,omitempty"`   // ITEM_COURSE: minimum days between two
+	DailyLimit     float64  `json:"daily_limit,omitempty"`     // ITEM_FREQUENCY: quantity per calendar day
+	Unit           string   `json:"unit,omitempty"`            // ITEM_FREQUENCY: 数量单位 as published
+	PeriodCount    int      `json:"period_count,omitempty"`    // ITEM_PERIOD_FREQUENCY: 频次上限
+	PeriodDays     int      `json:"period_days,omitempty"`     // ITEM_PERIOD_FREQUENCY: 疗程周期
+	Groups         []string `json:"groups,omitempty"`          // SURGERY_GROUP: 手术组 (the batch lists some items in several)
 
 	// DUPLICATE_CHARGE: Code/Name are the 从项 (the finding lands on it);
 	// the 主项 that already includes it is here.

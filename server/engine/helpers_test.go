@@ -35,6 +35,7 @@ const (
 	surgeryA      = "003310010140000"
 	surgeryB      = "003310010160000"
 	surgeryOther  = "003313030300000"
+	surgeryMulti  = "003310030080000" // 肠粘连松解术: 胃肠 and 女性生殖系统
 )
 
 var testSource = knowledge.Source{Batch: "测试批", File: "test.xlsx", Sheet: "Sheet1", Row: 2}
@@ -62,9 +63,10 @@ func testContent() *knowledge.Content {
 		{Type: knowledge.RuleDuplicateCharge, Code: secondaryEnc, Name: "床位费", PrimaryCode: primaryItem, PrimaryName: "急诊监护费", Window: knowledge.WindowSameEncounter},
 		{Type: knowledge.RuleDuplicateCharge, Code: secondary6h, Name: "护理费", PrimaryCode: primaryItem, PrimaryName: "急诊监护费", Window: knowledge.WindowSixHours},
 		{Type: knowledge.RuleDuplicateCharge, Code: secondaryHour, Name: "吸氧", PrimaryCode: primaryItem, PrimaryName: "急诊监护费", Window: knowledge.WindowSameHour},
-		{Type: knowledge.RuleSurgeryGroup, Code: surgeryA, Name: "食管癌根治术", Group: "胃肠手术组"},
-		{Type: knowledge.RuleSurgeryGroup, Code: surgeryB, Name: "食管胃吻合口狭窄切开成形术", Group: "胃肠手术组"},
-		{Type: knowledge.RuleSurgeryGroup, Code: surgeryOther, Name: "宫颈悬吊术", Group: "女性生殖系统手术组"},
+		{Type: knowledge.RuleSurgeryGroup, Code: surgeryA, Name: "食管癌根治术", Groups: []string{"胃肠手术组"}},
+		{Type: knowledge.RuleSurgeryGroup, Code: surgeryB, Name: "食管胃吻合口狭窄切开成形术", Groups: []string{"胃肠手术组"}},
+		{Type: knowledge.RuleSurgeryGroup, Code: surgeryMulti, Name: "肠粘连松解术", Groups: []string{"胃肠手术组", "女性生殖系统手术组"}},
+		{Type: knowledge.RuleSurgeryGroup, Code: surgeryOther, Name: "宫颈悬吊术", Groups: []string{"女性生殖系统手术组"}},
 	}
 	for i := range rs {
 		rs[i].Source = testSource

@@ -17,8 +17,8 @@ type Index struct {
 	// courseGroup maps a PAYMENT_COURSE drug code to the generic name its
 	// batch groups it under, so a course counts across manufacturers.
 	courseGroup map[string]string
-	// surgeryGroup maps a service-item code to its 手术组.
-	surgeryGroup map[string]string
+	// surgeryGroups maps a service-item code to its 手术组 (one or more).
+	surgeryGroups map[string][]string
 	// evidenceSuffix names the release in every finding's evidence.
 	evidenceSuffix string
 }
@@ -46,7 +46,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		Manifest:       m,
 		byCode:         make(map[string]*codeEntry, len(c.Restrictions)),
 		courseGroup:    map[string]string{},
-		surgeryGroup:   map[string]string{},
+		surgeryGroups:  map[string][]string{},
 		evidenceSuffix: "（知识库版本 " + m.Version + "）",
 	}
 	for i := range c.Restrictions {
@@ -61,7 +61,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 			idx.courseGroup[r.Code] = r.Name
 		}
 		if r.Type == knowledge.RuleSurgeryGroup {
-			idx.surgeryGroup[r.Code] = r.Group
+			idx.surgeryGroups[r.Code] = r.Groups
 		}
 	}
 	for i := range c.Drugs {

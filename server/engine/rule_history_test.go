@@ -113,6 +113,7 @@ func TestSurgeryGroup(t *testing.T) {
 	runRuleCases(t, knowledge.RuleSurgeryGroup, []ruleCase{
 		{name: "two of one group: second warns", mutate: orders(line("1", surgeryA, 1, 0), line("2", surgeryB, 1, 0)), lines: one("2")},
 		{name: "different groups pass", mutate: orders(line("1", surgeryA, 1, 0), line("2", surgeryOther, 1, 0))},
+		{name: "item in several groups pairs through its second group", mutate: orders(line("1", surgeryOther, 1, 0), line("2", surgeryMulti, 1, 0)), lines: one("2")},
 		{name: "single operation passes", mutate: orders(line("1", surgeryA, 1, 0))},
 		{name: "earlier the same day in history", mutate: withHistory([]*rxguardv1.HistoryOrder{hist(surgeryA, "2026-11-22T08:00:00+08:00", "E1", 1, 0)}, line("2", surgeryB, 1, 0)), lines: one("2")},
 		{name: "history on another day passes", mutate: withHistory([]*rxguardv1.HistoryOrder{hist(surgeryA, "2026-11-21T08:00:00+08:00", "E1", 1, 0)}, line("2", surgeryB, 1, 0))},
