@@ -1,0 +1,60 @@
+// Package store keeps knowledge releases (see package knowledge) in Badger
+// on local disk, switches the active release atomically, and recovers from a
+// crash at any point with the previously active release intact.
+//
+// # Key layout
+//
+// All keys are byte strings; <version> never contains '/' or control bytes,
+// <class> never contains 0x00, <key> is arbitrary.
+//
+//	rel/<version>/writing            marker: the release is incomplete (being written or removed)
+//	rel/<version>/manifest           knowledge.Manifest as JSON; its presence marks the release complete
+//	rec/<version>/<class>\x00<key>   record value (the JSON of the typed record)
+//	meta/active                      version of the active release
+//	meta/previous                    version that was active before it (Open's fallback)
+//
+// Records are kept out of rel/ so that listing releases reads two keys per
+// release, not its records, nor the tombstones a removed release leaves
+// behind until compaction drops them (Badger iterators step over each one).
+//
+// The 0x00 separator makes Badger's byte order of record keys equal the
+// (class, key) order the content hash is defined over, so a prefix scan
+// yields records already sorted and can be hashed as it streams.
+//
+// # Write protocol
+//
+// A release of 10^4–10^5 records does not fit one Badger transaction (a
+// transaction is capped at 15% of the memtable), so it is written in several:
+//
+//  1. rel/<v>/writing, in its own transaction;
+//  2. the records, in as many transactions as they need (a WriteBatch);
+//  3. read back and prove them against the manifest;
+//  4. rel/<v>/manifest, written and the marker deleted in one transaction.
+//
+// Badger commits transactions in order, so a manifest that survived a crash
+// implies every record before it did. A release without a manifest is junk:
+// Open deletes it. Removal runs the protocol backwards (manifest deleted and
+// marker set in one transaction, then records, then marker), so a crash in
+// the middle of a removal also leaves an incomplete release that Open deletes.
+//
+// Activation writes meta/active and meta/previous in one transaction, after
+// verifying the target. Either the switch committed or it did not; there is
+// no state in between.
+//
+// # Open
+//
+// Open first deletes 0-byte Badger log files a kill can leave behind (Badger
+// issue #2207, which otherwise makes badger.Open fail), then incomplete
+// releases. It verifies the active release (SHA-256 over all records). If
+// that is corrupt and meta/previous verifies, the store falls back to it,
+// logs at error level and deletes the corrupt release so it can be fetched
+// again; otherwise Open fails with instructions for the operator. Last, it
+// removes releases an interrupted garbage collection left behind.
+//
+// # Retention
+//
+// After each activation, complete releases are removed unless they are the
+// active one, meta/previous, stored after the active one (put, waiting to be
+// activated), or among the most recently stored others while fewer than
+// KeepReleases are kept besides the active one (meta/previous counts).
+package store

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+var testClasses = []knowledge.Class{
+	knowledge.ClassRestriction, knowledge.ClassDrug, knowledge.ClassInteraction, knowledge.ClassPhysician,
+}
+
+// makeRecords returns n sorted, unique records whose content depends only
+// on seed, with values of roughly valueSize bytes.
+func makeRecords(seed uint64, n, valueSize int) []knowledge.Record {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	recs := make([]knowledge.Record, 0, n)
+	pad := make([]byte, valueSize)
+	for i := range n {
+		class := testClasses[i%len(testClasses)]
+		for j := 0; j < len(pad); j += 8 {
+			for r, k := rng.Uint64(), j; k < min(j+8, len(pad)); k, r = k+1, r>>8 {
+				pad[k] = letters[int(r&0xff)%len(letters)]
+			}
+		}
+		key := fmt.Sprintf("%c%07d", 'A'+rng.IntN(26), i)
+		val := fmt.Sprintf(`{"seed":%d,"i":%d,"pad":%q}`, seed, i, pad)
+		recs = append(recs, knowledge.Record{Class: class, Key: key, Value: []byte(val)})
+	}
+	slices.SortFunc(recs, func(a, b knowledge.Record) int {
+		if c := strings.Compare(string(a.Class), string(b.Class)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return recs
+}
+
+func versionSeed(version string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(version))
+	return h.Sum64()
+}
+
+// makeRelease builds a valid release whose content is determined by version.
+func makeRelease(version, parent string, n, valueSize int) (knowledge.Manifest, []knowledge.Record) {
+	recs := makeRecords(versionSeed(version), n, valueSize)
+	m := knowledge.NewManifest(version, parent, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), recs)
+	return m, recs
+}
+
+// logBuffer collects log output for assertions; safe for Badger's
+// goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func captureLogger() (*slog.Logger, *logBuffer) {
+	b := &logBuffer{}
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+func openDisk(t testing.TB, dir string, logger *slog.Logger) *Store {
+	t.Helper()
+	if logger == nil {
+		logger = discardLogger()
+	}
+	s, err := Open(context.Background(), Options{Dir: dir, Logger: logger})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+func openMem(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{InMemory: true, Logger: discardLogger()})
+	if err != nil {
+		t.Fatalf("Open(in-memory): %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustPut(t testing.TB, s *Store, m knowledge.Manifest, recs []knowledge.Record) {
+	t.Helper()
+	if err := s.PutRelease(context.Background(), m, recs); err != nil {
+		t.Fatalf("PutRelease(%s): %v", m.Version, err)
+	}
+}
+
+func mustActivate(t testing.TB, s *Store, v string) {
+	t.Helper()
+	if err := s.Activate(context.Background(), v); err != nil {
+		t.Fatalf("Activate(%s): %v", v, err)
+	}
+}
+
+func activeVersion(t testing.TB, s *Store) string {
+	t.Helper()
+	m, ok, err := s.Active(context.Background())
+	if err != nil {
+		t.Fatalf("Active: %v", err)
+	}
+	if !ok {
+		return ""
+	}
+	return m.Version
+}
+
+// keysUnder counts live keys with prefix, straight from Badger.
+func keysUnder(t testing.TB, s *Store, prefix string) int {
+	t.Helper()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		p := []byte(prefix)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("count keys under %q: %v", prefix, err)
+	}
+	return n
+}
+
+// releaseKeys counts every live key of version: metadata and records.
+func releaseKeys(t testing.TB, s *Store, version string) int {
+	t.Helper()
+	return keysUnder(t, s, relPrefix+version+"/") + keysUnder(t, s, recPrefix+version+"/")
+}
+
+// corruptRecord flips one bit of one stored record value of version,
+// behind the store's back.
+func corruptRecord(t testing.TB, s *Store, version string) {
+	t.Helper()
+	err := s.db.Update(func(txn *badger.Txn) error {
+		p := recordPrefix(version)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		it.Seek(p)
+		if !it.ValidForPrefix(p) {
+			it.Close()
+			return fmt.Errorf("no records for %q", version)
+		}
+		k := it.Item().KeyCopy(nil)
+		v, err := it.Item().ValueCopy(nil)
+		it.Close()
+		if err != nil {
+			return err
+		}
+		v[len(v)/2] ^= 0x01
+		return txn.Set(k, v)
+	})
+	if err != nil {
+		t.Fatalf("corrupt %s: %v", version, err)
+	}
+}
+
+func releaseVersions(t testing.TB, s *Store) []string {
+	t.Helper()
+	rs, err := s.Releases(context.Background())
+	if err != nil {
+		t.Fatalf("Releases: %v", err)
+	}
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Version)
+	}
+	return out
+}

@@ -1,0 +1,1070 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// Options configures Open.
+type Options struct {
+	// Dir is the Badger directory. It is created if missing.
+	Dir string
+	// InMemory keeps everything in memory; for tests only (Dir is ignored).
+	InMemory bool
+	// Logger receives the store's and Badger's messages; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// KeepReleases is how many complete releases are kept besides the
+	// active one. Values below 1 mean 1: the previous release is always
+	// kept because Open falls back to it when the active one is corrupt.
+	KeepReleases int
+}
+
+// Release is a complete release as listed by Releases.
+type Release struct {
+	knowledge.Manifest
+	// Active: meta/active names this release.
+	Active bool
+	// Previous: meta/previous names this release (the fallback).
+	Previous bool
+}
+
+// Store holds releases in Badger. Methods are safe for concurrent use.
+type Store struct {
+	db       *badger.DB
+	dir      string // for messages: the directory or "(in-memory)"
+	inMemory bool
+	log      *slog.Logger
+	keep     int
+
+	// life guards against Close while a method is using db: methods hold
+	// it for reading, Close for writing. Methods must not call each other
+	// while holding it (RWMutex read locks are not reentrant).
+	life   sync.RWMutex
+	closed bool
+
+	// switchMu serialises what changes meta/* or removes complete
+	// releases: Activate (with its garbage collection) and DeleteRelease.
+	// PutRelease does not take it: a long write must not delay a switch.
+	switchMu sync.Mutex
+
+	// busy holds versions a call is writing or removing, so that garbage
+	// collection never removes a release still being written and two
+	// calls never interleave on one version.
+	busyMu sync.Mutex
+	busy   map[string]struct{}
+}
+
+const (
+	relPrefix   = "rel/"
+	recPrefix   = "rec/"
+	keyActive   = "meta/active"
+	keyPrevious = "meta/previous"
+
+	// maxVersionLen keeps keys short; bureau versions are far shorter.
+	maxVersionLen = 200
+	// ctxEvery: how many records pass between context checks in loops.
+	ctxEvery = 1024
+)
+
+func markerKey(v string) []byte    { return []byte(relPrefix + v + "/writing") }
+func manifestKey(v string) []byte  { return []byte(relPrefix + v + "/manifest") }
+func recordPrefix(v string) []byte { return []byte(recPrefix + v + "/") }
+
+func recordKey(prefix []byte, class knowledge.Class, key string) []byte {
+	b := make([]byte, 0, len(prefix)+len(class)+1+len(key))
+	b = append(b, prefix...)
+	b = append(b, class...)
+	b = append(b, 0)
+	return append(b, key...)
+}
+
+// validateVersion keeps versions usable as a key segment: a '/' would let
+// one release's prefix cover another's, and control bytes make log lines
+// and operator instructions unreadable.
+func validateVersion(v string) error {
+	if v == "" {
+		return fmt.Errorf("%w: empty version", ErrInvalidRelease)
+	}
+	if len(v) > maxVersionLen {
+		return fmt.Errorf("%w: version %.40q… is longer than %d bytes", ErrInvalidRelease, v, maxVersionLen)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: version %q is not valid UTF-8", ErrInvalidRelease, v)
+	}
+	for _, r := range v {
+		if r == '/' || r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: version %q contains %q (not allowed: '/' and control characters)", ErrInvalidRelease, v, r)
+		}
+	}
+	return nil
+}
+
+// Open opens (creating if needed) the store, removes releases left
+// incomplete by a crash and verifies the active release, falling back to the
+// previous one if the active one is corrupt.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	dir := opts.Dir
+	if opts.InMemory {
+		dir = "(in-memory)"
+	} else if dir == "" {
+		return nil, errors.New("open knowledge store: Options.Dir is empty; configure the directory that holds the knowledge releases")
+	}
+	keep := max(opts.KeepReleases, 1)
+	logger = logger.With("component", "knowledge/store", "dir", dir)
+
+	if !opts.InMemory {
+		if err := removeEmptyLogFiles(dir, logger); err != nil {
+			return nil, fmt.Errorf("open knowledge store %s: %w", dir, err)
+		}
+	}
+	db, err := badger.Open(badgerOptions(opts, logger.With("subsystem", "badger")))
+	if err != nil {
+		return nil, fmt.Errorf("open knowledge store %s: %w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", dir, err)
+	}
+	s := &Store{
+		db:       db,
+		dir:      dir,
+		inMemory: opts.InMemory,
+		log:      logger,
+		keep:     keep,
+		busy:     map[string]struct{}{},
+	}
+	if err := s.recover(ctx); err != nil {
+		if cerr := db.Close(); cerr != nil {
+			logger.Warn("close knowledge store after failed open", "err", cerr)
+		}
+		return nil, err
+	}
+	// A crash during an activation's garbage collection leaves surplus
+	// releases; catch up now rather than at the next activation.
+	s.switchMu.Lock()
+	err = s.collect(ctx)
+	s.switchMu.Unlock()
+	if err != nil {
+		logger.Warn("garbage collection of old knowledge releases failed; it is retried on the next activation", "err", err)
+	}
+	return s, nil
+}
+
+// Close closes Badger after in-flight calls have returned.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close knowledge store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return fmt.Errorf("knowledge store %s: %w", s.dir, ErrClosed)
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+func (s *Store) claim(v string) bool {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	if _, ok := s.busy[v]; ok {
+		return false
+	}
+	s.busy[v] = struct{}{}
+	return true
+}
+
+func (s *Store) unclaim(v string) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	delete(s.busy, v)
+}
+
+// PutRelease writes a complete release without activating it. records must
+// be sorted by (class, key), unique, and match m exactly (counts and
+// knowledge.HashRecords); otherwise nothing is written and the error
+// matches ErrInvalidRelease. Putting an existing version again is a no-op if
+// the content hash is the same and ErrVersionConflict otherwise.
+//
+// The caller must not modify records until PutRelease returns.
+func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := validateVersion(m.Version); err != nil {
+		return fmt.Errorf("put knowledge release: %w", err)
+	}
+	if err := checkRelease(m, records); err != nil {
+		return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
+	}
+	v := m.Version
+	if !s.claim(v) {
+		return fmt.Errorf("put knowledge release %q: %w", v, ErrBusy)
+	}
+	defer s.unclaim(v)
+
+	var (
+		existing knowledge.Manifest
+		found    bool
+		partial  bool
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		existing, _, err = s.loadManifest(txn, v)
+		switch {
+		case err == nil:
+			found = true
+			return nil
+		case errors.Is(err, ErrNotFound):
+			partial, err = releaseExists(txn, v)
+			return err
+		default:
+			return err
+		}
+	})
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("put knowledge release %q: the stored release of that version is damaged; remove it with DeleteRelease and put it again: %w", v, err)
+	}
+	if err != nil {
+		return fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
+	}
+	if found {
+		if existing.ContentSHA256 == m.ContentSHA256 {
+			s.log.Debug("knowledge release already stored", "version", v)
+			return nil
+		}
+		return fmt.Errorf("put knowledge release %q: stored content_sha256 %s, new %s: %w; publish the new content under a new version",
+			v, existing.ContentSHA256, m.ContentSHA256, ErrVersionConflict)
+	}
+	if partial {
+		// Left by an earlier failed attempt in this process whose cleanup
+		// failed too; stale keys would corrupt the new content.
+		s.log.Warn("removing incomplete data of knowledge release before rewriting it", "version", v)
+		if err := s.removeRelease(ctx, v); err != nil {
+			return fmt.Errorf("put knowledge release %q: remove incomplete earlier attempt: %w", v, err)
+		}
+	}
+
+	start := time.Now()
+	if err := s.writeRelease(ctx, m, records); err != nil {
+		// Cleanup must run even if ctx was what failed the write.
+		if rerr := s.removeRelease(context.WithoutCancel(ctx), v); rerr != nil {
+			s.log.Warn("could not remove incomplete knowledge release after failed write; it will be removed on next open",
+				"version", v, "err", rerr)
+		}
+		return fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
+	}
+	s.log.Info("stored knowledge release", "version", v, "records", len(records), "content_sha256", m.ContentSHA256,
+		"duration", time.Since(start))
+	return nil
+}
+
+// checkRelease proves that records are what m describes before anything is
+// written: a release that does not hash out would only be caught later, at
+// activation or, worse, after a restart.
+func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
+	counts := map[knowledge.Class]int{}
+	for i := range records {
+		r := &records[i]
+		if r.Class == "" {
+			return fmt.Errorf("%w: record %d (key %q) has an empty class", ErrInvalidRelease, i, r.Key)
+		}
+		if strings.IndexByte(string(r.Class), 0) >= 0 {
+			return fmt.Errorf("%w: record %d class %q contains a NUL byte", ErrInvalidRelease, i, r.Class)
+		}
+		if i > 0 {
+			p := &records[i-1]
+			if p.Class == r.Class && p.Key == r.Key {
+				return fmt.Errorf("%w: duplicate record %s %q at index %d", ErrInvalidRelease, r.Class, r.Key, i)
+			}
+			if p.Class > r.Class || (p.Class == r.Class && p.Key > r.Key) {
+				return fmt.Errorf("%w: records not sorted by (class, key): %s %q at index %d follows %s %q",
+					ErrInvalidRelease, r.Class, r.Key, i, p.Class, p.Key)
+			}
+		}
+		counts[r.Class]++
+	}
+	if m.RecordCount != len(records) {
+		return fmt.Errorf("%w: manifest record_count %d, records %d", ErrInvalidRelease, m.RecordCount, len(records))
+	}
+	if diff := countsDiff(m.Counts, counts); diff != "" {
+		return fmt.Errorf("%w: manifest counts differ from records: %s", ErrInvalidRelease, diff)
+	}
+	if h := knowledge.HashRecords(records); h != m.ContentSHA256 {
+		return fmt.Errorf("%w: manifest content_sha256 %s, records hash to %s", ErrInvalidRelease, m.ContentSHA256, h)
+	}
+	return nil
+}
+
+// countsDiff describes the first class whose count differs (a missing class
+// counts as 0), or returns "".
+func countsDiff(want, got map[knowledge.Class]int) string {
+	classes := make([]knowledge.Class, 0, len(want)+len(got))
+	for c := range want {
+		classes = append(classes, c)
+	}
+	for c := range got {
+		classes = append(classes, c)
+	}
+	slices.Sort(classes)
+	for _, c := range slices.Compact(classes) {
+		if want[c] != got[c] {
+			return fmt.Sprintf("class %s: manifest %d, records %d", c, want[c], got[c])
+		}
+	}
+	return ""
+}
+
+func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
+	v := m.Version
+	marker := []byte("writing since " + time.Now().UTC().Format(time.RFC3339))
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(markerKey(v), marker) }); err != nil {
+		return fmt.Errorf("write incomplete-marker: %w", err)
+	}
+
+	// WriteBatch splits the records into transactions below Badger's
+	// per-transaction limit and pipelines their commits.
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	prefix := recordPrefix(v)
+	for i := range records {
+		if i%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("write records (%d of %d written): %w", i, len(records), err)
+			}
+		}
+		r := &records[i]
+		if err := wb.Set(recordKey(prefix, r.Class, r.Key), r.Value); err != nil {
+			return fmt.Errorf("write record %s %q: %w", r.Class, r.Key, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+
+	// Prove what Badger now returns, not what we handed it, before the
+	// manifest declares the release complete.
+	if err := s.db.View(func(txn *badger.Txn) error { return s.prove(ctx, txn, m, nil) }); err != nil {
+		return fmt.Errorf("read back written records: %w", err)
+	}
+
+	mj, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(manifestKey(v), mj); err != nil {
+			return err
+		}
+		return txn.Delete(markerKey(v))
+	})
+	if err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+// Activate makes version the active release in one transaction, recording
+// the release it replaces as previous, after verifying version's content.
+// It then removes releases beyond KeepReleases; a failure there is logged,
+// not returned, because the switch itself has happened.
+func (s *Store) Activate(ctx context.Context, version string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := validateVersion(version); err != nil {
+		return fmt.Errorf("activate knowledge release: %w", err)
+	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+
+	// Verify outside the switch transaction: a long read has no business
+	// in a write transaction, and releases are immutable once complete.
+	if err := s.verify(ctx, version); err != nil {
+		return fmt.Errorf("activate knowledge release %q: %w", version, err)
+	}
+	var (
+		prev    string
+		changed bool
+	)
+	err := s.db.Update(func(txn *badger.Txn) error {
+		// Read the manifest inside the transaction so that Badger's
+		// conflict detection would refuse the switch if the release
+		// vanished after verification.
+		if _, _, err := s.loadManifest(txn, version); err != nil {
+			return err
+		}
+		cur, ok, err := getString(txn, keyActive)
+		if err != nil {
+			return err
+		}
+		if ok && cur == version {
+			return nil
+		}
+		if err := txn.Set([]byte(keyActive), []byte(version)); err != nil {
+			return err
+		}
+		if ok {
+			if err := txn.Set([]byte(keyPrevious), []byte(cur)); err != nil {
+				return err
+			}
+		}
+		prev, changed = cur, true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("activate knowledge release %q in %s: %w", version, s.dir, err)
+	}
+	if changed {
+		s.log.Info("activated knowledge release", "version", version, "previous", prev)
+	}
+	if err := s.collect(ctx); err != nil {
+		s.log.Warn("garbage collection of old knowledge releases failed; it is retried on the next activation",
+			"err", err)
+	}
+	return nil
+}
+
+// collect removes complete releases that are neither active, previous, among
+// the KeepReleases most recently stored, nor stored after the active one
+// (put but not yet activated), nor claimed by a running call. Callers hold
+// switchMu.
+func (s *Store) collect(ctx context.Context) error {
+	var (
+		entries          []relEntry
+		active, previous string
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if entries, err = s.listReleases(txn); err != nil {
+			return err
+		}
+		active, previous, err = pointers(txn)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if active == "" {
+		return nil // releases put before the first activation are all waiting for it
+	}
+	var activeSeq uint64
+	for _, e := range entries {
+		if e.version == active {
+			activeSeq = e.seq
+		}
+	}
+	slots := s.keep
+	if previous != "" && previous != active {
+		slots--
+	}
+	var candidates []relEntry
+	for _, e := range entries {
+		switch {
+		case !e.complete, e.version == active, e.version == previous:
+		case e.bad == nil && e.seq > activeSeq:
+			// Stored after the active release: waiting to be activated.
+		default:
+			candidates = append(candidates, e)
+		}
+	}
+	slices.SortFunc(candidates, func(a, b relEntry) int { return -cmpU64(a.seq, b.seq) })
+	for i, e := range candidates {
+		if i < slots {
+			continue
+		}
+		if !s.claim(e.version) {
+			continue // being written or removed right now
+		}
+		err := s.removeRelease(ctx, e.version)
+		s.unclaim(e.version)
+		if err != nil {
+			return fmt.Errorf("remove old knowledge release %q: %w", e.version, err)
+		}
+		s.log.Info("removed old knowledge release", "version", e.version, "keep", s.keep)
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DeleteRelease removes a release that is not active, complete or not. It is
+// how a damaged non-active release is cleared so that it can be put again.
+func (s *Store) DeleteRelease(ctx context.Context, version string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := validateVersion(version); err != nil {
+		return fmt.Errorf("delete knowledge release: %w", err)
+	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if !s.claim(version) {
+		return fmt.Errorf("delete knowledge release %q: %w", version, ErrBusy)
+	}
+	defer s.unclaim(version)
+
+	var (
+		active, previous string
+		exists           bool
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if active, previous, err = pointers(txn); err != nil {
+			return err
+		}
+		exists, err = releaseExists(txn, version)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete knowledge release %q in %s: %w", version, s.dir, err)
+	}
+	if version == active {
+		return fmt.Errorf("delete knowledge release %q: it is the active release; activate another release first", version)
+	}
+	if !exists {
+		return fmt.Errorf("delete knowledge release: %w", &NotFoundError{Dir: s.dir, Version: version})
+	}
+	if version == previous {
+		// Unlink first: a fallback pointer must never name a missing release.
+		err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(keyPrevious)) })
+		if err != nil {
+			return fmt.Errorf("delete knowledge release %q: clear %s: %w", version, keyPrevious, err)
+		}
+	}
+	if err := s.removeRelease(ctx, version); err != nil {
+		return fmt.Errorf("delete knowledge release %q in %s: %w", version, s.dir, err)
+	}
+	s.log.Info("deleted knowledge release", "version", version)
+	return nil
+}
+
+// removeRelease deletes every key of a release. It first turns the release
+// incomplete in one transaction, so a crash part-way leaves something Open
+// cleans up rather than a complete-looking release with missing records.
+// Callers must have claimed version.
+func (s *Store) removeRelease(ctx context.Context, v string) error {
+	marker := []byte("removing since " + time.Now().UTC().Format(time.RFC3339))
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(manifestKey(v)); err != nil {
+			return err
+		}
+		return txn.Set(markerKey(v), marker)
+	})
+	if err != nil {
+		return fmt.Errorf("mark release %q incomplete: %w", v, err)
+	}
+
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	prefix := recordPrefix(v)
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		n := 0
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if n%ctxEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			n++
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete records of release %q: %w", v, err)
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("delete records of release %q: %w", v, err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(markerKey(v)) }); err != nil {
+		return fmt.Errorf("delete marker of release %q: %w", v, err)
+	}
+	return nil
+}
+
+// Active returns the manifest of the active release; false if none is active.
+func (s *Store) Active(ctx context.Context) (knowledge.Manifest, bool, error) {
+	if err := s.enter(); err != nil {
+		return knowledge.Manifest{}, false, err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return knowledge.Manifest{}, false, err
+	}
+	var (
+		m  knowledge.Manifest
+		ok bool
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		active, found, err := getString(txn, keyActive)
+		if err != nil || !found {
+			return err
+		}
+		m, _, err = s.loadManifest(txn, active)
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return knowledge.Manifest{}, false, fmt.Errorf("read active knowledge release in %s: %w", s.dir, err)
+	}
+	return m, ok, nil
+}
+
+// Manifest returns the manifest of a complete release.
+func (s *Store) Manifest(ctx context.Context, version string) (knowledge.Manifest, error) {
+	if err := s.enter(); err != nil {
+		return knowledge.Manifest{}, err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return knowledge.Manifest{}, err
+	}
+	var m knowledge.Manifest
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		m, _, err = s.loadManifest(txn, version)
+		return err
+	})
+	if err != nil {
+		return knowledge.Manifest{}, fmt.Errorf("read knowledge release manifest: %w", err)
+	}
+	return m, nil
+}
+
+// Releases lists the complete releases in the order they were stored,
+// oldest first, marking the active and previous ones.
+func (s *Store) Releases(ctx context.Context) ([]Release, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		entries          []relEntry
+		active, previous string
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if entries, err = s.listReleases(txn); err != nil {
+			return err
+		}
+		active, previous, err = pointers(txn)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list knowledge releases in %s: %w", s.dir, err)
+	}
+	slices.SortFunc(entries, func(a, b relEntry) int { return cmpU64(a.seq, b.seq) })
+	out := make([]Release, 0, len(entries))
+	for _, e := range entries {
+		if !e.complete {
+			continue
+		}
+		if e.bad != nil {
+			s.log.Warn("knowledge release has an unreadable manifest; remove it with DeleteRelease", "version", e.version, "err", e.bad)
+			continue
+		}
+		out = append(out, Release{Manifest: e.manifest, Active: e.version == active, Previous: e.version == previous})
+	}
+	return out, nil
+}
+
+// Records returns the records of a complete release sorted by (class, key),
+// after proving them against the manifest: a caller never compiles an index
+// from content that does not hash out (the error then matches ErrCorrupt).
+func (s *Store) Records(ctx context.Context, version string) ([]knowledge.Record, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var out []knowledge.Record
+	err := s.db.View(func(txn *badger.Txn) error {
+		m, _, err := s.loadManifest(txn, version)
+		if err != nil {
+			return err
+		}
+		out = make([]knowledge.Record, 0, min(m.RecordCount, 1<<20))
+		var class knowledge.Class
+		return s.prove(ctx, txn, m, func(c, k, v []byte) error {
+			if string(c) != string(class) {
+				class = knowledge.Class(c) // one string per class, not per record
+			}
+			out = append(out, knowledge.Record{Class: class, Key: string(k), Value: bytes.Clone(v)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read knowledge release records: %w", err)
+	}
+	return out, nil
+}
+
+// Verify recomputes the content hash and counts of a complete release and
+// compares them with its manifest.
+func (s *Store) Verify(ctx context.Context, version string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	return s.verify(ctx, version)
+}
+
+func (s *Store) verify(ctx context.Context, version string) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		m, _, err := s.loadManifest(txn, version)
+		if err != nil {
+			return err
+		}
+		return s.prove(ctx, txn, m, nil)
+	})
+}
+
+// RunGC rewrites value-log files that are mostly garbage. Values are kept in
+// the LSM tree (see badgerOptions), so this rarely has work; callers run it
+// after an activation has removed old releases.
+func (s *Store) RunGC(ctx context.Context) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if s.inMemory {
+		return nil
+	}
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// 0.5: rewrite a file only when at least half of it is garbage;
+		// rewriting costs I/O on a host that serves prescriptions.
+		err := s.db.RunValueLogGC(0.5)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
+			if n > 0 {
+				s.log.Info("value-log GC rewrote files", "files", n)
+			}
+			return nil
+		default:
+			return fmt.Errorf("value-log GC in %s: %w", s.dir, err)
+		}
+	}
+}
+
+// recover is Open's crash recovery. See the package documentation.
+func (s *Store) recover(ctx context.Context) error {
+	var entries []relEntry
+	if err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		entries, err = s.listReleases(txn)
+		return err
+	}); err != nil {
+		return fmt.Errorf("open knowledge store %s: list releases: %w", s.dir, err)
+	}
+	for _, e := range entries {
+		if e.complete {
+			continue
+		}
+		s.log.Warn("removing incomplete knowledge release left by an interrupted write or removal",
+			"version", e.version, "had_marker", e.marker)
+		if err := s.removeRelease(ctx, e.version); err != nil {
+			return fmt.Errorf("open knowledge store %s: remove incomplete release %q: %w", s.dir, e.version, err)
+		}
+	}
+
+	var active, previous string
+	if err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		active, previous, err = pointers(txn)
+		return err
+	}); err != nil {
+		return fmt.Errorf("open knowledge store %s: read active pointer: %w", s.dir, err)
+	}
+	if active == "" {
+		s.log.Info("knowledge store has no active release")
+		return nil
+	}
+	start := time.Now()
+	err := s.verify(ctx, active)
+	if err == nil {
+		s.log.Info("active knowledge release verified", "version", active, "duration", time.Since(start))
+		return nil
+	}
+	if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("open knowledge store %s: verify active release %q: %w", s.dir, active, err)
+	}
+	s.log.Error("ACTIVE KNOWLEDGE RELEASE FAILED VERIFICATION", "version", active, "err", err)
+	if previous == "" || previous == active {
+		return s.unrecoverable(active, err, "no previous release is recorded")
+	}
+	if perr := s.verify(ctx, previous); perr != nil {
+		if !errors.Is(perr, ErrCorrupt) && !errors.Is(perr, ErrNotFound) {
+			return fmt.Errorf("open knowledge store %s: verify previous release %q: %w", s.dir, previous, perr)
+		}
+		return s.unrecoverable(active, err, fmt.Sprintf("the previous release %q is unusable too: %v", previous, perr))
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte(keyActive), []byte(previous)); err != nil {
+			return err
+		}
+		return txn.Delete([]byte(keyPrevious))
+	})
+	if err != nil {
+		return fmt.Errorf("open knowledge store %s: fall back from corrupt release %q to %q: %w", s.dir, active, previous, err)
+	}
+	s.log.Error("FELL BACK TO THE PREVIOUS KNOWLEDGE RELEASE: the active one was corrupt and has been removed; it must be fetched again from the bureau",
+		"active", previous, "corrupt", active)
+	// Removing it lets a re-sync put the same version again; the log line
+	// above is the record of what happened.
+	if err := s.removeRelease(ctx, active); err != nil {
+		s.log.Error("could not remove corrupt knowledge release; remove it with DeleteRelease before fetching it again",
+			"version", active, "err", err)
+	}
+	return nil
+}
+
+func (s *Store) unrecoverable(active string, cause error, why string) error {
+	return fmt.Errorf("knowledge store %s: the active knowledge release %q failed verification and cannot be replaced automatically (%s): %w. "+
+		"rxguard must not serve from an unproven knowledge base. To recover: stop rxguard; move the directory %s aside "+
+		"(keep it for analysis); then either start rxguard with an empty directory at that path so that it fetches the "+
+		"current release from the bureau, or restore the directory from a backup taken while rxguard was stopped",
+		s.dir, active, why, cause, s.dir)
+}
+
+// relEntry is one release prefix found in Badger.
+type relEntry struct {
+	version  string
+	complete bool // manifest present
+	marker   bool // writing marker present
+	manifest knowledge.Manifest
+	seq      uint64 // Badger commit timestamp of the manifest: the order releases were stored
+	bad      error  // manifest present but unreadable
+}
+
+// listReleases finds every release by its manifest or marker. Records live
+// under their own prefix so that this walk never passes them, nor the
+// tombstones removed releases leave until compaction drops them.
+func (s *Store) listReleases(txn *badger.Txn) ([]relEntry, error) {
+	var versions []string
+	prefix := []byte(relPrefix)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	for it.Seek(prefix); it.ValidForPrefix(prefix); {
+		rest := it.Item().Key()[len(prefix):]
+		i := bytes.IndexByte(rest, '/')
+		if i <= 0 {
+			s.log.Warn("ignoring stray key in knowledge store", "key", string(it.Item().Key()))
+			it.Next()
+			continue
+		}
+		v := string(rest[:i])
+		versions = append(versions, v)
+		// '0' is the byte after '/': the first key past this release.
+		it.Seek([]byte(relPrefix + v + "0"))
+	}
+	it.Close()
+
+	entries := make([]relEntry, 0, len(versions))
+	for _, v := range versions {
+		e := relEntry{version: v}
+		m, seq, err := s.loadManifest(txn, v)
+		switch {
+		case err == nil:
+			e.complete, e.manifest, e.seq = true, m, seq
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrCorrupt):
+			e.complete, e.bad, e.seq = true, err, seq
+		default:
+			return nil, err
+		}
+		_, err = txn.Get(markerKey(v))
+		switch {
+		case err == nil:
+			e.marker = true
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+// loadManifest reads a release's manifest and the commit timestamp it was
+// stored at.
+func (s *Store) loadManifest(txn *badger.Txn, v string) (knowledge.Manifest, uint64, error) {
+	item, err := txn.Get(manifestKey(v))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return knowledge.Manifest{}, 0, &NotFoundError{Dir: s.dir, Version: v}
+	}
+	if err != nil {
+		return knowledge.Manifest{}, 0, fmt.Errorf("read manifest of %q: %w", v, err)
+	}
+	var m knowledge.Manifest
+	err = item.Value(func(b []byte) error { return json.Unmarshal(b, &m) })
+	if err != nil {
+		return knowledge.Manifest{}, item.Version(), &CorruptError{Dir: s.dir, Version: v, Reason: "manifest does not decode: " + err.Error()}
+	}
+	if m.Version != v {
+		return knowledge.Manifest{}, item.Version(), &CorruptError{Dir: s.dir, Version: v,
+			Reason: fmt.Sprintf("manifest names version %q", m.Version)}
+	}
+	if m.RecordCount < 0 {
+		return knowledge.Manifest{}, item.Version(), &CorruptError{Dir: s.dir, Version: v,
+			Reason: fmt.Sprintf("manifest record_count %d", m.RecordCount)}
+	}
+	return m, item.Version(), nil
+}
+
+// prove streams the records of m.Version in key order, hashing them exactly
+// as knowledge.HashRecords does, and compares hash, total and per-class
+// counts with m. fn, if set, sees each record; its slices are valid only
+// during the call. Streaming keeps Verify's memory flat however large the
+// release.
+func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, fn func(class, key, value []byte) error) error {
+	corrupt := func(format string, args ...any) error {
+		return &CorruptError{Dir: s.dir, Version: m.Version, Reason: fmt.Sprintf(format, args...)}
+	}
+	prefix := recordPrefix(m.Version)
+	// No value prefetching: values live in the LSM beside their keys, so
+	// Value reads them from the block in place; prefetching would copy.
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+
+	h := newRecordHasher()
+	counts := map[knowledge.Class]int{}
+	var (
+		class []byte
+		run   int
+		n     int
+	)
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if n%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		item := it.Item()
+		rk := item.Key()[len(prefix):]
+		sep := bytes.IndexByte(rk, 0)
+		if sep <= 0 {
+			return corrupt("malformed record key %q", item.Key())
+		}
+		c, k := rk[:sep], rk[sep+1:]
+		if !bytes.Equal(c, class) {
+			if run > 0 {
+				counts[knowledge.Class(class)] += run
+			}
+			class, run = append(class[:0], c...), 0
+		}
+		run++
+		n++
+		err := item.Value(func(v []byte) error {
+			h.add(c, k, v)
+			if fn != nil {
+				return fn(c, k, v)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read record %s %q of %q: %w", c, k, m.Version, err)
+		}
+	}
+	if run > 0 {
+		counts[knowledge.Class(class)] += run
+	}
+	if n != m.RecordCount {
+		return corrupt("%d records stored, manifest record_count %d", n, m.RecordCount)
+	}
+	if diff := countsDiff(m.Counts, counts); diff != "" {
+		return corrupt("per-class counts differ: %s", diff)
+	}
+	if got := h.sum(); got != m.ContentSHA256 {
+		return corrupt("records hash to %s, manifest content_sha256 %s", got, m.ContentSHA256)
+	}
+	return nil
+}
+
+func pointers(txn *badger.Txn) (active, previous string, err error) {
+	if active, _, err = getString(txn, keyActive); err != nil {
+		return "", "", err
+	}
+	previous, _, err = getString(txn, keyPrevious)
+	return active, previous, err
+}
+
+func getString(txn *badger.Txn, key string) (string, bool, error) {
+	item, err := txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", key, err)
+	}
+	b, err := item.ValueCopy(nil)
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return string(b), true, nil
+}
+
+// releaseExists reports whether any key of v exists: manifest, marker or
+// records (records without either break the write protocol, but are looked
+// for so that they can never leak into a rewrite of v).
+func releaseExists(txn *badger.Txn, v string) (bool, error) {
+	for _, k := range [][]byte{manifestKey(v), markerKey(v)} {
+		_, err := txn.Get(k)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return false, err
+		}
+	}
+	prefix := recordPrefix(v)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	it.Seek(prefix)
+	return it.ValidForPrefix(prefix), nil
+}
