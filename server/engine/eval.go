@@ -124,25 +124,6 @@ func newEvaluation(in *Input, idx *Index) *evaluation {
 	return ev
 }
 
-// occurrences calls fn for every history entry and every order line, in
-// that order, whose code satisfies match.
-func (ev *evaluation) occurrences(match func(code string) bool, fn func(e *event)) {
-	for i := range ev.history {
-		if match(ev.history[i].code) {
-			fn(&ev.history[i])
-		}
-	}
-	for i := range ev.lines {
-		if match(ev.lines[i].code) {
-			fn(&ev.lines[i])
-		}
-	}
-}
-
-func sameCode(code string) func(string) bool {
-	return func(c string) bool { return c == code }
-}
-
 // supplyDays counts an order without supply days as one day: an order
 // always covers at least the day it is given.
 func supplyDays(d int32) int {

@@ -1,0 +1,82 @@
+// Command rxguard is the hospital-side pre-order prescribing guard: the
+// sidecar (serve), knowledge-base tools (kb) and a command-line client (check).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	// Asia/Shanghai must resolve on minimal hosts without /usr/share/zoneinfo.
+	_ "time/tzdata"
+)
+
+const usage = `rxguard — hospital-side pre-order prescribing guard
+
+Usage:
+  rxguard serve [flags]              run the sidecar (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601);
+                                     with an empty data directory it builds the embedded demo release
+  rxguard kb import [flags] <dir>    build a release from a directory of official NHSA files and activate it
+  rxguard kb inspect [flags]         print the active release's manifest and record counts
+  rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
+  rxguard version
+
+Run 'rxguard <command> -h' for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(os.Stderr, usage)
+			fmt.Fprintln(os.Stderr, "\nerror:", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "rxguard:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"missing command"}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], log, stderr)
+	case "kb":
+		if len(args) < 2 {
+			return usageError{"kb needs a subcommand: import, inspect"}
+		}
+		switch args[1] {
+		case "import":
+			return cmdKBImport(ctx, args[2:], log, stdout, stderr)
+		case "inspect":
+			return cmdKBInspect(ctx, args[2:], log, stdout, stderr)
+		}
+		return usageError{"unknown kb subcommand " + args[1]}
+	case "check":
+		return cmdCheck(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "rxguard", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{"unknown command " + args[0]}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (JSON; see docs/operations.md)")
+	grpcAddr := fs.String("grpc", "", "gRPC listen address (default "+server.DefaultGRPCAddr+")")
+	httpAddr := fs.String("http", "", "HTTP listen address for health endpoints (default "+server.DefaultHTTPAddr+"; \"off\" disables)")
+	dataDir := fs.String("data", "", "data directory (default ./data)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *grpcAddr != "" {
+		cfg.GRPCAddr = *grpcAddr
+	}
+	if *httpAddr != "" {
+		cfg.HTTPAddr = *httpAddr
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+
+	eng, err := engine.New(cfg.Engine)
+	if err != nil {
+		return fmt.Errorf("rule configuration: %w", err)
+	}
+	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	srv := server.New(eng, validate.DefaultLimits(), log)
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	var httpLis net.Listener
+	if cfg.HTTPAddr != "off" {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			grpcLis.Close()
+			return fmt.Errorf("HTTP listener: %w", err)
+		}
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, grpcLis, httpLis) }()
+
+	m, err := server.EnsureActive(ctx, st, eng, log)
+	if err != nil {
+		return fmt.Errorf("load knowledge: %w", err)
+	}
+	srv.SetReady()
+	log.Info("rxguard serving", "grpc", grpcLis.Addr().String(), "http", cfg.HTTPAddr, "knowledge_version", m.Version,
+		"codes", eng.Index().Codes(), "data", cfg.DataDir)
+	// Reclaim space of releases garbage-collected by the switch; off the
+	// request path.
+	go func() { _ = st.RunGC(ctx) }()
+	return <-served
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// demoRelease builds the embedded demo release once per test binary.
+var demoRelease = sync.OnceValues(func() (*demoBuild, error) {
+	m, records, _, err := demo.Release(context.Background(), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return nil, err
+	}
+	content, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := engine.Compile(m, content)
+	if err != nil {
+		return nil, err
+	}
+	return &demoBuild{manifest: m, records: records, index: idx}, nil
+})
+
+type demoBuild struct {
+	manifest knowledge.Manifest
+	records  []knowledge.Record
+	index    *engine.Index
+}
+
+func demoIndex(tb testing.TB) *engine.Index {
+	tb.Helper()
+	d, err := demoRelease()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d.index
+}
+
+// testServer is a real sidecar on a loopback port with the demo release.
+type testServer struct {
+	srv      *Server
+	eng      *engine.Engine
+	conn     *grpc.ClientConn
+	client   rxguardv1.GuardServiceClient
+	httpAddr string
+}
+
+func startServer(tb testing.TB, cfg engine.Config) *testServer {
+	tb.Helper()
+	eng, err := engine.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eng.Swap(demoIndex(tb))
+	srv := New(eng, validate.DefaultLimits(), quietLog)
+	srv.SetReady()
+	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, grpcLis, httpLis) }()
+	conn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("serve: %v", err)
+		}
+	})
+	return &testServer{srv: srv, eng: eng, conn: conn, client: rxguardv1.NewGuardServiceClient(conn), httpAddr: httpLis.Addr().String()}
+}
+
+// exampleRequest loads a request from examples/ — the files the README uses.
+func exampleRequest(tb testing.TB, name string) *rxguardv1.CheckOrdersRequest {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "examples", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := &rxguardv1.CheckOrdersRequest{}
+	if err := protojson.Unmarshal(b, req); err != nil {
+		tb.Fatal(err)
+	}
+	return req
+}

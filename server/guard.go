@@ -1,0 +1,89 @@
+// Package server is the rxguard sidecar: the gRPC GuardService, health and
+// reflection, the HTTP endpoints, and the wiring of validation, knowledge
+// and the rule engine.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+// Guard implements rxguard.v1.GuardService.
+type Guard struct {
+	rxguardv1.UnimplementedGuardServiceServer
+	engine *engine.Engine
+	limits validate.Limits
+	now    func() time.Time
+
+	// Decision ids are a per-process random prefix and a counter: unique
+	// across restarts without a clock or coordination on the hot path.
+	idPrefix string
+	seq      atomic.Uint64
+}
+
+// NewGuard returns the service over an engine.
+func NewGuard(eng *engine.Engine, limits validate.Limits) *Guard {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Guard{engine: eng, limits: limits, now: time.Now, idPrefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (g *Guard) nextDecisionID() string {
+	return g.idPrefix + strconv.FormatUint(g.seq.Add(1), 10)
+}
+
+// CheckOrders validates the request, evaluates it on one snapshot of the
+// active release and answers with the verdict and ranked findings.
+func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersRequest) (*rxguardv1.CheckOrdersResponse, error) {
+	start := time.Now()
+	parsed, err := validate.CheckOrders(req, g.limits, g.now())
+	if err != nil {
+		return nil, err
+	}
+	res := g.engine.Check(&engine.Input{
+		Req:          req,
+		CheckTime:    parsed.CheckTime,
+		BirthDate:    parsed.BirthDate,
+		OrderTimes:   parsed.OrderStart,
+		HistoryTimes: parsed.HistoryTime,
+	})
+	if res == nil {
+		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+	}
+	id := g.nextDecisionID()
+	for i, f := range res.Findings {
+		f.FindingId = id + "-" + strconv.Itoa(i+1)
+	}
+	return &rxguardv1.CheckOrdersResponse{
+		RequestId:        req.RequestId,
+		DecisionId:       id,
+		Verdict:          res.Verdict,
+		Findings:         res.Findings,
+		PhysicianStatus:  &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN},
+		KnowledgeVersion: res.Version,
+		EvalMicros:       time.Since(start).Microseconds(),
+	}, nil
+}
+
+// ExplainItem returns what the active release knows about one code.
+func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemRequest) (*rxguardv1.ExplainItemResponse, error) {
+	if err := validate.ExplainItem(req); err != nil {
+		return nil, err
+	}
+	resp := g.engine.Explain(req.ItemCode)
+	if resp == nil {
+		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+	}
+	return resp, nil
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/knowledge/importer"
+	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/server/engine"
+)
+
+// ActivateRelease makes version the store's active release and then the
+// engine's: verify, switch the store pointer, compile, swap the index. The
+// compiled index is built completely before the swap, so checks in flight
+// finish on the release they started with and new ones see the new one.
+func ActivateRelease(ctx context.Context, st *store.Store, eng *engine.Engine, version string) (knowledge.Manifest, error) {
+	idx, err := compileVersion(ctx, st, version)
+	if err != nil {
+		return knowledge.Manifest{}, err
+	}
+	if err := st.Activate(ctx, version); err != nil {
+		return knowledge.Manifest{}, fmt.Errorf("activate release %s: %w", version, err)
+	}
+	eng.Swap(idx)
+	return idx.Manifest, nil
+}
+
+// LoadActive compiles the store's persisted active release into the engine.
+// ok=false means the store has no active release yet.
+func LoadActive(ctx context.Context, st *store.Store, eng *engine.Engine) (m knowledge.Manifest, ok bool, err error) {
+	m, ok, err = st.Active(ctx)
+	if err != nil || !ok {
+		return m, ok, err
+	}
+	idx, err := compileVersion(ctx, st, m.Version)
+	if err != nil {
+		return m, false, err
+	}
+	eng.Swap(idx)
+	return idx.Manifest, true, nil
+}
+
+func compileVersion(ctx context.Context, st *store.Store, version string) (*engine.Index, error) {
+	m, err := st.Manifest(ctx, version)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of release %s: %w", version, err)
+	}
+	records, err := st.Records(ctx, version)
+	if err != nil {
+		return nil, fmt.Errorf("read release %s: %w", version, err)
+	}
+	if got := knowledge.HashRecords(records); got != m.ContentSHA256 {
+		return nil, fmt.Errorf("release %s content hash %s does not match its manifest %s: the store is damaged, re-import the release", version, got, m.ContentSHA256)
+	}
+	content, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		return nil, fmt.Errorf("decode release %s: %w", version, err)
+	}
+	idx, err := engine.Compile(m, content)
+	if err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+// EnsureActive loads the persisted active release, or — on a store that
+// has none — builds the embedded demo release, stores and activates it.
+func EnsureActive(ctx context.Context, st *store.Store, eng *engine.Engine, log *slog.Logger) (knowledge.Manifest, error) {
+	m, ok, err := LoadActive(ctx, st, eng)
+	if err != nil {
+		return m, err
+	}
+	if ok {
+		log.Info("serving persisted release", "version", m.Version, "records", m.RecordCount)
+		return m, nil
+	}
+	start := time.Now()
+	m, records, report, err := demo.Release(ctx, time.Now())
+	if err != nil {
+		return m, err
+	}
+	if err := st.PutRelease(ctx, m, records); err != nil {
+		return m, fmt.Errorf("store demo release: %w", err)
+	}
+	if m, err = ActivateRelease(ctx, st, eng, m.Version); err != nil {
+		return m, err
+	}
+	log.Info("no release in the store: built and activated the embedded demo release",
+		"version", m.Version, "records", m.RecordCount, "warnings", warningCount(report), "took", time.Since(start).Round(time.Millisecond))
+	return m, nil
+}
+
+func warningCount(r importer.Report) int {
+	n := 0
+	for _, f := range r.Files {
+		n += f.Warnings
+	}
+	return n
+}

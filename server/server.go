@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+// Default listeners (contract).
+const (
+	DefaultGRPCAddr = "127.0.0.1:7600"
+	DefaultHTTPAddr = "127.0.0.1:7601"
+)
+
+// maxRecvBytes is the transport's hard cap. It is above the validator's
+// request limit so that a request between the two gets InvalidArgument with
+// a field violation the HIS developer can read, not a bare ResourceExhausted.
+const maxRecvBytes = 4 << 20
+
+// Server runs the gRPC and HTTP listeners of one sidecar.
+type Server struct {
+	log    *slog.Logger
+	engine *engine.Engine
+	guard  *Guard
+	grpc   *grpc.Server
+	health *health.Server
+	http   *http.Server
+	ready  atomic.Bool
+}
+
+// New builds a server over an engine; it serves NOT_SERVING until
+// SetReady is called with an active release.
+func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
+	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits), health: health.NewServer()}
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxRecvBytes))
+	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(rxguardv1.GuardService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s
+}
+
+// Guard returns the GuardService implementation (for in-process use).
+func (s *Server) Guard() *Guard { return s.guard }
+
+// SetReady marks the sidecar ready: a knowledge release is active.
+func (s *Server) SetReady() {
+	s.ready.Store(true)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(rxguardv1.GuardService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	idx := s.engine.Index()
+	if !s.ready.Load() || idx == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "no active knowledge release"})
+		return
+	}
+	m := idx.Manifest
+	writeJSON(w, http.StatusOK, map[string]any{
+		"ready": true, "knowledge_version": m.Version, "records": m.RecordCount, "created": m.Created,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve serves gRPC on grpcLis and HTTP on httpLis (nil = no HTTP) until
+// ctx ends, then stops gracefully: in-flight checks finish.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(grpcLis) }()
+	if httpLis != nil {
+		go func() {
+			if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		s.shutdown()
+		return err
+	}
+	s.shutdown()
+	return nil
+}
+
+func (s *Server) shutdown() {
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		s.grpc.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+}
