@@ -189,8 +189,8 @@ func parseDrugSheets(spec drugSpec, file string, s1, s2 sheet) (parsed, error) {
 		code := t2.code(i, d2Code, isDrugCode, drugCodeKind)
 		t2.checkType(i, d2Type, spec.typeName)
 		r := t2.newRestriction(i, spec.rule, code, name)
-		if e, ok := byName[nameKey(name)]; ok {
-			e.used = true
+		e, joined := byName[nameKey(name)]
+		if joined {
 			tp := e.template
 			r.Description, r.Text = tp.Description, tp.Text
 			r.Gender, r.AgeBand, r.Insurance = tp.Gender, tp.AgeBand, tp.Insurance
@@ -201,7 +201,13 @@ func parseDrugSheets(spec drugSpec, file string, s1, s2 sheet) (parsed, error) {
 			// record has no parameter, so no rule fires on it.
 			t2.warn(i, wNoSheet1Row, "%s (%s) has no Sheet1 row; kept without description and %s value", name, code, spec.typeName)
 		}
-		t2.addOrWarn(i, r)
+		// A Sheet1 row counts as joined only through a record that lands: a
+		// Sheet2 row dropped as a repeated code must not hide it.
+		if first, ok := t2.add(r); !ok {
+			t2.warn(i, wDuplicateCode, "%s %s repeats row %d; the first is kept", r.Code, r.Name, first.Source.Row)
+		} else if joined {
+			e.used = true
+		}
 	})
 
 	res := t2.result()
