@@ -26,7 +26,7 @@ FUZZ_TARGETS := \
 	./knowledge/importer:FuzzItemFrequency \
 	./knowledge/importer:FuzzCleanText
 
-.PHONY: run build tools generate check-generated lint test unit fuzz bench clean
+.PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
 
 ## run: start the guard on its embedded demo knowledge (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601)
 run: build
@@ -79,8 +79,12 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
+## smoke: real processes — `rxguard serve` with no arguments and the README's grpcurl example
+smoke: build tools
+	bash scripts/smoke.sh
+
 ## test: everything CI runs — the README's test command
-test: tools check-generated lint unit fuzz
+test: tools check-generated lint unit fuzz smoke
 
 ## bench: Go benchmarks (see docs/performance.md for how to read them)
 bench:

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Smoke test of the README's first command and its grpcurl example, with real
+# processes: `rxguard serve` with no arguments in an empty directory builds the
+# embedded demo release into ./data and listens on the default ports; the
+# grpcurl client example must get a BLOCK with a DRUG_GENDER finding. Then a
+# restart must serve the persisted release.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/bin"
+work="$(mktemp -d)"
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+fail() { echo "smoke: FAIL: $*"; echo "--- server log"; cat "$work/serve.log" 2>/dev/null || true; exit 1; }
+
+for port in 7600 7601; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "port $port is already in use; stop the running rxguard first"
+  fi
+done
+
+# http_get PATH: GET from the sidecar's HTTP port with bash alone (no curl on
+# a bare machine); prints the body, fails unless the status is 200.
+http_get() {
+  local resp
+  exec 3<>/dev/tcp/127.0.0.1/7601 || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+  resp="$(cat <&3)"
+  exec 3>&-
+  [[ "$resp" == "HTTP/1.0 200"* || "$resp" == "HTTP/1.1 200"* ]] || return 1
+  printf '%s' "${resp#*$'\r\n\r\n'}"
+}
+
+start() {
+  (cd "$work" && exec "$bin/rxguard" serve) >>"$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    if http_get /readyz >"$work/ready.json" 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || fail "rxguard serve exited"
+    sleep 0.2
+  done
+  fail "rxguard serve not ready after 20 s"
+}
+
+stop() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "rxguard serve exited with an error on SIGTERM"
+  pid=""
+}
+
+start
+version="$(sed -E 's/.*"knowledge_version":"([^"]+)".*/\1/' "$work/ready.json")"
+[[ "$version" == demo-* ]] || fail "readyz knowledge_version is '$version'"
+
+out="$(GRPCURL="$bin/grpcurl" "$root/client-examples/grpcurl/check.sh" "$root/examples/male-aifu-nuangong.json")"
+echo "$out" | grep -q '"verdict": "VERDICT_BLOCK"' || fail "no VERDICT_BLOCK: $out"
+echo "$out" | grep -q '"ruleType": "DRUG_GENDER"' || fail "no DRUG_GENDER finding: $out"
+"$bin/grpcurl" -plaintext 127.0.0.1:7600 grpc.health.v1.Health/Check | grep -q SERVING || fail "health not SERVING"
+"$bin/grpcurl" -plaintext 127.0.0.1:7600 list | grep -q rxguard.v1.GuardService || fail "reflection does not list the service"
+"$bin/rxguard" check "$root/examples/male-aifu-nuangong.json" | grep -q "DRUG_GENDER" || fail "rxguard check"
+stop
+
+# A restart serves the persisted release, without rebuilding it.
+start
+grep -q "\"knowledge_version\":\"$version\"" "$work/ready.json" || fail "restart serves $(cat "$work/ready.json"), want $version"
+grep -q "serving persisted release" "$work/serve.log" || fail "restart rebuilt the release"
+stop
+echo "smoke: ok (README grpcurl example → VERDICT_BLOCK DRUG_GENDER on $version; restart served the persisted release)"
