@@ -31,6 +31,17 @@ const (
 	RuleItemCourse          RuleType = "ITEM_COURSE"
 	RuleDuplicateCharge     RuleType = "DUPLICATE_CHARGE"
 	RuleSurgeryGroup        RuleType = "SURGERY_GROUP"
+
+	// Catalogue, policy and clinical rule types: bound to drug records,
+	// interaction pairs and diagnoses rather than to batch restrictions.
+	RuleUnknownItem      RuleType = "UNKNOWN_ITEM"
+	RuleNotCovered       RuleType = "NOT_COVERED"
+	RuleDrugIndication   RuleType = "DRUG_INDICATION"
+	RuleSecondLine       RuleType = "SECOND_LINE"
+	RuleQuantityLimit    RuleType = "QUANTITY_LIMIT"
+	RuleDrugInteraction  RuleType = "DRUG_INTERACTION"
+	RuleDuplicateTherapy RuleType = "DUPLICATE_THERAPY"
+	RuleDiagnosisGender  RuleType = "DIAGNOSIS_GENDER"
 )
 
 // Gender restriction of a drug or item.
@@ -144,6 +155,52 @@ type Drug struct {
 	Source          Source   `json:"source"`
 }
 
+// CatalogueDrug is one drug entry of the national basic medical insurance
+// drug catalogue (国家医保药品目录, 2024) as published: the catalogue lists
+// categories (药品分类代码 such as XJ01MA), not product codes, so an entry
+// is bound to order lines through its category and generic name.
+type CatalogueDrug struct {
+	Sheet        string `json:"sheet"`               // 西药部分, 中成药部分, 协议西药, 协议中成药, 竞价药品部分
+	Category     string `json:"category"`            // deepest 药品分类代码 above the row, e.g. XJ01MA
+	CategoryName string `json:"category_name"`       // its 药品分类
+	Class        string `json:"class"`               // 甲 / 乙 (empty if the row has none: not covered)
+	Number       string `json:"number"`              // 编号 as published ("119", "★(165)")
+	RepeatOf     string `json:"repeat_of,omitempty"` // for ★(n) rows: n, the entry this is another form of
+	Name         string `json:"name"`                // 药品名称, artefacts removed
+	DosageForm   string `json:"dosage_form,omitempty"`
+	// Remark is the 备注 (限定支付范围) with PDF-extraction artefacts removed;
+	// RawRemark is the cell as published.
+	Remark          string `json:"remark,omitempty"`
+	RawRemark       string `json:"raw_remark,omitempty"`
+	PaymentStandard string `json:"payment_standard,omitempty"` // 医保支付标准 (negotiated/bid sheets)
+	ValidPeriod     string `json:"valid_period,omitempty"`     // 协议有效期 / 支付标准有效期
+	// Structured is what rxguard could read out of Remark; whatever it
+	// could not stays in Remark and is shown, never guessed from.
+	Structured CatalogueRestriction `json:"structured,omitempty"`
+	Source     Source               `json:"source"`
+}
+
+// CatalogueRestriction is the structured part of a 限定支付范围 text.
+type CatalogueRestriction struct {
+	ChildOnly            bool     `json:"child_only,omitempty"`             // 限儿童
+	InpatientOnly        bool     `json:"inpatient_only,omitempty"`         // 限住院
+	EmergencyOrInpatient bool     `json:"emergency_or_inpatient,omitempty"` // 限急诊或住院
+	MinLevel             int      `json:"min_level,omitempty"`              // 限二级及以上医疗机构 → 2, 三级 → 3
+	CourseDays           int      `json:"course_days,omitempty"`            // 支付不超过N天
+	SecondLine           bool     `json:"second_line,omitempty"`            // 二线
+	Insurance            string   `json:"insurance,omitempty"`              // 工伤 / 生育
+	ICDPrefixes          []string `json:"icd_prefixes,omitempty"`           // diagnosis restriction with ICD-10 prefixes
+	// DiagnosisRestricted: the text limits payment to diagnoses/conditions
+	// (限…患者, 限…的治疗) but names no ICD code: kept as text.
+	DiagnosisRestricted bool `json:"diagnosis_restricted,omitempty"`
+}
+
+// Key identifies a catalogue entry: sheet, category, name and dosage form
+// (the same name recurs across forms and sheets).
+func (d *CatalogueDrug) Key() string {
+	return d.Sheet + "/" + d.Category + "/" + d.Name + "/" + d.DosageForm
+}
+
 // Interaction is a 配伍禁忌 pair by generic name.
 type Interaction struct {
 	DrugA    string `json:"drug_a"`
@@ -210,6 +267,7 @@ type ImportWarning struct {
 type Content struct {
 	Restrictions        []Restriction       `json:"restrictions,omitempty"`
 	Drugs               []Drug              `json:"drugs,omitempty"`
+	Catalogue           []CatalogueDrug     `json:"catalogue,omitempty"`
 	Interactions        []Interaction       `json:"interactions,omitempty"`
 	ChronicDiagnoses    []ChronicDiagnosis  `json:"chronic_diagnoses,omitempty"`
 	DiagnosisCategories []DiagnosisCategory `json:"diagnosis_categories,omitempty"`
@@ -225,6 +283,7 @@ type Class string
 const (
 	ClassRestriction       Class = "restriction"
 	ClassDrug              Class = "drug"
+	ClassCatalogueDrug     Class = "catalogue_drug"
 	ClassInteraction       Class = "interaction"
 	ClassChronicDiagnosis  Class = "chronic_diagnosis"
 	ClassDiagnosisCategory Class = "diagnosis_category"
@@ -261,6 +320,11 @@ func (c *Content) Records() ([]Record, error) {
 	}
 	for i := range c.Drugs {
 		if err := add(ClassDrug, c.Drugs[i].Code, &c.Drugs[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := range c.Catalogue {
+		if err := add(ClassCatalogueDrug, c.Catalogue[i].Key(), &c.Catalogue[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -334,6 +398,9 @@ func ContentFromRecords(records []Record) (*Content, error) {
 		case ClassDrug:
 			c.Drugs = append(c.Drugs, Drug{})
 			err = json.Unmarshal(r.Value, &c.Drugs[len(c.Drugs)-1])
+		case ClassCatalogueDrug:
+			c.Catalogue = append(c.Catalogue, CatalogueDrug{})
+			err = json.Unmarshal(r.Value, &c.Catalogue[len(c.Catalogue)-1])
 		case ClassInteraction:
 			c.Interactions = append(c.Interactions, Interaction{})
 			err = json.Unmarshal(r.Value, &c.Interactions[len(c.Interactions)-1])

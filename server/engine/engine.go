@@ -115,11 +115,19 @@ func (e *Engine) Check(in *Input) *Result {
 	}
 	ev := newEvaluation(in, idx)
 	for li, o := range in.Req.Orders {
+		insured := ev.lines[li].insured
+		for _, s := range lineRules {
+			if !e.enabled[s.order] || (s.payment && !insured) {
+				continue
+			}
+			for _, v := range s.checkLine(ev, li) {
+				ev.add(s, e.override[s.order], li, v.ruleID, v)
+			}
+		}
 		entry := idx.byCode[o.ItemCode]
 		if entry == nil {
 			continue
 		}
-		insured := ev.lines[li].insured
 		for bi := range entry.checks {
 			b := &entry.checks[bi]
 			s := b.spec
@@ -134,7 +142,15 @@ func (e *Engine) Check(in *Input) *Result {
 				continue
 			}
 			ev.markFired(s.order, li)
-			ev.add(s, e.override[s.order], li, b.r, v)
+			ev.add(s, e.override[s.order], li, b.r.Key(), v)
+		}
+	}
+	for _, s := range requestRules {
+		if !e.enabled[s.order] {
+			continue
+		}
+		for _, v := range s.checkRequest(ev) {
+			ev.add(s, e.override[s.order], len(ev.lines), v.ruleID, v)
 		}
 	}
 	res := &Result{Findings: ev.out, Version: idx.Version()}
@@ -155,7 +171,9 @@ func (ev *evaluation) markFired(rule, line int) {
 	ev.fired[firedKey{rule, line}] = struct{}{}
 }
 
-func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, r *knowledge.Restriction, v violation) {
+// add records a finding anchored on line li (len(lines) for a request-level
+// finding, which sorts after the lines).
+func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, ruleID string, v violation) {
 	action := s.action
 	if v.action != rxguardv1.Action_ACTION_UNSPECIFIED {
 		action = v.action
@@ -163,13 +181,16 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, r *kno
 	if override != rxguardv1.Action_ACTION_UNSPECIFIED {
 		action = override
 	}
-	lines := make([]string, 0, 1+len(v.otherLines))
-	lines = append(lines, ev.req.Orders[li].LineId)
+	var lines []string
+	if !v.noLine {
+		lines = make([]string, 0, 1+len(v.otherLines))
+		lines = append(lines, ev.req.Orders[li].LineId)
+	}
 	for _, o := range v.otherLines {
 		lines = append(lines, ev.req.Orders[o].LineId)
 	}
 	ev.out = append(ev.out, &rxguardv1.Finding{
-		RuleId:      r.Key(),
+		RuleId:      ruleID,
 		RuleType:    string(s.typ),
 		Action:      action,
 		LineIds:     lines,

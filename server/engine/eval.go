@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -38,6 +39,9 @@ type event struct {
 	days      int32
 	encounter bool // in the request's encounter
 	insured   bool
+
+	drug     *drugInfo // resolved on first use
+	resolved bool
 }
 
 // evaluation is the per-check state the rules read. It is built once per
@@ -141,3 +145,30 @@ func count(q float64) int {
 	}
 	return int(q + 0.5)
 }
+
+// drugOf resolves (once) what the release knows about the drug of an
+// occurrence; order lines also use their item name to find the catalogue
+// entry. nil: no drug record.
+func (ev *evaluation) drugOf(e *event) *drugInfo {
+	if !e.resolved {
+		name := ""
+		if e.line >= 0 {
+			name = ev.req.Orders[e.line].ItemName
+		}
+		e.drug, e.resolved = ev.idx.drugFor(e.code, name), true
+	}
+	return e.drug
+}
+
+// isDrug: drug and herb lines carry drug knowledge.
+func isDrug(k rxguardv1.ItemKind) bool {
+	return k == rxguardv1.ItemKind_ITEM_DRUG || k == rxguardv1.ItemKind_ITEM_HERB
+}
+
+// running reports whether a history supply still covers day: given on day
+// d for n days, it covers d … d+n-1.
+func running(h *event, day int) bool {
+	return h.day <= day && day < h.day+supplyDays(h.days)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

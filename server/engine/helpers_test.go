@@ -40,6 +40,39 @@ const (
 
 var testSource = knowledge.Source{Batch: "测试批", File: "test.xlsx", Sheet: "Sheet1", Row: 2}
 
+// Demo-table drugs of the test release.
+const (
+	metformin    = "XA10BAD9029A001010199929" // 二甲双胍 甲
+	sildenafil   = "XG04BED9012A001010199912" // 西地那非, no class: not covered
+	moxifloxacin = "XJ01MAD9026B002010199926" // 莫西沙星, ICD J01;J15;J18…
+	ilaprazole   = "XA02BCD9025A001010199925" // 艾普拉唑, second line, ICD K26;K21
+	textOnlyDrug = "XB01AFD9027A001010199927" // restriction text, no ICD
+	simvastatin  = "XC10AAD9004A001010199904" // 辛伐他汀
+	clarithro    = "XJ01FAD9005A001010199905" // 克拉霉素 (禁忌 with 辛伐他汀)
+	warfarin     = "XB01AAD9001A001010199901" // 华法林
+	aspirin      = "XB01ACD9002A001010199902" // 阿司匹林 (慎用 with 华法林)
+	aspirin2     = "XB01ACD9002A001010299902" // 阿司匹林, another product
+)
+
+var demoSource = knowledge.Source{Batch: "演示数据", File: "drugs.csv", Row: 2}
+
+func testDrugs() []knowledge.Drug {
+	return []knowledge.Drug{
+		{Code: metformin, GenericName: "二甲双胍", Class: "甲", Source: demoSource},
+		{Code: sildenafil, GenericName: "西地那非", Source: demoSource},
+		{Code: moxifloxacin, GenericName: "莫西沙星", Class: "乙", RestrictionText: "限有明确药敏试验证据的如下感染：急性窦炎、下呼吸道感染、社区获得性肺炎。",
+			IndicationICD: []string{"J01", "J15", "J18"}, Source: demoSource},
+		{Code: ilaprazole, GenericName: "艾普拉唑", Class: "乙", RestrictionText: "限有十二指肠溃疡、反流性食管炎诊断患者的二线用药。",
+			IndicationICD: []string{"K26", "K21"}, SecondLine: true, Source: demoSource},
+		{Code: textOnlyDrug, GenericName: "艾多沙班", Class: "乙", RestrictionText: "限华法林治疗控制不良的患者。", Source: demoSource},
+		{Code: simvastatin, GenericName: "辛伐他汀", Class: "甲", Source: demoSource},
+		{Code: clarithro, GenericName: "克拉霉素", Class: "乙", Source: demoSource},
+		{Code: warfarin, GenericName: "华法林", Class: "甲", Source: demoSource},
+		{Code: aspirin, GenericName: "阿司匹林", Class: "甲", Source: demoSource},
+		{Code: aspirin2, GenericName: "阿司匹林", Class: "甲", Source: demoSource},
+	}
+}
+
 func testContent() *knowledge.Content {
 	rs := []knowledge.Restriction{
 		{Type: knowledge.RuleDrugGender, Code: femaleDrug, Name: "艾附暖宫丸", Description: "理气补血，暖宫调经。", Gender: knowledge.GenderFemale},
@@ -71,7 +104,20 @@ func testContent() *knowledge.Content {
 	for i := range rs {
 		rs[i].Source = testSource
 	}
-	return &knowledge.Content{Restrictions: rs}
+	return &knowledge.Content{
+		Restrictions: rs,
+		Drugs:        testDrugs(),
+		Interactions: []knowledge.Interaction{
+			{DrugA: "辛伐他汀", DrugB: "克拉霉素", Severity: "禁忌", Reason: "横纹肌溶解风险", Source: demoSource},
+			{DrugA: "华法林", DrugB: "阿司匹林", Severity: "慎用", Reason: "出血风险增加", Source: demoSource},
+		},
+		ChronicDiagnoses: []knowledge.ChronicDiagnosis{{Prefix: "I10", Name: "高血压"}, {Prefix: "E11", Name: "2型糖尿病"}},
+		Catalogue: []knowledge.CatalogueDrug{
+			{Sheet: "西药部分", Category: "XC07AB", Class: "甲", Number: "200", Name: "美托洛尔", DosageForm: "口服常释剂型", Source: testSource},
+			{Sheet: "西药部分", Category: "XC07AB", Class: "乙", Number: "201", Name: "美托洛尔缓释", Remark: "限高血压患者的二线治疗。",
+				Structured: knowledge.CatalogueRestriction{SecondLine: true, DiagnosisRestricted: true}, Source: testSource},
+		},
+	}
 }
 
 func testEngine(t testing.TB, cfg Config) *Engine {

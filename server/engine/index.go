@@ -21,6 +21,11 @@ type Index struct {
 	surgeryGroups map[string][]string
 	// evidenceSuffix names the release in every finding's evidence.
 	evidenceSuffix string
+
+	drugs        map[string]*drugInfo            // product code → demo/product table record
+	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
+	interactions map[string]*knowledge.Interaction
+	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.
@@ -67,6 +72,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	for i := range c.Drugs {
 		idx.entry(c.Drugs[i].Code, c.Drugs[i].GenericName)
 	}
+	idx.compileDrugs(c)
 	for _, e := range idx.byCode {
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}

@@ -15,9 +15,16 @@ type ruleSpec struct {
 	action  rxguardv1.Action
 	// title is the short Chinese name used in messages and explanations.
 	title string
-	// check returns a verdict for one line and restriction; ok=false means
-	// the rule does not fire.
+	// Exactly one of check, checkLine and checkRequest is set.
+	//
+	// check judges one line against one restriction of this type bound to
+	// the line's code (the batch rules); ok=false means it does not fire.
 	check func(ev *evaluation, line int, b *bound) (v violation, ok bool)
+	// checkLine judges one line against drug knowledge or policy; it
+	// returns nothing in the common case (no allocation).
+	checkLine func(ev *evaluation, line int) []violation
+	// checkRequest judges the request as a whole (diagnoses).
+	checkRequest func(ev *evaluation) []violation
 	// describe summarises a restriction's parameters for ExplainItem.
 	describe func(r *knowledge.Restriction) string
 	order    int
@@ -33,6 +40,11 @@ type violation struct {
 	// action overrides the rule's default when the rule itself grades
 	// (zero = default).
 	action rxguardv1.Action
+	// ruleID names the knowledge that fired for rules not bound to a
+	// restriction (a drug record, an interaction pair, a policy limit).
+	ruleID string
+	// noLine: a request-level finding that names no order line.
+	noLine bool
 }
 
 // ruleList is the set of built-in rule types, in the order their findings
@@ -51,7 +63,29 @@ var ruleList = []*ruleSpec{
 	itemCourseRule,
 	duplicateChargeRule,
 	surgeryGroupRule,
+	unknownItemRule,
+	notCoveredRule,
+	drugIndicationRule,
+	secondLineRule,
+	quantityLimitRule,
+	drugInteractionRule,
+	duplicateTherapyRule,
+	diagnosisGenderRule,
 }
+
+// lineRules and requestRules are the subsets of ruleList by shape, kept in
+// ruleList order.
+var lineRules, requestRules = func() (line, req []*ruleSpec) {
+	for _, s := range ruleList {
+		if s.checkLine != nil {
+			line = append(line, s)
+		}
+		if s.checkRequest != nil {
+			req = append(req, s)
+		}
+	}
+	return line, req
+}()
 
 var ruleByType = func() map[knowledge.RuleType]*ruleSpec {
 	m := make(map[knowledge.RuleType]*ruleSpec, len(ruleList))

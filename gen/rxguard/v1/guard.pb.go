@@ -1740,6 +1740,130 @@ func (x *ExplainItemResponse) GetEntries() []*KnowledgeEntry {
 	return nil
 }
 
+type RecordSignedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CheckOrders decision these orders were checked in, if any.
+	DecisionId  string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	PatientId   string `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	EncounterId string `protobuf:"bytes,3,opt,name=encounter_id,json=encounterId,proto3" json:"encounter_id,omitempty"`
+	// The signed lines; a line without start_time happened at signed_time.
+	Orders []*OrderLine `protobuf:"bytes,4,rep,name=orders,proto3" json:"orders,omitempty"`
+	// RFC 3339; defaults to now.
+	SignedTime    string `protobuf:"bytes,5,opt,name=signed_time,json=signedTime,proto3" json:"signed_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSignedRequest) Reset() {
+	*x = RecordSignedRequest{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSignedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSignedRequest) ProtoMessage() {}
+
+func (x *RecordSignedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSignedRequest.ProtoReflect.Descriptor instead.
+func (*RecordSignedRequest) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RecordSignedRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *RecordSignedRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *RecordSignedRequest) GetEncounterId() string {
+	if x != nil {
+		return x.EncounterId
+	}
+	return ""
+}
+
+func (x *RecordSignedRequest) GetOrders() []*OrderLine {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *RecordSignedRequest) GetSignedTime() string {
+	if x != nil {
+		return x.SignedTime
+	}
+	return ""
+}
+
+type RecordSignedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lines stored (a line already recorded is not stored twice).
+	Recorded      int32 `protobuf:"varint,1,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSignedResponse) Reset() {
+	*x = RecordSignedResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSignedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSignedResponse) ProtoMessage() {}
+
+func (x *RecordSignedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSignedResponse.ProtoReflect.Descriptor instead.
+func (*RecordSignedResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RecordSignedResponse) GetRecorded() int32 {
+	if x != nil {
+		return x.Recorded
+	}
+	return 0
+}
+
 var File_rxguard_v1_guard_proto protoreflect.FileDescriptor
 
 const file_rxguard_v1_guard_proto_rawDesc = "" +
@@ -1854,7 +1978,18 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\titem_name\x18\x02 \x01(\tR\bitemName\x12+\n" +
 	"\x11knowledge_version\x18\x03 \x01(\tR\x10knowledgeVersion\x12(\n" +
 	"\x10code_well_formed\x18\x04 \x01(\bR\x0ecodeWellFormed\x124\n" +
-	"\aentries\x18\x05 \x03(\v2\x1a.rxguard.v1.KnowledgeEntryR\aentries*s\n" +
+	"\aentries\x18\x05 \x03(\v2\x1a.rxguard.v1.KnowledgeEntryR\aentries\"\xc8\x01\n" +
+	"\x13RecordSignedRequest\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12!\n" +
+	"\fencounter_id\x18\x03 \x01(\tR\vencounterId\x12-\n" +
+	"\x06orders\x18\x04 \x03(\v2\x15.rxguard.v1.OrderLineR\x06orders\x12\x1f\n" +
+	"\vsigned_time\x18\x05 \x01(\tR\n" +
+	"signedTime\"2\n" +
+	"\x14RecordSignedResponse\x12\x1a\n" +
+	"\brecorded\x18\x01 \x01(\x05R\brecorded*s\n" +
 	"\x05Scene\x12\x15\n" +
 	"\x11SCENE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCENE_OUTPATIENT\x10\x01\x12\x13\n" +
@@ -1910,10 +2045,11 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x14QUALIFICATION_NORMAL\x10\x01\x12\x1b\n" +
 	"\x17QUALIFICATION_SUSPENDED\x10\x02\x12\x1c\n" +
 	"\x18QUALIFICATION_TERMINATED\x10\x03\x12\x19\n" +
-	"\x15QUALIFICATION_UNKNOWN\x10\x042\xae\x01\n" +
+	"\x15QUALIFICATION_UNKNOWN\x10\x042\x81\x02\n" +
 	"\fGuardService\x12N\n" +
 	"\vCheckOrders\x12\x1e.rxguard.v1.CheckOrdersRequest\x1a\x1f.rxguard.v1.CheckOrdersResponse\x12N\n" +
-	"\vExplainItem\x12\x1e.rxguard.v1.ExplainItemRequest\x1a\x1f.rxguard.v1.ExplainItemResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
+	"\vExplainItem\x12\x1e.rxguard.v1.ExplainItemRequest\x1a\x1f.rxguard.v1.ExplainItemResponse\x12Q\n" +
+	"\fRecordSigned\x12\x1f.rxguard.v1.RecordSignedRequest\x1a .rxguard.v1.RecordSignedResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
 
 var (
 	file_rxguard_v1_guard_proto_rawDescOnce sync.Once
@@ -1928,32 +2064,34 @@ func file_rxguard_v1_guard_proto_rawDescGZIP() []byte {
 }
 
 var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rxguard_v1_guard_proto_goTypes = []any{
-	(Scene)(0),                  // 0: rxguard.v1.Scene
-	(Gender)(0),                 // 1: rxguard.v1.Gender
-	(InsuranceType)(0),          // 2: rxguard.v1.InsuranceType
-	(Maternity)(0),              // 3: rxguard.v1.Maternity
-	(EncounterType)(0),          // 4: rxguard.v1.EncounterType
-	(Title)(0),                  // 5: rxguard.v1.Title
-	(ItemKind)(0),               // 6: rxguard.v1.ItemKind
-	(Verdict)(0),                // 7: rxguard.v1.Verdict
-	(Action)(0),                 // 8: rxguard.v1.Action
-	(QualificationState)(0),     // 9: rxguard.v1.QualificationState
-	(*Hospital)(nil),            // 10: rxguard.v1.Hospital
-	(*Patient)(nil),             // 11: rxguard.v1.Patient
-	(*Encounter)(nil),           // 12: rxguard.v1.Encounter
-	(*Physician)(nil),           // 13: rxguard.v1.Physician
-	(*Diagnosis)(nil),           // 14: rxguard.v1.Diagnosis
-	(*OrderLine)(nil),           // 15: rxguard.v1.OrderLine
-	(*HistoryOrder)(nil),        // 16: rxguard.v1.HistoryOrder
-	(*CheckOrdersRequest)(nil),  // 17: rxguard.v1.CheckOrdersRequest
-	(*Finding)(nil),             // 18: rxguard.v1.Finding
-	(*PhysicianStatus)(nil),     // 19: rxguard.v1.PhysicianStatus
-	(*CheckOrdersResponse)(nil), // 20: rxguard.v1.CheckOrdersResponse
-	(*ExplainItemRequest)(nil),  // 21: rxguard.v1.ExplainItemRequest
-	(*KnowledgeEntry)(nil),      // 22: rxguard.v1.KnowledgeEntry
-	(*ExplainItemResponse)(nil), // 23: rxguard.v1.ExplainItemResponse
+	(Scene)(0),                   // 0: rxguard.v1.Scene
+	(Gender)(0),                  // 1: rxguard.v1.Gender
+	(InsuranceType)(0),           // 2: rxguard.v1.InsuranceType
+	(Maternity)(0),               // 3: rxguard.v1.Maternity
+	(EncounterType)(0),           // 4: rxguard.v1.EncounterType
+	(Title)(0),                   // 5: rxguard.v1.Title
+	(ItemKind)(0),                // 6: rxguard.v1.ItemKind
+	(Verdict)(0),                 // 7: rxguard.v1.Verdict
+	(Action)(0),                  // 8: rxguard.v1.Action
+	(QualificationState)(0),      // 9: rxguard.v1.QualificationState
+	(*Hospital)(nil),             // 10: rxguard.v1.Hospital
+	(*Patient)(nil),              // 11: rxguard.v1.Patient
+	(*Encounter)(nil),            // 12: rxguard.v1.Encounter
+	(*Physician)(nil),            // 13: rxguard.v1.Physician
+	(*Diagnosis)(nil),            // 14: rxguard.v1.Diagnosis
+	(*OrderLine)(nil),            // 15: rxguard.v1.OrderLine
+	(*HistoryOrder)(nil),         // 16: rxguard.v1.HistoryOrder
+	(*CheckOrdersRequest)(nil),   // 17: rxguard.v1.CheckOrdersRequest
+	(*Finding)(nil),              // 18: rxguard.v1.Finding
+	(*PhysicianStatus)(nil),      // 19: rxguard.v1.PhysicianStatus
+	(*CheckOrdersResponse)(nil),  // 20: rxguard.v1.CheckOrdersResponse
+	(*ExplainItemRequest)(nil),   // 21: rxguard.v1.ExplainItemRequest
+	(*KnowledgeEntry)(nil),       // 22: rxguard.v1.KnowledgeEntry
+	(*ExplainItemResponse)(nil),  // 23: rxguard.v1.ExplainItemResponse
+	(*RecordSignedRequest)(nil),  // 24: rxguard.v1.RecordSignedRequest
+	(*RecordSignedResponse)(nil), // 25: rxguard.v1.RecordSignedResponse
 }
 var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	1,  // 0: rxguard.v1.Patient.gender:type_name -> rxguard.v1.Gender
@@ -1978,15 +2116,18 @@ var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	19, // 19: rxguard.v1.CheckOrdersResponse.physician_status:type_name -> rxguard.v1.PhysicianStatus
 	8,  // 20: rxguard.v1.KnowledgeEntry.action:type_name -> rxguard.v1.Action
 	22, // 21: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
-	17, // 22: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
-	21, // 23: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
-	20, // 24: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
-	23, // 25: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 22: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
+	17, // 23: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
+	21, // 24: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
+	24, // 25: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
+	20, // 26: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
+	23, // 27: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
+	25, // 28: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
+	26, // [26:29] is the sub-list for method output_type
+	23, // [23:26] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_rxguard_v1_guard_proto_init() }
@@ -2000,7 +2141,7 @@ func file_rxguard_v1_guard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rxguard_v1_guard_proto_rawDesc), len(file_rxguard_v1_guard_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	GuardService_CheckOrders_FullMethodName = "/rxguard.v1.GuardService/CheckOrders"
-	GuardService_ExplainItem_FullMethodName = "/rxguard.v1.GuardService/ExplainItem"
+	GuardService_CheckOrders_FullMethodName  = "/rxguard.v1.GuardService/CheckOrders"
+	GuardService_ExplainItem_FullMethodName  = "/rxguard.v1.GuardService/ExplainItem"
+	GuardService_RecordSigned_FullMethodName = "/rxguard.v1.GuardService/RecordSigned"
 )
 
 // GuardServiceClient is the client API for GuardService service.
@@ -38,6 +39,10 @@ type GuardServiceClient interface {
 	// ExplainItem returns everything the active release knows about one code
 	// and every rule that applies to it, with sources.
 	ExplainItem(ctx context.Context, in *ExplainItemRequest, opts ...grpc.CallOption) (*ExplainItemResponse, error)
+	// RecordSigned records the orders a physician finally signed. They become
+	// the patient's history for the history-based rules of later checks, so
+	// the HIS need not resend them in CheckOrdersRequest.history.
+	RecordSigned(ctx context.Context, in *RecordSignedRequest, opts ...grpc.CallOption) (*RecordSignedResponse, error)
 }
 
 type guardServiceClient struct {
@@ -68,6 +73,16 @@ func (c *guardServiceClient) ExplainItem(ctx context.Context, in *ExplainItemReq
 	return out, nil
 }
 
+func (c *guardServiceClient) RecordSigned(ctx context.Context, in *RecordSignedRequest, opts ...grpc.CallOption) (*RecordSignedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordSignedResponse)
+	err := c.cc.Invoke(ctx, GuardService_RecordSigned_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GuardServiceServer is the server API for GuardService service.
 // All implementations must embed UnimplementedGuardServiceServer
 // for forward compatibility.
@@ -80,6 +95,10 @@ type GuardServiceServer interface {
 	// ExplainItem returns everything the active release knows about one code
 	// and every rule that applies to it, with sources.
 	ExplainItem(context.Context, *ExplainItemRequest) (*ExplainItemResponse, error)
+	// RecordSigned records the orders a physician finally signed. They become
+	// the patient's history for the history-based rules of later checks, so
+	// the HIS need not resend them in CheckOrdersRequest.history.
+	RecordSigned(context.Context, *RecordSignedRequest) (*RecordSignedResponse, error)
 	mustEmbedUnimplementedGuardServiceServer()
 }
 
@@ -95,6 +114,9 @@ func (UnimplementedGuardServiceServer) CheckOrders(context.Context, *CheckOrders
 }
 func (UnimplementedGuardServiceServer) ExplainItem(context.Context, *ExplainItemRequest) (*ExplainItemResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ExplainItem not implemented")
+}
+func (UnimplementedGuardServiceServer) RecordSigned(context.Context, *RecordSignedRequest) (*RecordSignedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordSigned not implemented")
 }
 func (UnimplementedGuardServiceServer) mustEmbedUnimplementedGuardServiceServer() {}
 func (UnimplementedGuardServiceServer) testEmbeddedByValue()                      {}
@@ -153,6 +175,24 @@ func _GuardService_ExplainItem_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GuardService_RecordSigned_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordSignedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GuardServiceServer).RecordSigned(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GuardService_RecordSigned_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GuardServiceServer).RecordSigned(ctx, req.(*RecordSignedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GuardService_ServiceDesc is the grpc.ServiceDesc for GuardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -167,6 +207,10 @@ var GuardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExplainItem",
 			Handler:    _GuardService_ExplainItem_Handler,
+		},
+		{
+			MethodName: "RecordSigned",
+			Handler:    _GuardService_RecordSigned_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// drugInfo is what the release says about one drug, whichever table it
+// came from: the demo/product table (bound to a product code) or the
+// national catalogue (bound to a category and a generic name).
+type drugInfo struct {
+	generic     string
+	class       string // 甲 / 乙; "" = not covered
+	restriction string // 限定支付范围 text, "" if none
+	icd         []string
+	secondLine  bool
+	// textOnly: the restriction limits payment to conditions the release
+	// gives no ICD-10 prefixes for; shown as INFO, never judged.
+	textOnly bool
+	source   string // cited in evidence
+}
+
+// catalogueCandidate is a catalogue entry reachable from a category code,
+// with the name it is matched by.
+type catalogueCandidate struct {
+	name string // generic name without the parenthesised other forms
+	info *drugInfo
+}
+
+func (idx *Index) compileDrugs(c *knowledge.Content) {
+	idx.drugs = make(map[string]*drugInfo, len(c.Drugs))
+	for i := range c.Drugs {
+		d := &c.Drugs[i]
+		info := &drugInfo{
+			generic:     d.GenericName,
+			class:       d.Class,
+			restriction: d.RestrictionText,
+			icd:         normalisedPrefixes(d.IndicationICD),
+			secondLine:  d.SecondLine,
+			source:      d.Source.String(),
+		}
+		info.textOnly = info.restriction != "" && len(info.icd) == 0
+		idx.drugs[d.Code] = info
+	}
+	idx.catalogue = map[string][]catalogueCandidate{}
+	for i := range c.Catalogue {
+		e := &c.Catalogue[i]
+		info := &drugInfo{
+			generic:    baseName(e.Name),
+			class:      e.Class,
+			icd:        normalisedPrefixes(e.Structured.ICDPrefixes),
+			secondLine: e.Structured.SecondLine,
+			source:     e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）",
+		}
+		if len(info.icd) > 0 || e.Structured.DiagnosisRestricted || e.Structured.SecondLine {
+			info.restriction = e.Remark
+		}
+		info.textOnly = e.Structured.DiagnosisRestricted && len(info.icd) == 0
+		idx.catalogue[e.Category] = append(idx.catalogue[e.Category], catalogueCandidate{name: info.generic, info: info})
+	}
+	// Longest names first, so 复方氨基酸(18AA-II) is not taken for 复方氨基酸.
+	for _, list := range idx.catalogue {
+		sort.SliceStable(list, func(a, b int) bool { return len(list[a].name) > len(list[b].name) })
+	}
+	idx.interactions = make(map[string]*knowledge.Interaction, len(c.Interactions))
+	for i := range c.Interactions {
+		it := &c.Interactions[i]
+		idx.interactions[pairKey(it.DrugA, it.DrugB)] = it
+	}
+	for _, cd := range c.ChronicDiagnoses {
+		idx.chronic = append(idx.chronic, normaliseICD(cd.Prefix))
+	}
+}
+
+func pairKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "+" + b
+}
+
+// baseName drops a parenthesised list of other forms: 九味羌活丸(颗粒) → 九味羌活丸.
+func baseName(name string) string {
+	if i := strings.IndexAny(name, "(（"); i > 0 {
+		return strings.TrimSpace(name[:i])
+	}
+	return name
+}
+
+// normaliseICD makes "J18.900" and "J18900" compare alike.
+func normaliseICD(code string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), ".", ""))
+}
+
+func normalisedPrefixes(ps []string) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if p = normaliseICD(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// drugFor resolves what the release knows about a drug code, using name
+// (the order's item name or the batch's name) to pick a catalogue entry in
+// the code's category. nil: the release has no drug record for it.
+func (idx *Index) drugFor(code, name string) *drugInfo {
+	if d := idx.drugs[code]; d != nil {
+		return d
+	}
+	if name == "" {
+		name = idx.Name(code)
+	}
+	if name == "" || len(code) < 4 {
+		return nil
+	}
+	// The national drug code starts with the catalogue's category code
+	// (X/Z + ATC-like levels); try the deepest category first.
+	for n := 7; n >= 3; n-- {
+		if n > len(code) {
+			continue
+		}
+		for _, cand := range idx.catalogue[code[:n]] {
+			if strings.HasPrefix(name, cand.name) {
+				return cand.info
+			}
+		}
+	}
+	return nil
+}
+
+// knows reports whether any class of the release knows the code (贯标对码).
+func (idx *Index) knows(code, name string) bool {
+	if _, ok := idx.byCode[code]; ok {
+		return true
+	}
+	return idx.drugFor(code, name) != nil
+}

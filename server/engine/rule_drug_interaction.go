@@ -1,0 +1,78 @@
+package engine
+
+import (
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// DRUG_INTERACTION (配伍禁忌, a safety rule: fires on self-pay lines too): two
+// drugs of an interaction pair (by generic name) in this order, or one in
+// this order and one in history whose supply still runs on the line's day.
+// 禁忌 → BLOCK, 慎用 → WARN. The finding is on the later line and names both
+// lines when both are in this order.
+var drugInteractionRule = &ruleSpec{
+	typ: knowledge.RuleDrugInteraction, action: rxguardv1.Action_ACTION_BLOCK,
+	title: "配伍禁忌", checkLine: checkDrugInteraction,
+}
+
+func checkDrugInteraction(ev *evaluation, line int) []violation {
+	if len(ev.idx.interactions) == 0 || !isDrug(ev.req.Orders[line].Kind) {
+		return nil
+	}
+	d := ev.drugOf(&ev.lines[line])
+	if d == nil {
+		return nil
+	}
+	var out []violation
+	var reported []string // partner generics already reported for this line
+	for i := 0; i < line; i++ {
+		if p := ev.drugOf(&ev.lines[i]); p != nil && isDrug(ev.req.Orders[i].Kind) {
+			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
+				reported = append(reported, p.generic)
+				v := interactionViolation(it, d.generic, p.generic, "本处方同时开具")
+				v.otherLines = []int{i}
+				out = append(out, v)
+			}
+		}
+	}
+	day := ev.lines[line].day
+	for i := range ev.history {
+		h := &ev.history[i]
+		if !running(h, day) {
+			continue
+		}
+		if p := ev.drugOf(h); p != nil {
+			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
+				reported = append(reported, p.generic)
+				out = append(out, interactionViolation(it, d.generic, p.generic,
+					h.t.In(Shanghai).Format("2006-01-02")+"开具、仍在用药期内的"))
+			}
+		}
+	}
+	return out
+}
+
+func interactionViolation(it *knowledge.Interaction, this, other, where string) violation {
+	v := violation{
+		ruleID:   "DRUG_INTERACTION/" + pairKey(it.DrugA, it.DrugB),
+		message:  this + " 与" + where + other + " 存在配伍" + it.Severity + "：" + it.Reason + "。",
+		evidence: it.Source.String() + "：" + it.DrugA + " + " + it.DrugB + "，" + it.Severity + "，" + it.Reason,
+	}
+	if it.Severity == "禁忌" {
+		v.action = rxguardv1.Action_ACTION_BLOCK
+		v.suggestion = "禁止合用：停用其中一种药品或更换为无相互作用的替代药品。"
+	} else {
+		v.action = rxguardv1.Action_ACTION_WARN
+		v.suggestion = "慎用：确需合用请调整剂量、加强监测并填写理由。"
+	}
+	return v
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

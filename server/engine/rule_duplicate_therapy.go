@@ -1,0 +1,53 @@
+package engine
+
+import (
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// DUPLICATE_THERAPY (重复用药, a safety rule): the same generic twice in this
+// order, or in this order while a history supply of it still runs on the
+// line's day. The finding is on the later line and names both lines when
+// both are in this order.
+var duplicateTherapyRule = &ruleSpec{
+	typ: knowledge.RuleDuplicateTherapy, action: rxguardv1.Action_ACTION_WARN,
+	title: "重复用药", checkLine: checkDuplicateTherapy,
+}
+
+func checkDuplicateTherapy(ev *evaluation, line int) []violation {
+	if !isDrug(ev.req.Orders[line].Kind) {
+		return nil
+	}
+	d := ev.drugOf(&ev.lines[line])
+	if d == nil || d.generic == "" {
+		return nil
+	}
+	for i := 0; i < line; i++ {
+		if p := ev.drugOf(&ev.lines[i]); p != nil && p.generic == d.generic && isDrug(ev.req.Orders[i].Kind) {
+			return []violation{{
+				ruleID:     "DUPLICATE_THERAPY/" + d.generic,
+				message:    d.generic + " 在本处方中重复开具（第" + ev.req.Orders[i].LineId + "行已开具同一通用名药品）。",
+				evidence:   d.source + "：通用名 " + d.generic,
+				suggestion: "删除重复的一行，或合并为一条医嘱。",
+				otherLines: []int{i},
+			}}
+		}
+	}
+	day := ev.lines[line].day
+	for i := range ev.history {
+		h := &ev.history[i]
+		if !running(h, day) {
+			continue
+		}
+		if p := ev.drugOf(h); p != nil && p.generic == d.generic {
+			until := dayString(h.day + supplyDays(h.days) - 1)
+			return []violation{{
+				ruleID:     "DUPLICATE_THERAPY/" + d.generic,
+				message:    d.generic + " 患者" + h.t.In(Shanghai).Format("2006-01-02") + "已开具，用药期至" + until + "，本次重复开具。",
+				evidence:   "既往医嘱：" + h.code + "，" + h.t.In(Shanghai).Format("2006-01-02") + "，" + itoa(int(h.days)) + "天",
+				suggestion: "原药品用完（" + until + "后）再开具；确需调整请填写理由。",
+			}}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+package engine
+
+import (
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// NOT_COVERED: an insured line for a drug the release marks as not covered
+// (a record with no 甲/乙 class: 丙类, 自费, outside the catalogue).
+var notCoveredRule = &ruleSpec{
+	typ: knowledge.RuleNotCovered, payment: true, action: rxguardv1.Action_ACTION_WARN,
+	title: "非医保目录", checkLine: checkNotCovered,
+}
+
+func checkNotCovered(ev *evaluation, line int) []violation {
+	o := ev.req.Orders[line]
+	if !isDrug(o.Kind) {
+		return nil
+	}
+	d := ev.drugOf(&ev.lines[line])
+	if d == nil || d.class == "甲" || d.class == "乙" {
+		return nil
+	}
+	return []violation{{
+		ruleID:     "NOT_COVERED/" + o.ItemCode,
+		message:    d.generic + " 不在医保支付范围（非甲/乙类目录药品），医保不予支付。",
+		evidence:   d.source + "：" + d.generic + "，医保类别：无（非目录）",
+		suggestion: "更换为医保目录内药品，" + selfPaySuggestion,
+	}}
+}
