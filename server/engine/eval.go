@@ -25,6 +25,18 @@ type Input struct {
 	BirthDate    time.Time   // zero if unknown
 	OrderTimes   []time.Time // per order line; zero = use CheckTime
 	HistoryTimes []time.Time // per history entry
+	// Recorded is history rxguard recorded itself (RecordSigned), already
+	// de-duplicated against Req.History by the caller.
+	Recorded []HistoryEntry
+}
+
+// HistoryEntry is one earlier order of the patient.
+type HistoryEntry struct {
+	ItemCode    string
+	Quantity    float64
+	Days        int32
+	Time        time.Time
+	EncounterID string
 }
 
 // event is one occurrence of an item on the patient's timeline: a line of
@@ -109,20 +121,26 @@ func newEvaluation(in *Input, idx *Index) *evaluation {
 			insured: !o.SelfPay && !selfPayPatient,
 		}
 	}
-	if len(req.History) > 0 {
+	if n := len(req.History) + len(in.Recorded); n > 0 {
 		encID := req.GetEncounter().GetId()
-		ev.history = make([]event, len(req.History))
+		ev.history = make([]event, 0, n)
+		add := func(code string, t time.Time, qty float64, days int32, enc string) {
+			ev.history = append(ev.history, event{
+				code: code, line: -1, t: t, day: dayNumber(t), hour: hourNumber(t),
+				quantity: qty, days: days,
+				encounter: encID != "" && enc == encID,
+				insured:   true,
+			})
+		}
 		for i, h := range req.History {
 			var t time.Time
 			if i < len(in.HistoryTimes) {
 				t = in.HistoryTimes[i]
 			}
-			ev.history[i] = event{
-				code: h.ItemCode, line: -1, t: t, day: dayNumber(t), hour: hourNumber(t),
-				quantity: h.Quantity, days: h.Days,
-				encounter: encID != "" && h.EncounterId == encID,
-				insured:   true,
-			}
+			add(h.ItemCode, t, h.Quantity, h.Days, h.EncounterId)
+		}
+		for _, h := range in.Recorded {
+			add(h.ItemCode, h.Time, h.Quantity, h.Days, h.EncounterID)
 		}
 	}
 	return ev

@@ -120,3 +120,18 @@ func TestSurgeryGroup(t *testing.T) {
 		{name: "self-pay skipped", mutate: orders(line("1", surgeryA, 1, 0), selfPay(line("2", surgeryB, 1, 0)))},
 	})
 }
+
+// Recorded history (RecordSigned) counts like the request's own history.
+func TestRecordedHistoryCounts(t *testing.T) {
+	e := testEngine(t, Config{})
+	req := baseRequest()
+	req.Orders = []*rxguardv1.OrderLine{at(line("s", secondaryDay, 1, 0), "2026-11-22T10:00:00+08:00")}
+	in := input(t, req)
+	if len(findingsOf(e.Check(in), knowledge.RuleDuplicateCharge)) != 0 {
+		t.Fatal("no history yet")
+	}
+	in.Recorded = []HistoryEntry{{ItemCode: primaryItem, Quantity: 1, Time: mustTime(t, "2026-11-22T08:00:00+08:00"), EncounterID: "E1"}}
+	if len(findingsOf(e.Check(in), knowledge.RuleDuplicateCharge)) != 1 {
+		t.Error("recorded 主项 the same day should make the 从项 a duplicate charge")
+	}
+}
