@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,11 @@ import (
 // Guard implements rxguard.v1.GuardService.
 type Guard struct {
 	rxguardv1.UnimplementedGuardServiceServer
-	engine *engine.Engine
-	limits validate.Limits
-	now    func() time.Time
+	engine  *engine.Engine
+	limits  validate.Limits
+	now     func() time.Time
+	log     *slog.Logger
+	history HistoryStore // nil: request history only
 
 	// Decision ids are a per-process random prefix and a counter: unique
 	// across restarts without a clock or coordination on the hot path.
@@ -33,10 +36,10 @@ type Guard struct {
 }
 
 // NewGuard returns the service over an engine.
-func NewGuard(eng *engine.Engine, limits validate.Limits) *Guard {
+func NewGuard(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Guard {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Guard{engine: eng, limits: limits, now: time.Now, idPrefix: hex.EncodeToString(b[:]) + "-"}
+	return &Guard{engine: eng, limits: limits, now: time.Now, log: log, idPrefix: hex.EncodeToString(b[:]) + "-"}
 }
 
 func (g *Guard) nextDecisionID() string {
@@ -57,6 +60,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		BirthDate:    parsed.BirthDate,
 		OrderTimes:   parsed.OrderStart,
 		HistoryTimes: parsed.HistoryTime,
+		Recorded:     g.recordedHistory(ctx, req, parsed),
 	})
 	if res == nil {
 		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
@@ -81,7 +85,7 @@ func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemReque
 	if err := validate.ExplainItem(req); err != nil {
 		return nil, err
 	}
-	resp := g.engine.Explain(req.ItemCode)
+	resp := g.engine.Explain(req.ItemCode, req.ItemName)
 	if resp == nil {
 		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
 	}

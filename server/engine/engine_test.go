@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -98,7 +99,7 @@ func TestConfigDisableAndOverride(t *testing.T) {
 
 func TestNoIndexAndUnknownType(t *testing.T) {
 	e, _ := New(Config{})
-	if e.Check(&Input{Req: baseRequest()}) != nil || e.Explain(femaleDrug) != nil {
+	if e.Check(&Input{Req: baseRequest()}) != nil || e.Explain(femaleDrug, "") != nil {
 		t.Error("engine without an index must return nil")
 	}
 	_, err := Compile(knowledge.Manifest{Version: "x"}, &knowledge.Content{Restrictions: []knowledge.Restriction{{Type: "FUTURE_RULE", Code: "1"}}})
@@ -109,7 +110,7 @@ func TestNoIndexAndUnknownType(t *testing.T) {
 
 func TestExplain(t *testing.T) {
 	e := testEngine(t, Config{Rules: map[knowledge.RuleType]RuleConfig{knowledge.RuleItemCourse: {Disabled: true}}})
-	resp := e.Explain(courseItem)
+	resp := e.Explain(courseItem, "")
 	if resp.ItemName != "手功能评定" || !resp.CodeWellFormed || len(resp.Entries) != 1 {
 		t.Fatalf("explain: %+v", resp)
 	}
@@ -117,7 +118,7 @@ func TestExplain(t *testing.T) {
 	if en.RuleType != "ITEM_COURSE" || en.Enabled || en.Source == "" || en.Summary == "" {
 		t.Errorf("entry: %+v", en)
 	}
-	if r := e.Explain("bad code"); r.CodeWellFormed || len(r.Entries) != 0 {
+	if r := e.Explain("bad code", ""); r.CodeWellFormed || len(r.Entries) != 1 || r.Entries[0].RuleType != "UNKNOWN_ITEM" {
 		t.Errorf("malformed code: %+v", r)
 	}
 }
@@ -135,6 +136,45 @@ func TestWellFormedCode(t *testing.T) {
 	} {
 		if got := WellFormedCode(code); got != want {
 			t.Errorf("WellFormedCode(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func TestExplainDrug(t *testing.T) {
+	e := testEngine(t, Config{})
+	types := func(code, name string) map[string]*rxguardv1.KnowledgeEntry {
+		m := map[string]*rxguardv1.KnowledgeEntry{}
+		for _, en := range e.Explain(code, name).Entries {
+			m[en.RuleType+"|"+en.RuleId] = en
+		}
+		return m
+	}
+	sim := types(simvastatin, "")
+	if en := sim["DRUG_INTERACTION|DRUG_INTERACTION/克拉霉素+辛伐他汀"]; en == nil || en.Action != rxguardv1.Action_ACTION_BLOCK {
+		t.Errorf("辛伐他汀 interaction entry: %v", sim)
+	}
+	if sim["NOT_COVERED|NOT_COVERED/"+simvastatin] == nil || sim["QUANTITY_LIMIT|QUANTITY_LIMIT"] == nil ||
+		sim["DUPLICATE_THERAPY|DUPLICATE_THERAPY/辛伐他汀"] == nil {
+		t.Errorf("辛伐他汀 entries: %v", sim)
+	}
+	if en := types(warfarin, "")["DRUG_INTERACTION|DRUG_INTERACTION/华法林+阿司匹林"]; en == nil || en.Action != rxguardv1.Action_ACTION_WARN {
+		t.Errorf("华法林 慎用 entry: %v", en)
+	}
+	ila := types(ilaprazole, "")
+	if en := ila["DRUG_INDICATION|DRUG_INDICATION/"+ilaprazole]; en == nil || !strings.Contains(en.Summary, "K26") || en.Text == "" {
+		t.Errorf("艾普拉唑 indication entry: %v", en)
+	}
+	if ila["SECOND_LINE|SECOND_LINE/"+ilaprazole] == nil {
+		t.Errorf("艾普拉唑 second-line entry missing")
+	}
+	// A catalogue entry is found by category and the HIS item name.
+	cat := e.Explain("XC07ABD1234A001010100002", "美托洛尔缓释片")
+	if cat.ItemName != "美托洛尔缓释" || len(cat.Entries) == 0 {
+		t.Errorf("catalogue explain: %+v", cat)
+	}
+	for _, en := range cat.Entries {
+		if en.RuleType == "UNKNOWN_ITEM" {
+			t.Errorf("a catalogue-known drug is not unknown")
 		}
 	}
 }

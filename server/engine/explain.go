@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"sort"
+	"strings"
+
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 )
@@ -36,9 +39,10 @@ func WellFormedCode(code string) bool {
 	return true
 }
 
-// Explain returns everything the active release binds to code and how this
-// sidecar applies it; nil without an index.
-func (e *Engine) Explain(code string) *rxguardv1.ExplainItemResponse {
+// Explain returns everything the active release binds to code (and, for a
+// drug, to its catalogue entry found by name) and how this sidecar applies
+// it; nil without an index.
+func (e *Engine) Explain(code, name string) *rxguardv1.ExplainItemResponse {
 	idx := e.active.Load()
 	if idx == nil {
 		return nil
@@ -54,7 +58,68 @@ func (e *Engine) Explain(code string) *rxguardv1.ExplainItemResponse {
 			resp.Entries = append(resp.Entries, e.explainEntry(b.spec, b.r))
 		}
 	}
+	if !idx.knows(code, name) {
+		resp.Entries = append(resp.Entries, e.ruleEntry(unknownItemRule, "UNKNOWN_ITEM/"+code,
+			"知识库未收录该编码（贯标对码）；医保支付的行均提示", "", ""))
+	}
+	if d := idx.drugFor(code, name); d != nil {
+		if resp.ItemName == "" {
+			resp.ItemName = d.generic
+		}
+		e.explainDrug(resp, idx, code, d)
+	}
 	return resp
+}
+
+// explainDrug lists the drug-record knowledge and the rules that use it.
+func (e *Engine) explainDrug(resp *rxguardv1.ExplainItemResponse, idx *Index, code string, d *drugInfo) {
+	class := "医保类别：" + d.class + "类"
+	if d.class != "甲" && d.class != "乙" {
+		class = "非医保目录（无甲/乙类），医保支付的行提示"
+	}
+	resp.Entries = append(resp.Entries, e.ruleEntry(notCoveredRule, "NOT_COVERED/"+code, class, d.source, ""))
+	if d.restriction != "" {
+		summary := "限定支付范围，适用诊断ICD-10：" + strings.Join(d.icd, "、")
+		if len(d.icd) == 0 {
+			summary = "限定支付范围（文字，未结构化；提示）"
+		}
+		resp.Entries = append(resp.Entries, e.ruleEntry(drugIndicationRule, "DRUG_INDICATION/"+code, summary, d.source, d.restriction))
+	}
+	if d.secondLine {
+		resp.Entries = append(resp.Entries, e.ruleEntry(secondLineRule, "SECOND_LINE/"+code, "二线用药，需确认限定支付范围", d.source, d.restriction))
+	}
+	resp.Entries = append(resp.Entries, e.ruleEntry(quantityLimitRule, "QUANTITY_LIMIT",
+		"门诊用量：一般7天，慢病诊断30天，最长84天", "处方管理与长期处方规定", ""))
+	resp.Entries = append(resp.Entries, e.ruleEntry(duplicateTherapyRule, "DUPLICATE_THERAPY/"+d.generic,
+		"通用名 "+d.generic+"：同一处方或用药期内重复开具提示", d.source, ""))
+	partners := make([]string, 0, 4)
+	for key := range idx.interactions {
+		a, b, _ := strings.Cut(key, "+")
+		if a == d.generic || b == d.generic {
+			partners = append(partners, key)
+		}
+	}
+	sort.Strings(partners)
+	for _, key := range partners {
+		it := idx.interactions[key]
+		entry := e.ruleEntry(drugInteractionRule, "DRUG_INTERACTION/"+key,
+			"配伍"+it.Severity+"："+it.DrugA+" + "+it.DrugB, it.Source.String(), it.Reason)
+		if it.Severity != "禁忌" && e.override[drugInteractionRule.order] == rxguardv1.Action_ACTION_UNSPECIFIED {
+			entry.Action = rxguardv1.Action_ACTION_WARN
+		}
+		resp.Entries = append(resp.Entries, entry)
+	}
+}
+
+func (e *Engine) ruleEntry(s *ruleSpec, id, summary, source, text string) *rxguardv1.KnowledgeEntry {
+	action := s.action
+	if o := e.override[s.order]; o != rxguardv1.Action_ACTION_UNSPECIFIED {
+		action = o
+	}
+	return &rxguardv1.KnowledgeEntry{
+		RuleType: string(s.typ), RuleId: id, Summary: s.title + "：" + summary, Source: source, Text: text,
+		Enabled: e.enabled[s.order], Action: action,
+	}
 }
 
 func (e *Engine) explainEntry(s *ruleSpec, r *knowledge.Restriction) *rxguardv1.KnowledgeEntry {

@@ -1523,8 +1523,11 @@ func (x *CheckOrdersResponse) GetEvalMicros() int64 {
 }
 
 type ExplainItemRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ItemCode      string                 `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ItemCode string                 `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	// Optional: the HIS item name, used to find the national catalogue entry
+	// of a product code (the catalogue lists categories and generic names).
+	ItemName      string `protobuf:"bytes,2,opt,name=item_name,json=itemName,proto3" json:"item_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1562,6 +1565,13 @@ func (*ExplainItemRequest) Descriptor() ([]byte, []int) {
 func (x *ExplainItemRequest) GetItemCode() string {
 	if x != nil {
 		return x.ItemCode
+	}
+	return ""
+}
+
+func (x *ExplainItemRequest) GetItemName() string {
+	if x != nil {
+		return x.ItemName
 	}
 	return ""
 }
@@ -1962,9 +1972,10 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x10physician_status\x18\x05 \x01(\v2\x1b.rxguard.v1.PhysicianStatusR\x0fphysicianStatus\x12+\n" +
 	"\x11knowledge_version\x18\x06 \x01(\tR\x10knowledgeVersion\x12\x1f\n" +
 	"\veval_micros\x18\a \x01(\x03R\n" +
-	"evalMicros\"1\n" +
+	"evalMicros\"N\n" +
 	"\x12ExplainItemRequest\x12\x1b\n" +
-	"\titem_code\x18\x01 \x01(\tR\bitemCode\"\xd2\x01\n" +
+	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x1b\n" +
+	"\titem_name\x18\x02 \x01(\tR\bitemName\"\xd2\x01\n" +
 	"\x0eKnowledgeEntry\x12\x1b\n" +
 	"\trule_type\x18\x01 \x01(\tR\bruleType\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x18\n" +
