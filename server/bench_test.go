@@ -82,7 +82,7 @@ func BenchmarkEngineCheck10Lines(b *testing.B) {
 func BenchmarkGuardCheckOrders(b *testing.B) {
 	eng, _ := engine.New(engine.Config{})
 	eng.Swap(demoIndex(b))
-	g := NewGuard(eng, validate.DefaultLimits())
+	g := NewGuard(eng, validate.DefaultLimits(), quietLog)
 	req := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()

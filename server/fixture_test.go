@@ -18,6 +18,7 @@ import (
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -71,7 +72,13 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 		tb.Fatal(err)
 	}
 	eng.Swap(demoIndex(tb))
+	hist, err := history.Open(context.Background(), history.Options{Dir: tb.TempDir(), Logger: quietLog})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { hist.Close() })
 	srv := New(eng, validate.DefaultLimits(), quietLog)
+	srv.Guard().WithHistory(hist)
 	srv.SetReady()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -46,7 +46,7 @@ type Server struct {
 // New builds a server over an engine; it serves NOT_SERVING until
 // SetReady is called with an active release.
 func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
-	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits), health: health.NewServer()}
+	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits, log), health: health.NewServer()}
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxRecvBytes))
 	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

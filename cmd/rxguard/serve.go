@@ -12,6 +12,7 @@ import (
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -49,7 +50,14 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	}
 	defer st.Close()
 
+	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+
 	srv := server.New(eng, validate.DefaultLimits(), log)
+	srv.Guard().WithHistory(hist)
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)

@@ -81,12 +81,18 @@ func pairKey(a, b string) string {
 	return a + "+" + b
 }
 
-// baseName drops a parenthesised list of other forms: 九味羌活丸(颗粒) → 九味羌活丸.
+// baseName drops a trailing parenthesised list of other forms:
+// 九味羌活丸(颗粒) → 九味羌活丸. Parentheses inside a name are part of it:
+// ω-3甘油三酯(2%)中/长链脂肪乳… stays whole.
 func baseName(name string) string {
-	if i := strings.IndexAny(name, "(（"); i > 0 {
-		return strings.TrimSpace(name[:i])
+	if !strings.HasSuffix(name, ")") && !strings.HasSuffix(name, "）") {
+		return name
 	}
-	return name
+	i := max(strings.LastIndex(name, "("), strings.LastIndex(name, "（"))
+	if i <= 0 {
+		return name
+	}
+	return strings.TrimSpace(name[:i])
 }
 
 // normaliseICD makes "J18.900" and "J18900" compare alike.

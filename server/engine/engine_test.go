@@ -178,3 +178,17 @@ func TestExplainDrug(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseName(t *testing.T) {
+	for in, want := range map[string]string{
+		"九味羌活丸(颗粒)":                     "九味羌活丸",
+		"感冒清热颗粒(片、胶囊)":                  "感冒清热颗粒",
+		"ω-3甘油三酯(2%)中/长链脂肪乳/氨基酸(16)注射液": "ω-3甘油三酯(2%)中/长链脂肪乳/氨基酸(16)注射液",
+		"复方氨基酸(18AA-II)":                "复方氨基酸",
+		"美托洛尔":                          "美托洛尔",
+	} {
+		if got := baseName(in); got != want {
+			t.Errorf("baseName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+// HistoryStore is what the guard needs of the patient-history store.
+type HistoryStore interface {
+	Record(ctx context.Context, patientID string, entries []history.Entry) (int, error)
+	Lookup(ctx context.Context, patientID string, since time.Time) ([]history.Entry, error)
+}
+
+// historyWindow bounds how far back a check looks: the longest course a
+// rule counts (one year) with margin, and the store's default retention.
+const historyWindow = 400 * 24 * time.Hour
+
+// WithHistory makes the guard record signed orders and use them as patient
+// history in later checks.
+func (g *Guard) WithHistory(h HistoryStore) *Guard {
+	g.history = h
+	return g
+}
+
+// recordedHistory returns the patient's recorded orders that the request
+// does not already carry: de-duplicated against history[], without entries
+// after check_time (a check is reproducible), and without this order's own
+// lines recorded earlier (re-checking a signed order must not make it its
+// own duplicate).
+func (g *Guard) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) []engine.HistoryEntry {
+	patient := req.GetPatient().GetId()
+	if g.history == nil || patient == "" {
+		return nil
+	}
+	recorded, err := g.history.Lookup(ctx, patient, p.CheckTime.Add(-historyWindow))
+	if err != nil {
+		// The check goes on with the request's own history: a history
+		// store problem must not stop orders being checked. The error
+		// text names the patient, so only its kind is logged.
+		g.log.Warn("patient history unavailable; checked with the request's history only", "cause", historyCause(err))
+		return nil
+	}
+	if len(recorded) == 0 {
+		return nil
+	}
+	fromRequest := make([]history.Entry, len(req.History))
+	for i, h := range req.History {
+		fromRequest[i] = history.Entry{ItemCode: h.ItemCode, Time: p.HistoryTime[i], EncounterID: h.EncounterId}
+	}
+	merged := history.Merge(fromRequest, recorded)
+	encounter := req.GetEncounter().GetId()
+	var out []engine.HistoryEntry
+	for _, e := range merged[len(fromRequest):] {
+		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e)) {
+			continue
+		}
+		out = append(out, engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID})
+	}
+	return out
+}
+
+func sameLine(req *rxguardv1.CheckOrdersRequest, e history.Entry) bool {
+	for _, o := range req.Orders {
+		if o.LineId == e.LineID && o.ItemCode == e.ItemCode {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordSigned stores the orders a physician finally signed as the
+// patient's history.
+func (g *Guard) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedRequest) (*rxguardv1.RecordSignedResponse, error) {
+	p, err := validate.RecordSigned(req, g.limits, g.now())
+	if err != nil {
+		return nil, err
+	}
+	if g.history == nil {
+		return nil, status.Error(codes.FailedPrecondition, "this rxguard runs without a patient-history store")
+	}
+	entries := make([]history.Entry, len(req.Orders))
+	for i, o := range req.Orders {
+		entries[i] = history.Entry{
+			ItemCode: o.ItemCode, Kind: o.Kind, Quantity: o.Quantity, Days: o.Days, Time: p.LineTimes[i],
+			EncounterID: req.EncounterId, LineID: o.LineId, DecisionID: req.DecisionId,
+		}
+	}
+	n, err := g.history.Record(ctx, req.PatientId, entries)
+	switch {
+	case err == nil:
+	case errors.Is(err, history.ErrInvalid):
+		return nil, status.Errorf(codes.InvalidArgument, "record signed orders: %v", err)
+	case ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err()
+	default:
+		g.log.Error("recording signed orders failed", "cause", historyCause(err))
+		return nil, status.Errorf(codes.Unavailable, "record signed orders: %v", err)
+	}
+	return &rxguardv1.RecordSignedResponse{Recorded: int32(n)}, nil
+}
+
+// historyCause classifies a history-store error for logs without its text,
+// which may carry a patient id.
+func historyCause(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "request cancelled"
+	case errors.Is(err, history.ErrClosed):
+		return "store closed"
+	case errors.Is(err, history.ErrCorrupt):
+		return "corrupt entry in the history store"
+	case errors.Is(err, history.ErrInvalid):
+		return "invalid entry"
+	}
+	return "storage error"
+}

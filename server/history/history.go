@@ -1,0 +1,509 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+)
+
+// Entry is one earlier order of a patient.
+type Entry struct {
+	ItemCode    string
+	Kind        rxguardv1.ItemKind
+	Quantity    float64
+	Days        int32
+	Time        time.Time // when the order happened (start_time, or the signing time)
+	EncounterID string
+	LineID      string // the HIS line id, if known
+	DecisionID  string // the CheckOrders decision, if known
+}
+
+// Options configures Open.
+type Options struct {
+	// Dir is the Badger directory. It is created if missing.
+	Dir string
+	// InMemory keeps everything in memory; for tests only (Dir is ignored).
+	InMemory bool
+	// Retention is how long an entry is kept after its Time; 0 means
+	// DefaultRetention.
+	Retention time.Duration
+	// Logger receives the store's and Badger's messages; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for retention; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+const (
+	// DefaultRetention covers a year of courses and period frequencies
+	// with a month to spare.
+	DefaultRetention = 400 * 24 * time.Hour
+	// MaxLookup bounds one Lookup's result. A patient with more entries
+	// since the requested time gets the newest MaxLookup of them: the
+	// history rules look back from the order being checked, so the oldest
+	// entries matter least, and the bound keeps a pathological patient
+	// from costing the hot path unbounded memory and time.
+	MaxLookup = 10_000
+
+	// ctxEvery: how many entries pass between context checks in loops.
+	ctxEvery = 256
+	// conflictRetries: Record retries a transaction that lost a race with
+	// a concurrent Record of the same entry; the retry then sees it stored.
+	conflictRetries = 8
+)
+
+// Sentinels for errors.Is; the returned errors wrap them with details.
+var (
+	// ErrInvalid: Record or Lookup was handed an empty or oversized
+	// patient id or field, or a non-finite quantity. Nothing was written.
+	ErrInvalid = errors.New("invalid history input")
+	// ErrCorrupt: a stored key or value does not decode.
+	ErrCorrupt = errors.New("history store corrupt")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("history store closed")
+)
+
+// Store is the patients' recorded order history in Badger. Methods are safe
+// for concurrent use.
+type Store struct {
+	db        *badger.DB
+	dir       string // for messages: the directory or "(in-memory)"
+	retention time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+
+	// life guards against Close while a method is using db: methods hold
+	// it for reading, Close for writing.
+	life   sync.RWMutex
+	closed bool
+}
+
+// Open opens (creating if needed) the history store.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open history store: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	dir := opts.Dir
+	if opts.InMemory {
+		dir = "(in-memory)"
+	} else if dir == "" {
+		return nil, errors.New("open history store: Options.Dir is empty; configure the directory that holds the recorded order history")
+	}
+	retention := opts.Retention
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	logger = logger.With("component", "server/history", "dir", dir)
+
+	if !opts.InMemory {
+		if err := removeEmptyLogFiles(dir, logger); err != nil {
+			return nil, fmt.Errorf("open history store %s: %w", dir, err)
+		}
+	}
+	db, err := badger.Open(badgerOptions(opts, logger.With("subsystem", "badger")))
+	if err != nil {
+		return nil, fmt.Errorf("open history store %s: %w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", dir, err)
+	}
+	logger.Info("history store opened", "retention", retention.String())
+	return &Store{db: db, dir: dir, retention: retention, now: now, log: logger}, nil
+}
+
+// Close closes Badger after in-flight calls have returned. Later calls fail
+// with ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close history store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return fmt.Errorf("history store %s: %w", s.dir, ErrClosed)
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+func validatePatient(patientID string) error {
+	if patientID == "" {
+		return fmt.Errorf("%w: empty patient id", ErrInvalid)
+	}
+	if len(patientID) > maxFieldLen {
+		return fmt.Errorf("%w: patient id is %d bytes, longer than %d", ErrInvalid, len(patientID), maxFieldLen)
+	}
+	return nil
+}
+
+func validateEntry(e *Entry) error {
+	if e.ItemCode == "" {
+		return fmt.Errorf("%w: empty item code", ErrInvalid)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"item code", e.ItemCode}, {"encounter id", e.EncounterID},
+		{"line id", e.LineID}, {"decision id", e.DecisionID},
+	} {
+		if len(f.v) > maxFieldLen {
+			return fmt.Errorf("%w: %s is %d bytes, longer than %d", ErrInvalid, f.name, len(f.v), maxFieldLen)
+		}
+	}
+	if math.IsNaN(e.Quantity) || math.IsInf(e.Quantity, 0) {
+		return fmt.Errorf("%w: item %q: quantity %v is not a finite number", ErrInvalid, e.ItemCode, e.Quantity)
+	}
+	return nil
+}
+
+// cutoff is the retention boundary at now: an entry is live if its Time is
+// after it. Record and Lookup share it so they never disagree at the edge.
+func (s *Store) cutoff(now time.Time) time.Time { return now.Add(-s.retention) }
+
+type pending struct {
+	key, val  []byte
+	expiresAt uint64
+}
+
+// Record stores entries for a patient and returns how many were new.
+//
+// It is idempotent: an entry is identified by patient, item code,
+// encounter, Time to the second and line id; one already stored (or
+// repeated within entries) is not stored again and not counted, and the
+// stored one's other fields are kept. Entries whose Time is at or beyond
+// the retention are ignored and not counted. Each stored key expires in
+// Badger at Time + Retention (measured from the injected clock, rounded up
+// to Badger's one-second resolution so Badger never drops an entry before
+// Lookup would).
+//
+// Entries are validated first: one invalid entry fails the call with
+// ErrInvalid and nothing is written. A batch too large for one Badger
+// transaction (thousands of entries) is committed in several, so a failure
+// part-way can leave a prefix of it stored; recording the batch again is
+// safe and completes it.
+func (s *Store) Record(ctx context.Context, patientID string, entries []Entry) (recorded int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("record history for patient %q: %w", patientID, err)
+	}
+	if err := validatePatient(patientID); err != nil {
+		return 0, fmt.Errorf("record history: %w", err)
+	}
+	for i := range entries {
+		if err := validateEntry(&entries[i]); err != nil {
+			return 0, fmt.Errorf("record history for patient %q: entry %d: %w", patientID, i, err)
+		}
+	}
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+
+	now := s.now()
+	cutoff := s.cutoff(now)
+	// Badger expires keys against the real clock; carry over the remaining
+	// lifetime under the injected one.
+	wall := time.Now()
+	prefix := appendPatientPrefix(nil, patientID)
+	todo := make([]pending, 0, len(entries))
+	// One buffer for all keys and values. Slices taken before append
+	// reallocates it keep pointing at the old array, whose bytes append
+	// never rewrites, so every slice stays valid until the commit.
+	buf := make([]byte, 0, len(entries)*(len(prefix)+96))
+	for i := range entries {
+		e := &entries[i]
+		if !e.Time.After(cutoff) {
+			continue
+		}
+		k := len(buf)
+		buf = appendKey(buf, prefix, e)
+		v := len(buf)
+		buf = appendValue(buf, e)
+		todo = append(todo, pending{
+			key:       buf[k:v:v],
+			val:       buf[v:len(buf):len(buf)],
+			expiresAt: ceilUnix(wall.Add(e.Time.Add(s.retention).Sub(now))),
+		})
+	}
+
+	for len(todo) > 0 {
+		n, done, err := s.commitSome(todo)
+		recorded += n
+		if err != nil {
+			return recorded, fmt.Errorf("record history for patient %q in %s: %w", patientID, s.dir, err)
+		}
+		todo = todo[done:]
+		if len(todo) > 0 {
+			if err := ctx.Err(); err != nil {
+				return recorded, fmt.Errorf("record history for patient %q: %d entries not written: %w", patientID, len(todo), err)
+			}
+		}
+	}
+	return recorded, nil
+}
+
+// ceilUnix rounds up to whole seconds, Badger's TTL resolution.
+func ceilUnix(t time.Time) uint64 {
+	sec := t.Unix()
+	if t.Nanosecond() > 0 {
+		sec++
+	}
+	if sec < 1 {
+		sec = 1 // 0 means "never expires" to Badger
+	}
+	return uint64(sec)
+}
+
+// commitSome writes as many of todo as fit one transaction and commits,
+// retrying on conflict. It returns how many were new and how many of todo
+// it processed (new or already stored).
+func (s *Store) commitSome(todo []pending) (recorded, done int, err error) {
+	for range conflictRetries {
+		recorded, done, err = s.tryCommit(todo)
+		if !errors.Is(err, badger.ErrConflict) {
+			return recorded, done, err
+		}
+	}
+	return 0, 0, fmt.Errorf("gave up after %d conflicting concurrent writes: %w", conflictRetries, err)
+}
+
+func (s *Store) tryCommit(todo []pending) (recorded, done int, err error) {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, p := range todo {
+		// The read also registers the key for conflict detection: a
+		// concurrent Record of the same entry makes one commit fail with
+		// ErrConflict, and its retry then finds the entry.
+		_, err := txn.Get(p.key)
+		if err == nil {
+			done++
+			continue
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return 0, 0, fmt.Errorf("read: %w", err)
+		}
+		err = txn.SetEntry(&badger.Entry{Key: p.key, Value: p.val, ExpiresAt: p.expiresAt})
+		if errors.Is(err, badger.ErrTxnTooBig) && done > 0 {
+			break // commit what fits; the caller comes back for the rest
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("write: %w", err)
+		}
+		recorded++
+		done++
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("commit: %w", err)
+	}
+	return recorded, done, nil
+}
+
+// scratch is Lookup's reusable working memory: entries decoded with their
+// strings as spans into one arena, so the result costs two allocations (the
+// slice and one string) however many entries it has.
+type scratch struct {
+	key   []byte
+	raw   []rawEntry
+	arena []byte
+}
+
+type span struct{ off, n uint32 }
+
+type rawEntry struct {
+	sec, nsec                       int64
+	quantity                        float64
+	kind                            rxguardv1.ItemKind
+	days                            int32
+	item, encounter, line, decision span
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// A Lookup that needed more than this is rare; let its buffers go rather
+// than pin them in the pool.
+const (
+	maxPooledArena = 256 << 10
+	maxPooledRaw   = 4096
+)
+
+func (sc *scratch) addSpan(b []byte) span {
+	sp := span{off: uint32(len(sc.arena)), n: uint32(len(b))}
+	sc.arena = append(sc.arena, b...)
+	return sp
+}
+
+// Lookup returns the patient's recorded entries with Time >= since and
+// within the retention, oldest first (ties in the same second in key
+// order: item code, encounter, line id). At most MaxLookup entries are
+// returned: the newest ones. Times are returned in UTC. A patient with no
+// entries gets nil and no error.
+//
+// It is on the CheckOrders hot path: one prefix iteration seeking straight
+// to since (key order is time order), values read inline from the LSM tree,
+// and two allocations for the result besides Badger's own per-call ones.
+// The strings of all returned entries share one backing string.
+func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("look up history for patient %q: %w", patientID, err)
+	}
+	if err := validatePatient(patientID); err != nil {
+		return nil, fmt.Errorf("look up history: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+
+	now := s.now()
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		if cap(sc.arena) <= maxPooledArena && cap(sc.raw) <= maxPooledRaw {
+			sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
+			scratchPool.Put(sc)
+		}
+	}()
+	sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
+	sc.key = appendPatientPrefix(sc.key[:0], patientID)
+	plen := len(sc.key)
+
+	err := s.db.View(func(txn *badger.Txn) error {
+		full, err := s.scan(ctx, txn, sc, plen, since, now, false)
+		if err != nil || !full {
+			return err
+		}
+		// More than MaxLookup entries since `since`: start again from the
+		// newest end. Rare, so the common case pays for one forward scan only.
+		sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
+		if _, err := s.scan(ctx, txn, sc, plen, since, now, true); err != nil {
+			return err
+		}
+		slices.Reverse(sc.raw)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up history for patient %q in %s: %w", patientID, s.dir, err)
+	}
+	if len(sc.raw) == 0 {
+		return nil, nil
+	}
+
+	strs := string(sc.arena)
+	sub := func(sp span) string { return strs[sp.off : sp.off+sp.n] }
+	out := make([]Entry, len(sc.raw))
+	for i := range sc.raw {
+		r := &sc.raw[i]
+		out[i] = Entry{
+			ItemCode:    sub(r.item),
+			Kind:        r.kind,
+			Quantity:    r.quantity,
+			Days:        r.days,
+			Time:        time.Unix(r.sec, r.nsec).UTC(),
+			EncounterID: sub(r.encounter),
+			LineID:      sub(r.line),
+			DecisionID:  sub(r.decision),
+		}
+	}
+	return out, nil
+}
+
+// bound is a time as (Unix seconds, nanoseconds), compared without
+// time.Time arithmetic in the scan loop.
+type bound struct {
+	sec  int64
+	nsec int64
+}
+
+func boundOf(t time.Time) bound { return bound{t.Unix(), int64(t.Nanosecond())} }
+
+// atOrAfter reports whether (sec, nsec) >= b.
+func (b bound) atOrAfter(sec, nsec int64) bool {
+	return sec > b.sec || sec == b.sec && nsec >= b.nsec
+}
+
+// scan collects the patient's live entries with Time >= since into sc.raw.
+// sc.key[:plen] is the patient prefix. Forward, it stops after MaxLookup
+// entries and reports full if there were more; in reverse it collects the
+// newest MaxLookup, newest first.
+func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int, since, now time.Time, reverse bool) (full bool, err error) {
+	prefix := sc.key[:plen]
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
+	defer it.Close()
+
+	from := boundOf(since)
+	// Live means after the cutoff; one nanosecond later is the first
+	// instant at or after which an entry is live.
+	live := boundOf(s.cutoff(now).Add(time.Nanosecond))
+	lo := max(from.sec, live.sec)
+	seek := sc.key[:plen]
+	if reverse {
+		// Past every time64 of this patient: 0xff… sorts after them all.
+		seek = append(seek, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	} else {
+		// Seconds only; the exact bounds are checked per entry below.
+		seek = appendTime(seek, lo)
+	}
+	sc.key = seek[:plen]
+	it.Seek(seek)
+
+	for n := 0; it.ValidForPrefix(prefix); it.Next() {
+		if n++; n%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+		}
+		item := it.Item()
+		key := item.Key()
+		kf, err := parseKeyRest(key[plen:])
+		if err != nil {
+			return false, fmt.Errorf("%w: key %q: %w", ErrCorrupt, key, err)
+		}
+		if reverse && kf.sec < lo {
+			break // everything further back is older still
+		}
+		// vf.decision points into Badger's buffer, valid until Next.
+		var vf valueFields
+		if err := item.Value(func(v []byte) (err error) {
+			vf, err = parseValue(v)
+			return err
+		}); err != nil {
+			return false, fmt.Errorf("%w: key %q: %w", ErrCorrupt, key, err)
+		}
+		nsec := int64(vf.nanos)
+		if !from.atOrAfter(kf.sec, nsec) || !live.atOrAfter(kf.sec, nsec) {
+			continue
+		}
+		if len(sc.raw) == MaxLookup {
+			return true, nil
+		}
+		sc.raw = append(sc.raw, rawEntry{
+			sec: kf.sec, nsec: nsec, quantity: vf.quantity, kind: vf.kind, days: vf.days,
+			item:      sc.addSpan(kf.item),
+			encounter: sc.addSpan(kf.encounter),
+			line:      sc.addSpan(kf.lineID),
+			decision:  sc.addSpan(vf.decision),
+		})
+	}
+	return false, nil
+}

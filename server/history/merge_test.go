@@ -1,0 +1,65 @@
+package history
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestMerge(t *testing.T) {
+	at := t0.Add(-time.Hour)
+	withEnc := func(e Entry, enc string) Entry { e.EncounterID = enc; return e }
+	withLine := func(e Entry, line string) Entry { e.LineID = line; return e }
+	cases := []struct {
+		name              string
+		request, recorded []Entry
+		want              []Entry
+	}{
+		{"both empty", nil, nil, []Entry{}},
+		{"request only", []Entry{entry("A", at)}, nil, []Entry{entry("A", at)}},
+		{"recorded only", nil, []Entry{entry("A", at)}, []Entry{entry("A", at)}},
+		{"exact duplicate", []Entry{entry("A", at)}, []Entry{entry("A", at)}, []Entry{entry("A", at)}},
+		{"same second, sub-second and line differ",
+			[]Entry{entry("A", at)},
+			[]Entry{withLine(entry("A", at.Add(900*time.Millisecond)), "L1")},
+			[]Entry{entry("A", at)}},
+		{"same second, other zone", []Entry{entry("A", at.In(time.FixedZone("CST", 8*3600)))}, []Entry{entry("A", at)},
+			[]Entry{entry("A", at)}},
+		{"same item, different second", []Entry{entry("A", at)}, []Entry{entry("A", at.Add(time.Second))},
+			[]Entry{entry("A", at), entry("A", at.Add(time.Second))}},
+		{"same second, different encounter", []Entry{entry("A", at)}, []Entry{withEnc(entry("A", at), "E2")},
+			[]Entry{entry("A", at), withEnc(entry("A", at), "E2")}},
+		{"different item", []Entry{entry("A", at)}, []Entry{entry("B", at)},
+			[]Entry{entry("A", at), entry("B", at)}},
+		{"request duplicates kept; all matching recorded dropped",
+			[]Entry{entry("A", at), entry("A", at)},
+			[]Entry{withLine(entry("A", at), "L1"), withLine(entry("A", at), "L2"), entry("B", at)},
+			[]Entry{entry("A", at), entry("A", at), entry("B", at)}},
+		{"order kept", []Entry{entry("Z", at), entry("A", at)}, []Entry{entry("Y", at), entry("Z", at), entry("B", at)},
+			[]Entry{entry("Z", at), entry("A", at), entry("Y", at), entry("B", at)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assertEntries(t, Merge(tc.request, tc.recorded), tc.want)
+		})
+	}
+}
+
+// TestMergeSameSecond: several request entries in one second are all
+// considered, not just the last one indexed.
+func TestMergeSameSecond(t *testing.T) {
+	var req, rec, want []Entry
+	for i := range 40 {
+		e := entry(fmt.Sprint("C", i), t0.Add(-time.Duration(i%3)*time.Hour))
+		req = append(req, e)
+		want = append(want, e)
+	}
+	for i := range 60 {
+		e := entry(fmt.Sprint("C", i), t0.Add(-time.Duration(i%3)*time.Hour))
+		rec = append(rec, e)
+		if i >= 40 {
+			want = append(want, e)
+		}
+	}
+	assertEntries(t, Merge(req, rec), want)
+}
