@@ -9,6 +9,7 @@ import (
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -118,4 +119,34 @@ func BenchmarkGRPC(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGuardCheckOrdersWithHistory adds the patient-history lookup on
+// a real on-disk store: the patient has 200 recorded orders.
+func BenchmarkGuardCheckOrdersWithHistory(b *testing.B) {
+	eng, _ := engine.New(engine.Config{})
+	eng.Swap(demoIndex(b))
+	ctx := context.Background()
+	hist, err := history.Open(ctx, history.Options{Dir: b.TempDir(), Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hist.Close()
+	req := benchRequest()
+	var entries []history.Entry
+	for i := 0; i < 200; i++ {
+		entries = append(entries, history.Entry{ItemCode: req.Orders[i%10].ItemCode, Quantity: 1, Days: 1, EncounterID: "E0",
+			Time: time.Date(2026, 6, 1, 9, 0, 0, 0, engine.Shanghai).Add(time.Duration(i) * 12 * time.Hour), LineID: "h"})
+	}
+	if _, err := hist.Record(ctx, req.Patient.Id, entries); err != nil {
+		b.Fatal(err)
+	}
+	g := NewGuard(eng, validate.DefaultLimits(), quietLog).WithHistory(hist)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := g.CheckOrders(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

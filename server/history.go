@@ -52,14 +52,18 @@ func (g *Guard) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersR
 	if len(recorded) == 0 {
 		return nil
 	}
-	fromRequest := make([]history.Entry, len(req.History))
-	for i, h := range req.History {
-		fromRequest[i] = history.Entry{ItemCode: h.ItemCode, Time: p.HistoryTime[i], EncounterID: h.EncounterId}
+	// De-duplicate against the request's own history[]; a HIS that relies
+	// on RecordSigned sends none, and then nothing needs merging.
+	if len(req.History) > 0 {
+		fromRequest := make([]history.Entry, len(req.History))
+		for i, h := range req.History {
+			fromRequest[i] = history.Entry{ItemCode: h.ItemCode, Time: p.HistoryTime[i], EncounterID: h.EncounterId}
+		}
+		recorded = history.Merge(fromRequest, recorded)[len(fromRequest):]
 	}
-	merged := history.Merge(fromRequest, recorded)
 	encounter := req.GetEncounter().GetId()
-	var out []engine.HistoryEntry
-	for _, e := range merged[len(fromRequest):] {
+	out := make([]engine.HistoryEntry, 0, len(recorded))
+	for _, e := range recorded {
 		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e)) {
 			continue
 		}
