@@ -24,7 +24,9 @@ FUZZ_TARGETS := \
 	./knowledge/importer:FuzzCourseText \
 	./knowledge/importer:FuzzPeriodFrequency \
 	./knowledge/importer:FuzzItemFrequency \
-	./knowledge/importer:FuzzCleanText
+	./knowledge/importer:FuzzCleanText \
+	./knowledge/importer:FuzzCatalogueRows \
+	./knowledge/importer:FuzzRestrictionText
 
 .PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
 

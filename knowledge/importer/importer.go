@@ -1,6 +1,7 @@
 // Package importer reads the reference files rxguard's knowledge comes from
 // into knowledge.Content: the NHSA "two libraries" rule batches 第一批–第八批
-// as the xlsx files hospitals receive them, the synthetic demo tables (CSV)
+// as the xlsx files hospitals receive them, the national drug catalogue
+// (2024, extracted from its PDF to xlsx), the synthetic demo tables (CSV)
 // and the ICD-10 tables (TSV).
 //
 // The batches are read as published, not as one would like them: columns
@@ -34,10 +35,11 @@ type FileReport struct {
 	Skipped    int    // data rows that produced no record (empty, footer, repeated key), each covered by a warning
 	Warnings   int    // warnings about the file, all its sheets
 	Joined     int    // two-sheet drug batches: Sheet1 rows whose description was joined onto at least one code
+	Categories int    // drug catalogue: category rows (药品分类代码), neither records nor skipped; SourceRows = Records + Skipped + Categories
 }
 
-// Report lists the files read, in a fixed order (batch order, then demo,
-// then ICD-10).
+// Report lists the files read, in a fixed order (batch order, the drug
+// catalogue one sheet per entry, then demo, then ICD-10).
 type Report struct {
 	Files []FileReport
 }
@@ -52,13 +54,24 @@ func (r Report) Lookup(file string) (FileReport, bool) {
 	return FileReport{}, false
 }
 
+// LookupSheet returns the report of one sheet of a file reported per sheet
+// (the drug catalogue).
+func (r Report) LookupSheet(file, sheet string) (FileReport, bool) {
+	for _, f := range r.Files {
+		if f.File == file && f.Sheet == sheet {
+			return f, true
+		}
+	}
+	return FileReport{}, false
+}
+
 // String renders the report as a table for logs and the command line.
 func (r Report) String() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "file\tsheet\trows\trecords\tskipped\twarnings\t")
+	fmt.Fprintln(w, "file\tsheet\trows\trecords\tskipped\tcategories\twarnings\t")
 	for _, f := range r.Files {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t\n", f.File, f.Sheet, f.SourceRows, f.Records, f.Skipped, f.Warnings)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", f.File, f.Sheet, f.SourceRows, f.Records, f.Skipped, f.Categories, f.Warnings)
 	}
 	w.Flush()
 	return b.String()
@@ -71,6 +84,10 @@ type fileKind struct {
 	dir   string // subdirectory in the data.FS layout
 	batch string
 	load  func(fsys fs.FS, path, file string) (knowledge.Content, parsed, error)
+	// loadSheets, when set instead of load, reads a workbook reported per
+	// sheet (the drug catalogue): its records and warnings come in the
+	// content, one FileReport per sheet with Sheet and the counts set.
+	loadSheets func(fsys fs.FS, path, file string) (knowledge.Content, []FileReport, error)
 }
 
 func xlsxKind(name, batch string, sheets []string, parse func(file string, s []sheet) (parsed, error)) fileKind {
@@ -124,6 +141,7 @@ var kinds = []fileKind{
 	xlsxKind("batch8-2-item-age.xlsx", "第八批-2", []string{""}, oneSheet(parseWorkingAgeItems)),
 	xlsxKind("batch8-3-item-course.xlsx", "第八批-3", []string{""}, oneSheet(parseItemCourse)),
 	xlsxKind("batch8-4-item-period-frequency.xlsx", "第八批-4", []string{""}, oneSheet(parseItemPeriodFrequency)),
+	catalogueKind(),
 
 	textKind("drugs.csv", "demo", demoBatch, readCSV, parseDemoDrugs,
 		func(c *knowledge.Content, v []knowledge.Drug) { c.Drugs = v }),
@@ -167,7 +185,7 @@ func locate(fsys fs.FS, k fileKind) (string, error) {
 }
 
 // Import reads every known official, demo and ICD-10 file present in fsys,
-// top-level or under nhsa/, demo/ and icd10/ (the data.FS layout), and
+// top-level or under nhsa/, catalogue/, demo/ and icd10/ (the data.FS layout), and
 // returns the content and a per-file report. Unknown files are ignored; a
 // known file that cannot be parsed (unreadable workbook, missing sheet or
 // column) is an error naming the file, sheet and row. Rows the importer can
@@ -178,6 +196,7 @@ func Import(ctx context.Context, fsys fs.FS) (*knowledge.Content, Report, error)
 		path    string
 		content knowledge.Content
 		res     parsed
+		sheets  []FileReport // kinds reported per sheet
 		err     error
 	}
 	var jobs []*job
@@ -191,7 +210,7 @@ func Import(ctx context.Context, fsys fs.FS) (*knowledge.Content, Report, error)
 		}
 	}
 	if len(jobs) == 0 {
-		return nil, Report{}, errors.New("importer: no known file found (expected NHSA batch xlsx, demo csv or ICD-10 tsv files, top-level or under nhsa/, demo/, icd10/)")
+		return nil, Report{}, errors.New("importer: no known file found (expected NHSA batch or drug catalogue xlsx, demo csv or ICD-10 tsv files, top-level or under nhsa/, catalogue/, demo/, icd10/)")
 	}
 
 	// Files are independent, and unzipping and decoding the workbooks is
@@ -203,6 +222,10 @@ func Import(ctx context.Context, fsys fs.FS) (*knowledge.Content, Report, error)
 		wg.Go(func() {
 			if err := ctx.Err(); err != nil {
 				j.err = err
+				return
+			}
+			if j.kind.loadSheets != nil {
+				j.content, j.sheets, j.err = j.kind.loadSheets(fsys, j.path, j.kind.name)
 				return
 			}
 			j.content, j.res, j.err = j.kind.load(fsys, j.path, j.kind.name)
@@ -221,6 +244,15 @@ func Import(ctx context.Context, fsys fs.FS) (*knowledge.Content, Report, error)
 			return nil, Report{}, fmt.Errorf("importer: %w", j.err)
 		}
 		c, res := &j.content, j.res
+		if j.kind.loadSheets != nil {
+			content.Catalogue = append(content.Catalogue, c.Catalogue...)
+			content.Warnings = append(content.Warnings, c.Warnings...)
+			for _, fr := range j.sheets {
+				fr.File, fr.Path, fr.Batch = j.kind.name, j.path, j.kind.batch
+				report.Files = append(report.Files, fr)
+			}
+			continue
+		}
 		fr := FileReport{
 			File: j.kind.name, Path: j.path, Batch: j.kind.batch, Sheet: res.sheet,
 			SourceRows: res.sourceRows, Skipped: res.skipped, Joined: res.joined,

@@ -119,12 +119,12 @@ func sheetRows(f *excelize.File, name string) ([][]string, error) {
 	if !partlyBlank(rows) {
 		return rows, nil
 	}
-	merges, err := f.GetMergeCells(name)
+	merges, err := mergedRanges(f, name)
 	if err != nil {
 		return nil, fmt.Errorf("[%s] merged cells: %w", name, err)
 	}
 	for _, m := range merges {
-		fillMerge(rows, m.GetStartAxis(), m.GetEndAxis(), m.GetCellValue())
+		fillMerge(rows, m[0], m[1])
 	}
 	return rows, nil
 }
@@ -154,13 +154,18 @@ func partlyBlank(rows [][]string) bool {
 // only on the first. Merges across columns are titles and footers ("合计"
 // across A:E, an empty merged row); copying them into every column would
 // turn a footer into a row with a code, so they are left as read.
-func fillMerge(rows [][]string, start, end, value string) {
+func fillMerge(rows [][]string, start, end string) {
 	c1, r1, err1 := excelize.CellNameToCoordinates(start)
 	c2, r2, err2 := excelize.CellNameToCoordinates(end)
-	if err1 != nil || err2 != nil || c1 != c2 || r2 <= r1 || value == "" {
+	if err1 != nil || err2 != nil || c1 != c2 || r2 <= r1 || r1 > len(rows) || c1-1 >= len(rows[r1-1]) {
 		return
 	}
 	col := c1 - 1
+	// The merged value is the top-left cell's, already read with the rows.
+	value := rows[r1-1][col]
+	if value == "" {
+		return
+	}
 	for r := r1; r < r2 && r < len(rows); r++ { // r is the 0-based index of row r+1
 		row := rows[r]
 		if col >= len(row) {
