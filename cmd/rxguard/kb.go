@@ -40,7 +40,7 @@ func cmdKBImport(ctx context.Context, args []string, log *slog.Logger, stdout, s
 	if err != nil {
 		return err
 	}
-	if len(content.Restrictions)+len(content.Drugs)+len(content.DiagnosisCategories) == 0 {
+	if len(content.Restrictions)+len(content.Drugs)+len(content.Catalogue)+len(content.DiagnosisCategories) == 0 {
 		return fmt.Errorf("no known official files found in %s (expected e.g. batch1-drug-gender.xlsx)", dir)
 	}
 	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(*dataDir, "kb"), Logger: log})

@@ -58,7 +58,13 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 			info.restriction = e.Remark
 		}
 		info.textOnly = e.Structured.DiagnosisRestricted && len(info.icd) == 0
-		idx.catalogue[e.Category] = append(idx.catalogue[e.Category], catalogueCandidate{name: info.generic, info: info})
+		// A cell may list several products (二甲双胍、二甲双胍Ⅱ): each name
+		// is a way to the same entry.
+		for _, n := range strings.Split(e.Name, "、") {
+			if n = baseName(strings.TrimSpace(n)); n != "" {
+				idx.catalogue[e.Category] = append(idx.catalogue[e.Category], catalogueCandidate{name: n, info: info})
+			}
+		}
 	}
 	// Longest names first, so 复方氨基酸(18AA-II) is not taken for 复方氨基酸.
 	for _, list := range idx.catalogue {

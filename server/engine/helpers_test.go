@@ -114,6 +114,7 @@ func testContent() *knowledge.Content {
 		ChronicDiagnoses: []knowledge.ChronicDiagnosis{{Prefix: "I10", Name: "高血压"}, {Prefix: "E11", Name: "2型糖尿病"}},
 		Catalogue: []knowledge.CatalogueDrug{
 			{Sheet: "西药部分", Category: "XC07AB", Class: "甲", Number: "200", Name: "美托洛尔", DosageForm: "口服常释剂型", Source: testSource},
+			{Sheet: "西药部分", Category: "XA10BA", Class: "甲", Number: "300", Name: "苯乙双胍、丁二胍Ⅱ", DosageForm: "口服常释剂型", Source: testSource},
 			{Sheet: "西药部分", Category: "XC07AB", Class: "乙", Number: "201", Name: "美托洛尔缓释", Remark: "限高血压患者的二线治疗。",
 				Structured: knowledge.CatalogueRestriction{SecondLine: true, DiagnosisRestricted: true}, Source: testSource},
 		},

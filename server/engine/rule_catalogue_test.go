@@ -40,6 +40,7 @@ func TestUnknownItem(t *testing.T) {
 		{name: "malformed code", mutate: orders(line("1", "HIS-LOCAL-123", 1, 3)), lines: one("1")},
 		{name: "unknown 15-digit service item", mutate: orders(kind(line("1", "001201000010000", 1, 0), rxguardv1.ItemKind_ITEM_SERVICE)), lines: one("1")},
 		{name: "catalogue knows category and name", mutate: orders(named(line("1", "XC07ABD1234A001010100001", 1, 3), "美托洛尔片"))},
+		{name: "catalogue cell listing two products, second name", mutate: orders(named(line("1", "XA10BAD7777A001010100001", 1, 3), "丁二胍Ⅱ片"))},
 		{name: "catalogue category but other name", mutate: orders(named(line("1", "XC07ABD1234A001010100001", 1, 3), "比索洛尔片")), lines: one("1")},
 		{name: "self-pay skipped", mutate: orders(selfPay(line("1", "HIS-LOCAL-123", 1, 3)))},
 	})
