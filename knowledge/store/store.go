@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/rxguard/rxguard/internal/badgerdb"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -78,6 +80,10 @@ const (
 	maxVersionLen = 200
 	// ctxEvery: how many records pass between context checks in loops.
 	ctxEvery = 1024
+
+	// indexCacheBytes bounds Badger's resident table indexes: nothing on
+	// the request path reads this store (checks use the compiled index).
+	indexCacheBytes = 4 << 20
 )
 
 func markerKey(v string) []byte    { return []byte(relPrefix + v + "/writing") }
@@ -130,14 +136,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	keep := max(opts.KeepReleases, 1)
 	logger = logger.With("component", "knowledge/store", "dir", dir)
 
-	if !opts.InMemory {
-		if err := removeEmptyLogFiles(dir, logger); err != nil {
-			return nil, fmt.Errorf("open knowledge store %s: %w", dir, err)
-		}
-	}
-	db, err := badger.Open(badgerOptions(opts, logger.With("subsystem", "badger")))
+	db, err := badgerdb.Open(badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: indexCacheBytes, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("open knowledge store %s: %w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", dir, err)
+		return nil, fmt.Errorf("open knowledge store %s: %w", dir, err)
 	}
 	s := &Store{
 		db:       db,

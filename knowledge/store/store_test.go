@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/rxguard/rxguard/internal/badgerdb"
+
 	"context"
 	"errors"
 	"fmt"
@@ -499,7 +501,7 @@ func TestCorruptActiveWithoutUsableFallback(t *testing.T) {
 // openDiskRaw opens Badger without the store's recovery, to inspect it.
 func openDiskRaw(t *testing.T, dir string) *Store {
 	t.Helper()
-	db, err := badger.Open(badgerOptions(Options{Dir: dir}, discardLogger()))
+	db, err := badgerdb.Open(badgerdb.Config{Dir: dir, IndexCacheBytes: indexCacheBytes, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

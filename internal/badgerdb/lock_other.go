@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd || openbsd || netbsd || dragonfly)
 
-package store
+package badgerdb
 
 // lockDir is unsupported here; removeEmptyLogFiles then leaves the
 // directory alone rather than risk racing a running process.
