@@ -167,3 +167,37 @@ func TestE2ERecordSignedFeedsHistory(t *testing.T) {
 		t.Errorf("RecordSigned without patient: %v", err)
 	}
 }
+
+// ExplainItem answers "why?" for a drug: its class, restriction with the
+// ICD-10 prefixes, and its interaction partners, each with a source.
+func TestE2EExplainDrug(t *testing.T) {
+	ts := startServer(t, engine.Config{})
+	resp, err := ts.client.ExplainItem(context.Background(), &rxguardv1.ExplainItemRequest{ItemCode: simvastatin[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*rxguardv1.KnowledgeEntry{}
+	for _, e := range resp.Entries {
+		got[e.RuleType] = e
+		if e.Source == "" {
+			t.Errorf("entry without source: %v", e)
+		}
+	}
+	if resp.ItemName != "辛伐他汀" || got["DRUG_INTERACTION"] == nil || !strings.Contains(got["DRUG_INTERACTION"].Summary, "克拉霉素") ||
+		got["NOT_COVERED"] == nil || got["UNKNOWN_ITEM"] != nil {
+		t.Errorf("辛伐他汀: %v", resp)
+	}
+	resp, err = ts.client.ExplainItem(context.Background(), &rxguardv1.ExplainItemRequest{ItemCode: moxifloxacin[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range resp.Entries {
+		if e.RuleType == "DRUG_INDICATION" && strings.Contains(e.Summary, "J18") && strings.Contains(e.Text, "药敏") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("莫西沙星 indication entry missing: %v", resp.Entries)
+	}
+}
