@@ -16,12 +16,14 @@ import (
 // benchStore fills a store with 1,000 other patients of 50 entries each and
 // the target patient "P000500-target" of 200 entries, all spread over the
 // last 400 days. With reopen, the data is read back from SSTables (the
-// steady state of a running sidecar) rather than from the memtable.
+// steady state of a running sidecar) rather than from the memtable. The
+// cache is off so Lookup measures Badger; BenchmarkLookupCached measures
+// the cache.
 func benchStore(b *testing.B, reopen bool) (*Store, string) {
 	b.Helper()
 	dir := b.TempDir()
 	c := newClock(t0)
-	s := openAt(b, dir, Options{Now: c.Now})
+	s := openAt(b, dir, Options{Now: c.Now, CacheEntries: -1})
 	rng := rand.New(rand.NewPCG(1, 2))
 	span := int64(399 * 24 * time.Hour / time.Second)
 	mk := func(n int) []Entry {
@@ -53,7 +55,7 @@ func benchStore(b *testing.B, reopen bool) (*Store, string) {
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
-		s = openAt(b, dir, Options{Now: c.Now})
+		s = openAt(b, dir, Options{Now: c.Now, CacheEntries: -1})
 	}
 	b.Cleanup(func() { s.Close() })
 	return s, target
@@ -106,6 +108,21 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 // BenchmarkLookupParallel: the hot path under concurrent checks.
+// BenchmarkLookupCached is a repeated check of the same patient: after the
+// first lookup, the history comes from memory.
+func BenchmarkLookupCached(b *testing.B) {
+	s, target := benchStore(b, true)
+	s.cache = newCache(DefaultCacheEntries)
+	ctx := context.Background()
+	since := t0.Add(-400 * 24 * time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := s.Lookup(ctx, target, since); err != nil || len(got) != 200 {
+			b.Fatalf("%d entries, %v", len(got), err)
+		}
+	}
+}
+
 func BenchmarkLookupParallel(b *testing.B) {
 	s, target := benchStore(b, true)
 	since := t0.Add(-400 * 24 * time.Hour)

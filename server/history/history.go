@@ -2,6 +2,7 @@ package history
 
 import (
 	"github.com/rxguard/rxguard/internal/badgerdb"
+	"sort"
 
 	"context"
 	"errors"
@@ -43,12 +44,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for retention; nil means time.Now. For tests.
 	Now func() time.Time
+	// CacheEntries bounds the entries kept in memory for recently looked-up
+	// patients (about 100 bytes each); 0 means DefaultCacheEntries, a
+	// negative number disables the cache.
+	CacheEntries int
 }
 
 const (
 	// DefaultRetention covers a year of courses and period frequencies
 	// with a month to spare.
 	DefaultRetention = 400 * 24 * time.Hour
+	// DefaultCacheEntries keeps up to ~100k recent entries (~10 MB) in
+	// memory: a few thousand patients of a working day.
+	DefaultCacheEntries = 100_000
 	// MaxLookup bounds one Lookup's result. A patient with more entries
 	// since the requested time gets the newest MaxLookup of them: the
 	// history rules look back from the order being checked, so the oldest
@@ -87,6 +95,8 @@ type Store struct {
 	// it for reading, Close for writing.
 	life   sync.RWMutex
 	closed bool
+
+	cache *cache // nil when Options.CacheEntries < 0
 }
 
 // Open opens (creating if needed) the history store.
@@ -122,7 +132,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open history store %s: %w", dir, err)
 	}
 	logger.Info("history store opened", "retention", retention.String())
-	return &Store{db: db, dir: dir, retention: retention, now: now, log: logger}, nil
+	cacheEntries := opts.CacheEntries
+	if cacheEntries == 0 {
+		cacheEntries = DefaultCacheEntries
+	}
+	return &Store{db: db, dir: dir, retention: retention, now: now, log: logger, cache: newCache(cacheEntries)}, nil
 }
 
 // Close closes Badger after in-flight calls have returned. Later calls fail
@@ -248,6 +262,12 @@ func (s *Store) Record(ctx context.Context, patientID string, entries []Entry) (
 		})
 	}
 
+	// Before writing, not after: a lookup that starts now either sees the
+	// new entries in Badger or is fenced off from caching what it read.
+	if s.cache != nil && len(todo) > 0 {
+		defer s.cache.invalidate(patientID)
+		s.cache.invalidate(patientID)
+	}
 	for len(todo) > 0 {
 		n, done, err := s.commitSome(todo)
 		recorded += n
@@ -377,6 +397,17 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 	defer s.leave()
 
 	now := s.now()
+	var epoch uint64
+	asked := since
+	if s.cache != nil {
+		hist, ok, e := s.cache.get(patientID, since, s.cutoff(now))
+		if ok {
+			return hist, nil
+		}
+		// A miss reads the patient's whole retained history so the next
+		// check of this patient is served from memory.
+		epoch, since = e, s.cutoff(now)
+	}
 	sc := scratchPool.Get().(*scratch)
 	defer func() {
 		if cap(sc.arena) <= maxPooledArena && cap(sc.raw) <= maxPooledRaw {
@@ -388,11 +419,13 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 	sc.key = appendPatientPrefix(sc.key[:0], patientID)
 	plen := len(sc.key)
 
+	truncated := false
 	err := s.db.View(func(txn *badger.Txn) error {
 		full, err := s.scan(ctx, txn, sc, plen, since, now, false)
 		if err != nil || !full {
 			return err
 		}
+		truncated = true
 		// More than MaxLookup entries since `since`: start again from the
 		// newest end. Rare, so the common case pays for one forward scan only.
 		sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
@@ -406,6 +439,9 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 		return nil, fmt.Errorf("look up history for patient %q in %s: %w", patientID, s.dir, err)
 	}
 	if len(sc.raw) == 0 {
+		if s.cache != nil {
+			s.cache.put(patientID, nil, epoch) // "no history" is worth remembering too
+		}
 		return nil, nil
 	}
 
@@ -424,6 +460,16 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 			LineID:      sub(r.line),
 			DecisionID:  sub(r.decision),
 		}
+	}
+	if s.cache != nil {
+		if !truncated {
+			s.cache.put(patientID, out, epoch)
+		}
+		i := sort.Search(len(out), func(i int) bool { return !out[i].Time.Before(asked) })
+		if i == len(out) {
+			return nil, nil
+		}
+		out = out[i:]
 	}
 	return out, nil
 }

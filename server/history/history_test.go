@@ -167,7 +167,7 @@ func TestBadgerTTL(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	c := newClock(start)
-	s := openTemp(t, Options{Now: c.Now, Retention: 2 * time.Second})
+	s := openTemp(t, Options{Now: c.Now, Retention: 2 * time.Second, CacheEntries: -1}) // Badger itself must expire: no cache in front
 	record(t, s, "P1", entry("A", start), entry("B", start.Add(-time.Second)))
 	if got := lookup(t, s, "P1", time.Time{}); len(got) != 2 {
 		t.Fatalf("before expiry: got %v", got)

@@ -1,0 +1,97 @@
+package history
+
+import (
+	"container/list"
+	"sort"
+	"sync"
+	"time"
+)
+
+// cache keeps recently looked-up patients' histories in memory: a physician
+// checks the same patient's order several times while writing it, and a
+// Badger prefix scan costs ~70 µs where a cached copy costs a few.
+//
+// An entry is a patient's whole in-retention history as of its load. Any
+// Record bumps epoch and drops the patient; a miss caches what it read only
+// if no Record happened meanwhile, so a lookup racing a write can never
+// leave a stale history behind. Memory is bounded by the total number of
+// entries held, least recently used patients going first.
+type cache struct {
+	mu         sync.Mutex
+	epoch      uint64
+	byPatient  map[string]*list.Element
+	lru        *list.List // front = most recently used; values *cached
+	entries    int
+	maxEntries int
+}
+
+type cached struct {
+	patient string
+	hist    []Entry // oldest first
+}
+
+func newCache(maxEntries int) *cache {
+	if maxEntries <= 0 {
+		return nil
+	}
+	return &cache{byPatient: map[string]*list.Element{}, lru: list.New(), maxEntries: maxEntries}
+}
+
+// get returns a copy of the patient's entries with Time >= since and after
+// cutoff, or ok=false on a miss. It also returns the epoch a miss must
+// present to put.
+func (c *cache) get(patient string, since, cutoff time.Time) (out []Entry, ok bool, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.byPatient[patient]
+	if el == nil {
+		return nil, false, c.epoch
+	}
+	c.lru.MoveToFront(el)
+	hist := el.Value.(*cached).hist
+	from := since
+	if cutoff.After(from) || cutoff.Equal(from) {
+		from = cutoff.Add(time.Nanosecond) // entries at the cutoff are expired
+	}
+	i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(from) })
+	if i == len(hist) {
+		return nil, true, c.epoch
+	}
+	return append([]Entry(nil), hist[i:]...), true, c.epoch
+}
+
+// put caches a patient's history read at epoch, unless a Record happened
+// since or it alone would exceed the bound.
+func (c *cache) put(patient string, hist []Entry, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch || len(hist) > c.maxEntries/4 {
+		return
+	}
+	if el := c.byPatient[patient]; el != nil {
+		c.remove(el)
+	}
+	c.byPatient[patient] = c.lru.PushFront(&cached{patient: patient, hist: append([]Entry(nil), hist...)})
+	c.entries += len(hist)
+	for c.entries > c.maxEntries {
+		c.remove(c.lru.Back())
+	}
+}
+
+// invalidate drops a patient after a Record and fences off lookups that
+// started before it.
+func (c *cache) invalidate(patient string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	if el := c.byPatient[patient]; el != nil {
+		c.remove(el)
+	}
+}
+
+func (c *cache) remove(el *list.Element) {
+	v := el.Value.(*cached)
+	c.lru.Remove(el)
+	delete(c.byPatient, v.patient)
+	c.entries -= len(v.hist)
+}
