@@ -232,17 +232,7 @@ func rank(ev *evaluation, res *Result) {
 		}
 		res.Findings = sorted
 	}
-	res.Verdict = rxguardv1.Verdict_VERDICT_PASS
-	for _, f := range res.Findings {
-		switch f.Action {
-		case rxguardv1.Action_ACTION_BLOCK:
-			res.Verdict = rxguardv1.Verdict_VERDICT_BLOCK
-		case rxguardv1.Action_ACTION_WARN:
-			if res.Verdict != rxguardv1.Verdict_VERDICT_BLOCK {
-				res.Verdict = rxguardv1.Verdict_VERDICT_WARN
-			}
-		}
-	}
+	res.Verdict = verdictOf(res.Findings)
 }
 
 // dayString formats a local day number as YYYY-MM-DD.
