@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/engine"
@@ -28,6 +28,7 @@ type Guard struct {
 	now     func() time.Time
 	log     *slog.Logger
 	history HistoryStore // nil: request history only
+	plugins PluginRunner // nil: built-in rules only
 
 	// Decision ids are a per-process random prefix and a counter: unique
 	// across restarts without a clock or coordination on the hot path.
@@ -54,6 +55,8 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 	if err != nil {
 		return nil, err
 	}
+	status := &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
+	fromPlugins := g.startPlugins(ctx, req, status)
 	res := g.engine.Check(&engine.Input{
 		Req:          req,
 		CheckTime:    parsed.CheckTime,
@@ -63,7 +66,10 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		Recorded:     g.recordedHistory(ctx, req, parsed),
 	})
 	if res == nil {
-		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+	}
+	if fromPlugins != nil {
+		engine.Merge(req, res, <-fromPlugins)
 	}
 	id := g.nextDecisionID()
 	for i, f := range res.Findings {
@@ -74,7 +80,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		DecisionId:       id,
 		Verdict:          res.Verdict,
 		Findings:         res.Findings,
-		PhysicianStatus:  &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN},
+		PhysicianStatus:  status,
 		KnowledgeVersion: res.Version,
 		EvalMicros:       time.Since(start).Microseconds(),
 	}, nil
@@ -87,7 +93,7 @@ func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemReque
 	}
 	resp := g.engine.Explain(req.ItemCode, req.ItemName)
 	if resp == nil {
-		return nil, status.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
 	}
 	return resp, nil
 }
