@@ -13,6 +13,7 @@ import (
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -58,6 +59,18 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 
 	srv := server.New(eng, validate.DefaultLimits(), log)
 	srv.Guard().WithHistory(hist)
+	if len(cfg.Plugins) > 0 {
+		pcfgs, err := cfg.pluginHostConfigs()
+		if err != nil {
+			return err
+		}
+		plugins, err := pluginhost.Start(ctx, pcfgs, log)
+		if err != nil {
+			return fmt.Errorf("plugins: %w", err)
+		}
+		defer plugins.Close()
+		srv.Guard().WithPlugins(plugins)
+	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
