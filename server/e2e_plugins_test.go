@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -38,7 +41,7 @@ func pinned(t testing.TB, name, pkg string, policy pluginhost.Policy) pluginhost
 }
 
 // startWithPlugins is a sidecar on loopback with both example plugins.
-func startWithPlugins(t *testing.T) (*testServer, *pluginhost.Manager) {
+func startWithPlugins(t testing.TB) (*testServer, *pluginhost.Manager) {
 	t.Helper()
 	ts := startServer(t, engine.Config{})
 	m, err := pluginhost.Start(context.Background(), []pluginhost.Config{
@@ -49,7 +52,7 @@ func startWithPlugins(t *testing.T) (*testServer, *pluginhost.Manager) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	ts.srv.Guard().WithPlugins(m)
+	ts.srv.WithPlugins(m)
 	return ts, m
 }
 
@@ -180,5 +183,24 @@ func TestE2EPluginChaos(t *testing.T) {
 		ok.Load(), blocked.Load(), unavailable.Load(), failed.Load(), kills, worst, statusOf().Restarts)
 	if failed.Load() != 0 || blocked.Load() == 0 || statusOf().Restarts < kills {
 		t.Errorf("chaos: %d failed, %d blocked, %d restarts", failed.Load(), blocked.Load(), statusOf().Restarts)
+	}
+
+	// Hospital IT sees it on /metrics: restarts, calls, latency per plugin.
+	resp, err := http.Get("http://" + ts.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(body)
+	for _, want := range []string{
+		fmt.Sprintf(`rxguard_plugin_restarts_total{plugin="antibiotic-tier"} %d`, statusOf().Restarts),
+		`rxguard_plugin_up{plugin="antibiotic-tier",state="running"} 1`,
+		`rxguard_plugin_call_duration_seconds_count{plugin="high-cost"}`,
+		`rxguard_plugin_calls_total{plugin="antibiotic-tier"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

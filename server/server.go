@@ -16,8 +16,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -41,6 +46,16 @@ type Server struct {
 	health *health.Server
 	http   *http.Server
 	ready  atomic.Bool
+	// metrics is the sidecar's own registry (not the global default), so
+	// tests and embedders can run several servers in one process.
+	metrics *prometheus.Registry
+}
+
+// WithPlugins runs the plugins on every check and exposes their status as
+// metrics on /metrics.
+func (s *Server) WithPlugins(m *pluginhost.Manager) {
+	s.guard.WithPlugins(m)
+	s.metrics.MustRegister(newPluginCollector(m.Status))
 }
 
 // New builds a server over an engine; it serves NOT_SERVING until
@@ -59,6 +74,9 @@ func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }

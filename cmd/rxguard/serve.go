@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 			return fmt.Errorf("plugins: %w", err)
 		}
 		defer plugins.Close()
-		srv.Guard().WithPlugins(plugins)
+		srv.WithPlugins(plugins)
 	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
