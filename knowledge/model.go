@@ -42,6 +42,8 @@ const (
 	RuleDrugInteraction  RuleType = "DRUG_INTERACTION"
 	RuleDuplicateTherapy RuleType = "DUPLICATE_THERAPY"
 	RuleDiagnosisGender  RuleType = "DIAGNOSIS_GENDER"
+
+	RulePhysicianQualification RuleType = "PHYSICIAN_QUALIFICATION"
 )
 
 // Gender restriction of a drug or item.

@@ -55,8 +55,17 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 	if err != nil {
 		return nil, err
 	}
-	status := &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
-	fromPlugins := g.startPlugins(ctx, req, status)
+	var fromPlugins <-chan []*rxguardv1.Finding
+	if g.plugins != nil {
+		// Plugins start before the built-in rules, so they need the
+		// physician's status first; the rules fold it again from the same
+		// events.
+		status := &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
+		if idx := g.engine.Index(); idx != nil {
+			status = idx.PhysicianStatus(req.GetPhysician().GetCode(), parsed.CheckTime).Proto()
+		}
+		fromPlugins = g.startPlugins(ctx, req, status)
+	}
 	res := g.engine.Check(&engine.Input{
 		Req:          req,
 		CheckTime:    parsed.CheckTime,
@@ -80,7 +89,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		DecisionId:       id,
 		Verdict:          res.Verdict,
 		Findings:         res.Findings,
-		PhysicianStatus:  status,
+		PhysicianStatus:  res.Physician.Proto(),
 		KnowledgeVersion: res.Version,
 		EvalMicros:       time.Since(start).Microseconds(),
 	}, nil
@@ -96,4 +105,25 @@ func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemReque
 		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
 	}
 	return resp, nil
+}
+
+// GetPhysicianStatus returns a physician's qualification at a time (now by
+// default) from the active release's registry and status events.
+func (g *Guard) GetPhysicianStatus(ctx context.Context, req *rxguardv1.GetPhysicianStatusRequest) (*rxguardv1.GetPhysicianStatusResponse, error) {
+	at, err := validate.GetPhysicianStatus(req, g.now())
+	if err != nil {
+		return nil, err
+	}
+	idx := g.engine.Index()
+	if idx == nil {
+		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
+	}
+	st := idx.PhysicianStatus(req.PhysicianCode, at)
+	return &rxguardv1.GetPhysicianStatusResponse{
+		PhysicianCode:    req.PhysicianCode,
+		Name:             idx.PhysicianName(req.PhysicianCode),
+		Registered:       st.Known,
+		Status:           st.Proto(),
+		KnowledgeVersion: idx.Version(),
+	}, nil
 }

@@ -98,10 +98,12 @@ func (e *Engine) Index() *Index { return e.active.Load() }
 
 // Result is one evaluation.
 type Result struct {
-	Verdict  rxguardv1.Verdict
-	Findings []*rxguardv1.Finding
-	Version  string
-	Elapsed  time.Duration
+	// Physician is the ordering physician's qualification at check_time.
+	Physician PhysicianState
+	Verdict   rxguardv1.Verdict
+	Findings  []*rxguardv1.Finding
+	Version   string
+	Elapsed   time.Duration
 }
 
 // Check evaluates one validated request against the active index. It never
@@ -153,7 +155,7 @@ func (e *Engine) Check(in *Input) *Result {
 			ev.add(s, e.override[s.order], len(ev.lines), v.ruleID, v)
 		}
 	}
-	res := &Result{Findings: ev.out, Version: idx.Version()}
+	res := &Result{Findings: ev.out, Version: idx.Version(), Physician: ev.physician()}
 	rank(ev, res)
 	res.Elapsed = time.Since(start)
 	return res

@@ -69,9 +69,12 @@ type evaluation struct {
 	lines    []event // one per order line, same index
 	history  []event
 	// fired marks (rule order, line) pairs that already have a finding.
-	fired     map[firedKey]struct{}
-	out       []*rxguardv1.Finding
-	firstLine []int
+	fired map[firedKey]struct{}
+	// phys is the ordering physician's qualification, folded once.
+	phys         PhysicianState
+	physResolved bool
+	out          []*rxguardv1.Finding
+	firstLine    []int
 }
 
 type firedKey struct {

@@ -112,6 +112,8 @@ func testContent() *knowledge.Content {
 			{DrugA: "华法林", DrugB: "阿司匹林", Severity: "慎用", Reason: "出血风险增加", Source: demoSource},
 		},
 		ChronicDiagnoses: []knowledge.ChronicDiagnosis{{Prefix: "I10", Name: "高血压"}, {Prefix: "E11", Name: "2型糖尿病"}},
+		Physicians:       testPhysicians(),
+		PhysicianEvents:  testPhysicianEvents(),
 		Catalogue: []knowledge.CatalogueDrug{
 			{Sheet: "西药部分", Category: "XC07AB", Class: "甲", Number: "200", Name: "美托洛尔", DosageForm: "口服常释剂型", Source: testSource},
 			{Sheet: "西药部分", Category: "XA10BA", Class: "甲", Number: "300", Name: "苯乙双胍、丁二胍Ⅱ", DosageForm: "口服常释剂型", Source: testSource},
@@ -268,3 +270,32 @@ func orders(ls ...*rxguardv1.OrderLine) func(r *rxguardv1.CheckOrdersRequest) {
 func selfPay(l *rxguardv1.OrderLine) *rxguardv1.OrderLine { l.SelfPay = true; return l }
 
 func one(id string) [][]string { return [][]string{{id}} }
+
+// The demo registry and status feed (shared/data/demo), as the rules see them.
+func testPhysicians() []knowledge.PhysicianRecord {
+	var out []knowledge.PhysicianRecord
+	for i, name := range []string{"张明", "李华", "王强", "赵丽", "陈静", "刘洋", "孙伟"} {
+		out = append(out, knowledge.PhysicianRecord{Code: "D37080000000" + string(rune('1'+i)), Name: name})
+	}
+	return out
+}
+
+func testPhysicianEvents() []knowledge.PhysicianEvent {
+	e := func(seq int64, code, typ, date string, points int, until string) knowledge.PhysicianEvent {
+		return knowledge.PhysicianEvent{Seq: seq, PhysicianCode: "D37080000000" + code, Type: typ, Date: date, Points: points, Until: until}
+	}
+	return []knowledge.PhysicianEvent{
+		e(1, "7", "POINTS_ADDED", "2025-08-12", 6, ""),
+		e(2, "7", "POINTS_ADDED", "2025-11-03", 4, ""),
+		e(3, "2", "POINTS_ADDED", "2026-04-18", 4, ""),
+		e(4, "2", "POINTS_ADDED", "2026-09-02", 3, ""),
+		e(5, "3", "POINTS_ADDED", "2026-06-10", 5, ""),
+		e(6, "3", "POINTS_ADDED", "2026-09-20", 4, ""),
+		e(7, "3", "SUSPENDED", "2026-10-01", 0, "2027-01-31"),
+		e(8, "4", "POINTS_ADDED", "2026-06-01", 12, ""),
+		e(9, "4", "TERMINATED", "2026-06-01", 0, "2029-06-01"),
+		e(10, "5", "POINTS_ADDED", "2026-01-15", 9, ""),
+		e(11, "5", "SUSPENDED", "2026-03-01", 0, "2026-05-31"),
+		e(12, "5", "POINTS_REDUCED", "2026-07-01", 3, ""),
+	}
+}

@@ -26,6 +26,7 @@ type Index struct {
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
 	interactions map[string]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
+	physicians   map[string]*physicianRecord
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.
@@ -73,6 +74,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		idx.entry(c.Drugs[i].Code, c.Drugs[i].GenericName)
 	}
 	idx.compileDrugs(c)
+	idx.compilePhysicians(c)
 	for _, e := range idx.byCode {
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}

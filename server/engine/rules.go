@@ -50,6 +50,7 @@ type violation struct {
 // ruleList is the set of built-in rule types, in the order their findings
 // are reported within a line. "Which rules exist" is answered here.
 var ruleList = []*ruleSpec{
+	physicianQualificationRule,
 	drugGenderRule,
 	itemGenderRule,
 	drugAgeRule,

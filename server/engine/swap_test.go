@@ -23,6 +23,7 @@ func TestSwapUnderLoadNeverMixesReleases(t *testing.T) {
 	// The drug is known to both (no UNKNOWN_ITEM); only "with" restricts it.
 	without, err := Compile(knowledge.Manifest{Version: "without"}, &knowledge.Content{
 		Drugs:        []knowledge.Drug{{Code: femaleDrug, GenericName: "艾附暖宫丸", Class: "乙"}},
+		Physicians:   testPhysicians(),
 		Restrictions: []knowledge.Restriction{{Type: knowledge.RuleItemGender, Code: maleItem, Gender: knowledge.GenderMale}}})
 	if err != nil {
 		t.Fatal(err)

@@ -66,3 +66,21 @@ func RecordSigned(req *rxguardv1.RecordSignedRequest, lim Limits, now time.Time)
 	}
 	return p, nil
 }
+
+// GetPhysicianStatus validates a status query and returns the time to
+// evaluate at (now when at is empty).
+func GetPhysicianStatus(req *rxguardv1.GetPhysicianStatusRequest, now time.Time) (time.Time, error) {
+	var r report
+	lim := DefaultLimits()
+	at := now.In(shanghai())
+	r.text(path{}, "physician_code", "医师编码", req.GetPhysicianCode(), true, lim.MaxStringLen)
+	if s := req.GetAt(); s != "" && r.text(path{}, "at", "时间", s, false, lim.MaxStringLen) {
+		if t, ok := r.rfc3339(path{}, "at", "时间", s, shanghai()); ok {
+			at = t
+		}
+	}
+	if r.failed() {
+		return time.Time{}, r.err("GetPhysicianStatusRequest")
+	}
+	return at, nil
+}

@@ -1874,6 +1874,136 @@ func (x *RecordSignedResponse) GetRecorded() int32 {
 	return 0
 }
 
+type GetPhysicianStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhysicianCode string                 `protobuf:"bytes,1,opt,name=physician_code,json=physicianCode,proto3" json:"physician_code,omitempty"`
+	// RFC 3339; defaults to now.
+	At            string `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPhysicianStatusRequest) Reset() {
+	*x = GetPhysicianStatusRequest{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhysicianStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhysicianStatusRequest) ProtoMessage() {}
+
+func (x *GetPhysicianStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhysicianStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetPhysicianStatusRequest) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetPhysicianStatusRequest) GetPhysicianCode() string {
+	if x != nil {
+		return x.PhysicianCode
+	}
+	return ""
+}
+
+func (x *GetPhysicianStatusRequest) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
+}
+
+type GetPhysicianStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhysicianCode string                 `protobuf:"bytes,1,opt,name=physician_code,json=physicianCode,proto3" json:"physician_code,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The physician is in the registry (登记备案).
+	Registered       bool             `protobuf:"varint,3,opt,name=registered,proto3" json:"registered,omitempty"`
+	Status           *PhysicianStatus `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	KnowledgeVersion string           `protobuf:"bytes,5,opt,name=knowledge_version,json=knowledgeVersion,proto3" json:"knowledge_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetPhysicianStatusResponse) Reset() {
+	*x = GetPhysicianStatusResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhysicianStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhysicianStatusResponse) ProtoMessage() {}
+
+func (x *GetPhysicianStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhysicianStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetPhysicianStatusResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetPhysicianStatusResponse) GetPhysicianCode() string {
+	if x != nil {
+		return x.PhysicianCode
+	}
+	return ""
+}
+
+func (x *GetPhysicianStatusResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetPhysicianStatusResponse) GetRegistered() bool {
+	if x != nil {
+		return x.Registered
+	}
+	return false
+}
+
+func (x *GetPhysicianStatusResponse) GetStatus() *PhysicianStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *GetPhysicianStatusResponse) GetKnowledgeVersion() string {
+	if x != nil {
+		return x.KnowledgeVersion
+	}
+	return ""
+}
+
 var File_rxguard_v1_guard_proto protoreflect.FileDescriptor
 
 const file_rxguard_v1_guard_proto_rawDesc = "" +
@@ -2000,7 +2130,18 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\vsigned_time\x18\x05 \x01(\tR\n" +
 	"signedTime\"2\n" +
 	"\x14RecordSignedResponse\x12\x1a\n" +
-	"\brecorded\x18\x01 \x01(\x05R\brecorded*s\n" +
+	"\brecorded\x18\x01 \x01(\x05R\brecorded\"R\n" +
+	"\x19GetPhysicianStatusRequest\x12%\n" +
+	"\x0ephysician_code\x18\x01 \x01(\tR\rphysicianCode\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\tR\x02at\"\xd9\x01\n" +
+	"\x1aGetPhysicianStatusResponse\x12%\n" +
+	"\x0ephysician_code\x18\x01 \x01(\tR\rphysicianCode\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"registered\x18\x03 \x01(\bR\n" +
+	"registered\x123\n" +
+	"\x06status\x18\x04 \x01(\v2\x1b.rxguard.v1.PhysicianStatusR\x06status\x12+\n" +
+	"\x11knowledge_version\x18\x05 \x01(\tR\x10knowledgeVersion*s\n" +
 	"\x05Scene\x12\x15\n" +
 	"\x11SCENE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCENE_OUTPATIENT\x10\x01\x12\x13\n" +
@@ -2056,11 +2197,12 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x14QUALIFICATION_NORMAL\x10\x01\x12\x1b\n" +
 	"\x17QUALIFICATION_SUSPENDED\x10\x02\x12\x1c\n" +
 	"\x18QUALIFICATION_TERMINATED\x10\x03\x12\x19\n" +
-	"\x15QUALIFICATION_UNKNOWN\x10\x042\x81\x02\n" +
+	"\x15QUALIFICATION_UNKNOWN\x10\x042\xe6\x02\n" +
 	"\fGuardService\x12N\n" +
 	"\vCheckOrders\x12\x1e.rxguard.v1.CheckOrdersRequest\x1a\x1f.rxguard.v1.CheckOrdersResponse\x12N\n" +
 	"\vExplainItem\x12\x1e.rxguard.v1.ExplainItemRequest\x1a\x1f.rxguard.v1.ExplainItemResponse\x12Q\n" +
-	"\fRecordSigned\x12\x1f.rxguard.v1.RecordSignedRequest\x1a .rxguard.v1.RecordSignedResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
+	"\fRecordSigned\x12\x1f.rxguard.v1.RecordSignedRequest\x1a .rxguard.v1.RecordSignedResponse\x12c\n" +
+	"\x12GetPhysicianStatus\x12%.rxguard.v1.GetPhysicianStatusRequest\x1a&.rxguard.v1.GetPhysicianStatusResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
 
 var (
 	file_rxguard_v1_guard_proto_rawDescOnce sync.Once
@@ -2075,34 +2217,36 @@ func file_rxguard_v1_guard_proto_rawDescGZIP() []byte {
 }
 
 var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_rxguard_v1_guard_proto_goTypes = []any{
-	(Scene)(0),                   // 0: rxguard.v1.Scene
-	(Gender)(0),                  // 1: rxguard.v1.Gender
-	(InsuranceType)(0),           // 2: rxguard.v1.InsuranceType
-	(Maternity)(0),               // 3: rxguard.v1.Maternity
-	(EncounterType)(0),           // 4: rxguard.v1.EncounterType
-	(Title)(0),                   // 5: rxguard.v1.Title
-	(ItemKind)(0),                // 6: rxguard.v1.ItemKind
-	(Verdict)(0),                 // 7: rxguard.v1.Verdict
-	(Action)(0),                  // 8: rxguard.v1.Action
-	(QualificationState)(0),      // 9: rxguard.v1.QualificationState
-	(*Hospital)(nil),             // 10: rxguard.v1.Hospital
-	(*Patient)(nil),              // 11: rxguard.v1.Patient
-	(*Encounter)(nil),            // 12: rxguard.v1.Encounter
-	(*Physician)(nil),            // 13: rxguard.v1.Physician
-	(*Diagnosis)(nil),            // 14: rxguard.v1.Diagnosis
-	(*OrderLine)(nil),            // 15: rxguard.v1.OrderLine
-	(*HistoryOrder)(nil),         // 16: rxguard.v1.HistoryOrder
-	(*CheckOrdersRequest)(nil),   // 17: rxguard.v1.CheckOrdersRequest
-	(*Finding)(nil),              // 18: rxguard.v1.Finding
-	(*PhysicianStatus)(nil),      // 19: rxguard.v1.PhysicianStatus
-	(*CheckOrdersResponse)(nil),  // 20: rxguard.v1.CheckOrdersResponse
-	(*ExplainItemRequest)(nil),   // 21: rxguard.v1.ExplainItemRequest
-	(*KnowledgeEntry)(nil),       // 22: rxguard.v1.KnowledgeEntry
-	(*ExplainItemResponse)(nil),  // 23: rxguard.v1.ExplainItemResponse
-	(*RecordSignedRequest)(nil),  // 24: rxguard.v1.RecordSignedRequest
-	(*RecordSignedResponse)(nil), // 25: rxguard.v1.RecordSignedResponse
+	(Scene)(0),                         // 0: rxguard.v1.Scene
+	(Gender)(0),                        // 1: rxguard.v1.Gender
+	(InsuranceType)(0),                 // 2: rxguard.v1.InsuranceType
+	(Maternity)(0),                     // 3: rxguard.v1.Maternity
+	(EncounterType)(0),                 // 4: rxguard.v1.EncounterType
+	(Title)(0),                         // 5: rxguard.v1.Title
+	(ItemKind)(0),                      // 6: rxguard.v1.ItemKind
+	(Verdict)(0),                       // 7: rxguard.v1.Verdict
+	(Action)(0),                        // 8: rxguard.v1.Action
+	(QualificationState)(0),            // 9: rxguard.v1.QualificationState
+	(*Hospital)(nil),                   // 10: rxguard.v1.Hospital
+	(*Patient)(nil),                    // 11: rxguard.v1.Patient
+	(*Encounter)(nil),                  // 12: rxguard.v1.Encounter
+	(*Physician)(nil),                  // 13: rxguard.v1.Physician
+	(*Diagnosis)(nil),                  // 14: rxguard.v1.Diagnosis
+	(*OrderLine)(nil),                  // 15: rxguard.v1.OrderLine
+	(*HistoryOrder)(nil),               // 16: rxguard.v1.HistoryOrder
+	(*CheckOrdersRequest)(nil),         // 17: rxguard.v1.CheckOrdersRequest
+	(*Finding)(nil),                    // 18: rxguard.v1.Finding
+	(*PhysicianStatus)(nil),            // 19: rxguard.v1.PhysicianStatus
+	(*CheckOrdersResponse)(nil),        // 20: rxguard.v1.CheckOrdersResponse
+	(*ExplainItemRequest)(nil),         // 21: rxguard.v1.ExplainItemRequest
+	(*KnowledgeEntry)(nil),             // 22: rxguard.v1.KnowledgeEntry
+	(*ExplainItemResponse)(nil),        // 23: rxguard.v1.ExplainItemResponse
+	(*RecordSignedRequest)(nil),        // 24: rxguard.v1.RecordSignedRequest
+	(*RecordSignedResponse)(nil),       // 25: rxguard.v1.RecordSignedResponse
+	(*GetPhysicianStatusRequest)(nil),  // 26: rxguard.v1.GetPhysicianStatusRequest
+	(*GetPhysicianStatusResponse)(nil), // 27: rxguard.v1.GetPhysicianStatusResponse
 }
 var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	1,  // 0: rxguard.v1.Patient.gender:type_name -> rxguard.v1.Gender
@@ -2128,17 +2272,20 @@ var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	8,  // 20: rxguard.v1.KnowledgeEntry.action:type_name -> rxguard.v1.Action
 	22, // 21: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
 	15, // 22: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
-	17, // 23: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
-	21, // 24: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
-	24, // 25: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
-	20, // 26: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
-	23, // 27: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
-	25, // 28: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	19, // 23: rxguard.v1.GetPhysicianStatusResponse.status:type_name -> rxguard.v1.PhysicianStatus
+	17, // 24: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
+	21, // 25: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
+	24, // 26: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
+	26, // 27: rxguard.v1.GuardService.GetPhysicianStatus:input_type -> rxguard.v1.GetPhysicianStatusRequest
+	20, // 28: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
+	23, // 29: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
+	25, // 30: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
+	27, // 31: rxguard.v1.GuardService.GetPhysicianStatus:output_type -> rxguard.v1.GetPhysicianStatusResponse
+	28, // [28:32] is the sub-list for method output_type
+	24, // [24:28] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rxguard_v1_guard_proto_init() }
@@ -2152,7 +2299,7 @@ func file_rxguard_v1_guard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rxguard_v1_guard_proto_rawDesc), len(file_rxguard_v1_guard_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

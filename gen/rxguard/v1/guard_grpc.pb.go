@@ -22,9 +22,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	GuardService_CheckOrders_FullMethodName  = "/rxguard.v1.GuardService/CheckOrders"
-	GuardService_ExplainItem_FullMethodName  = "/rxguard.v1.GuardService/ExplainItem"
-	GuardService_RecordSigned_FullMethodName = "/rxguard.v1.GuardService/RecordSigned"
+	GuardService_CheckOrders_FullMethodName        = "/rxguard.v1.GuardService/CheckOrders"
+	GuardService_ExplainItem_FullMethodName        = "/rxguard.v1.GuardService/ExplainItem"
+	GuardService_RecordSigned_FullMethodName       = "/rxguard.v1.GuardService/RecordSigned"
+	GuardService_GetPhysicianStatus_FullMethodName = "/rxguard.v1.GuardService/GetPhysicianStatus"
 )
 
 // GuardServiceClient is the client API for GuardService service.
@@ -43,6 +44,9 @@ type GuardServiceClient interface {
 	// the patient's history for the history-based rules of later checks, so
 	// the HIS need not resend them in CheckOrdersRequest.history.
 	RecordSigned(ctx context.Context, in *RecordSignedRequest, opts ...grpc.CallOption) (*RecordSignedResponse, error)
+	// GetPhysicianStatus returns a physician's payment qualification
+	// (医保支付资格) as folded from the bureau's status events.
+	GetPhysicianStatus(ctx context.Context, in *GetPhysicianStatusRequest, opts ...grpc.CallOption) (*GetPhysicianStatusResponse, error)
 }
 
 type guardServiceClient struct {
@@ -83,6 +87,16 @@ func (c *guardServiceClient) RecordSigned(ctx context.Context, in *RecordSignedR
 	return out, nil
 }
 
+func (c *guardServiceClient) GetPhysicianStatus(ctx context.Context, in *GetPhysicianStatusRequest, opts ...grpc.CallOption) (*GetPhysicianStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPhysicianStatusResponse)
+	err := c.cc.Invoke(ctx, GuardService_GetPhysicianStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GuardServiceServer is the server API for GuardService service.
 // All implementations must embed UnimplementedGuardServiceServer
 // for forward compatibility.
@@ -99,6 +113,9 @@ type GuardServiceServer interface {
 	// the patient's history for the history-based rules of later checks, so
 	// the HIS need not resend them in CheckOrdersRequest.history.
 	RecordSigned(context.Context, *RecordSignedRequest) (*RecordSignedResponse, error)
+	// GetPhysicianStatus returns a physician's payment qualification
+	// (医保支付资格) as folded from the bureau's status events.
+	GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error)
 	mustEmbedUnimplementedGuardServiceServer()
 }
 
@@ -117,6 +134,9 @@ func (UnimplementedGuardServiceServer) ExplainItem(context.Context, *ExplainItem
 }
 func (UnimplementedGuardServiceServer) RecordSigned(context.Context, *RecordSignedRequest) (*RecordSignedResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordSigned not implemented")
+}
+func (UnimplementedGuardServiceServer) GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPhysicianStatus not implemented")
 }
 func (UnimplementedGuardServiceServer) mustEmbedUnimplementedGuardServiceServer() {}
 func (UnimplementedGuardServiceServer) testEmbeddedByValue()                      {}
@@ -193,6 +213,24 @@ func _GuardService_RecordSigned_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GuardService_GetPhysicianStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPhysicianStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GuardServiceServer).GetPhysicianStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GuardService_GetPhysicianStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GuardServiceServer).GetPhysicianStatus(ctx, req.(*GetPhysicianStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GuardService_ServiceDesc is the grpc.ServiceDesc for GuardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -211,6 +249,10 @@ var GuardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordSigned",
 			Handler:    _GuardService_RecordSigned_Handler,
+		},
+		{
+			MethodName: "GetPhysicianStatus",
+			Handler:    _GuardService_GetPhysicianStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"sort"
+	"time"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+)
+
+// physicianRecord is a registered physician with the bureau's status events
+// in date order (ties in feed order).
+type physicianRecord struct {
+	name   string
+	events []physicianEvent
+}
+
+type physicianEvent struct {
+	kind   string // POINTS_ADDED, POINTS_REDUCED, SUSPENDED, TERMINATED, RESTORED
+	day    int    // local day number of the event's date
+	year   int
+	points int
+	until  string // YYYY-MM-DD
+	untilD int
+}
+
+// PhysicianState is a physician's payment qualification at one moment, as
+// folded from the bureau's events (RULES.md, last section).
+type PhysicianState struct {
+	Known bool // in the registry
+	State rxguardv1.QualificationState
+	// Points this calendar year: additions minus repairs, never below 0.
+	Points int
+	// Until ends a suspension, or is the earliest re-registration after a
+	// termination; "" otherwise.
+	Until string
+	// Decided: the bureau suspended or terminated the physician this
+	// calendar year (so ≥ 9 points are not "pending").
+	Decided bool
+}
+
+func (idx *Index) compilePhysicians(c *knowledge.Content) {
+	idx.physicians = make(map[string]*physicianRecord, len(c.Physicians))
+	for _, p := range c.Physicians {
+		idx.physicians[p.Code] = &physicianRecord{name: p.Name}
+	}
+	events := append([]knowledge.PhysicianEvent(nil), c.PhysicianEvents...)
+	sort.SliceStable(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
+	for _, e := range events {
+		rec := idx.physicians[e.PhysicianCode]
+		if rec == nil {
+			// Events for an unregistered code still count: the registry
+			// may lag the feed.
+			rec = &physicianRecord{}
+			idx.physicians[e.PhysicianCode] = rec
+		}
+		day, ok := parseDay(e.Date)
+		if !ok {
+			continue // the importer keeps such rows as warnings
+		}
+		ev := physicianEvent{kind: e.Type, day: day, year: yearOf(day), points: e.Points, until: e.Until}
+		if u, ok := parseDay(e.Until); ok {
+			ev.untilD = u
+		}
+		rec.events = append(rec.events, ev)
+	}
+	for _, rec := range idx.physicians {
+		sort.SliceStable(rec.events, func(a, b int) bool { return rec.events[a].day < rec.events[b].day })
+	}
+}
+
+func parseDay(s string) (int, bool) {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return 0, false
+	}
+	return int(t.Unix() / 86400), true
+}
+
+func yearOf(day int) int { return time.Unix(int64(day)*86400, 0).UTC().Year() }
+
+// PhysicianStatus folds the bureau's events for code up to the day of at.
+func (idx *Index) PhysicianStatus(code string, at time.Time) PhysicianState {
+	rec := idx.physicians[code]
+	if rec == nil {
+		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
+	}
+	day := dayNumber(at)
+	year := yearOf(day)
+	st := PhysicianState{Known: rec.name != "", State: rxguardv1.QualificationState_QUALIFICATION_NORMAL}
+	terminated, suspended := false, false
+	var termUntil, suspUntil string
+	for _, e := range rec.events {
+		if e.day > day {
+			break
+		}
+		switch e.kind {
+		case "POINTS_ADDED":
+			if e.year == year {
+				st.Points += e.points
+			}
+		case "POINTS_REDUCED":
+			if e.year == year {
+				st.Points = max(st.Points-e.points, 0)
+			}
+		case "SUSPENDED":
+			if e.untilD >= day || e.until == "" {
+				suspended, suspUntil = true, e.until
+			} else {
+				suspended = false
+			}
+			st.Decided = st.Decided || e.year == year
+		case "TERMINATED":
+			terminated, termUntil = true, e.until
+			st.Decided = st.Decided || e.year == year
+		case "RESTORED":
+			terminated, suspended = false, false
+		}
+	}
+	switch {
+	case terminated:
+		st.State, st.Until = rxguardv1.QualificationState_QUALIFICATION_TERMINATED, termUntil
+	case suspended:
+		st.State, st.Until = rxguardv1.QualificationState_QUALIFICATION_SUSPENDED, suspUntil
+	}
+	if !st.Known && st.State == rxguardv1.QualificationState_QUALIFICATION_NORMAL {
+		st.State = rxguardv1.QualificationState_QUALIFICATION_UNKNOWN
+	}
+	return st
+}
+
+// Proto renders the state for responses.
+func (s PhysicianState) Proto() *rxguardv1.PhysicianStatus {
+	return &rxguardv1.PhysicianStatus{State: s.State, Points: int32(s.Points), Until: s.Until}
+}
+
+// PhysicianName is the registry's name for code, or "".
+func (idx *Index) PhysicianName(code string) string {
+	if rec := idx.physicians[code]; rec != nil {
+		return rec.name
+	}
+	return ""
+}
