@@ -27,6 +27,10 @@ var (
 // (0: none stated), the minimum interval days (0: none) and the clauses it
 // did not structure, as published.
 func parseCourseText(text string) (courseDays, intervalDays int, rest []string) {
+	// Clean the whole cell first, as the row parser does: a line break in a
+	// cell is an artefact (it becomes a space), not a clause boundary, so
+	// the same 备注 structures alike however it reaches here.
+	text = cleanText(text)
 	for _, clause := range clauseSep.Split(text, -1) {
 		c := strings.TrimSpace(cleanText(clause))
 		if c == "" {

@@ -269,7 +269,7 @@ func FuzzCourseText(f *testing.F) {
 		}
 		// Every clause is either structured or kept.
 		clauses := 0
-		for _, c := range clauseSep.Split(text, -1) {
+		for _, c := range clauseSep.Split(cleanText(text), -1) {
 			if strings.TrimSpace(cleanText(c)) != "" {
 				clauses++
 			}
