@@ -96,19 +96,6 @@ func (idx *Index) entry(code, name string) *codeEntry {
 // Version is the release version the index was compiled from.
 func (idx *Index) Version() string { return idx.Manifest.Version }
 
-// Restrictions returns what the release binds to code, in rule-list order.
-func (idx *Index) Restrictions(code string) []*knowledge.Restriction {
-	e := idx.byCode[code]
-	if e == nil {
-		return nil
-	}
-	out := make([]*knowledge.Restriction, len(e.checks))
-	for i, b := range e.checks {
-		out[i] = b.r
-	}
-	return out
-}
-
 // Name returns the name the release gives code, or "".
 func (idx *Index) Name(code string) string {
 	if e := idx.byCode[code]; e != nil {
