@@ -55,8 +55,7 @@ type Store struct {
 	// life guards against Close while a method is using db: methods hold
 	// it for reading, Close for writing. Methods must not call each other
 	// while holding it (RWMutex read locks are not reentrant).
-	life   sync.RWMutex
-	closed bool
+	life badgerdb.Life
 
 	// switchMu serialises what changes meta/* or removes complete
 	// releases: Activate (with its garbage collection) and DeleteRelease.
@@ -167,28 +166,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 // Close closes Badger after in-flight calls have returned.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	return s.life.Close(func() error {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("close knowledge store %s: %w", s.dir, err)
+		}
 		return nil
-	}
-	s.closed = true
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close knowledge store %s: %w", s.dir, err)
-	}
-	return nil
+	})
 }
 
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
+	if !s.life.Enter() {
 		return fmt.Errorf("knowledge store %s: %w", s.dir, ErrClosed)
 	}
 	return nil
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.life.Leave() }
 
 func (s *Store) claim(v string) bool {
 	s.busyMu.Lock()

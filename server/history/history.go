@@ -93,8 +93,7 @@ type Store struct {
 
 	// life guards against Close while a method is using db: methods hold
 	// it for reading, Close for writing.
-	life   sync.RWMutex
-	closed bool
+	life badgerdb.Life
 
 	cache *cache // nil when Options.CacheEntries < 0
 }
@@ -142,28 +141,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Close closes Badger after in-flight calls have returned. Later calls fail
 // with ErrClosed.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	return s.life.Close(func() error {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("close history store %s: %w", s.dir, err)
+		}
 		return nil
-	}
-	s.closed = true
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close history store %s: %w", s.dir, err)
-	}
-	return nil
+	})
 }
 
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
+	if !s.life.Enter() {
 		return fmt.Errorf("history store %s: %w", s.dir, ErrClosed)
 	}
 	return nil
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.life.Leave() }
 
 func validatePatient(patientID string) error {
 	if patientID == "" {
