@@ -446,23 +446,25 @@ func (s *Store) Activate(ctx context.Context, version string) error {
 	return nil
 }
 
-// collect removes complete releases that are neither active, previous, among
-// the KeepReleases most recently stored, nor stored after the active one
-// (put but not yet activated), nor claimed by a running call. Callers hold
-// switchMu.
-func (s *Store) collect(ctx context.Context) error {
-	var (
-		entries          []relEntry
-		active, previous string
-	)
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
+// releasesAndPointers reads every release and the active and previous
+// pointers in one consistent view.
+func (s *Store) releasesAndPointers() (entries []relEntry, active, previous string, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
 		if entries, err = s.listReleases(txn); err != nil {
 			return err
 		}
 		active, previous, err = pointers(txn)
 		return err
 	})
+	return entries, active, previous, err
+}
+
+// collect removes complete releases that are neither active, previous, among
+// the KeepReleases most recently stored, nor stored after the active one
+// (put but not yet activated), nor claimed by a running call. Callers hold
+// switchMu.
+func (s *Store) collect(ctx context.Context) error {
+	entries, active, previous, err := s.releasesAndPointers()
 	if err != nil {
 		return err
 	}
@@ -676,18 +678,7 @@ func (s *Store) Releases(ctx context.Context) ([]Release, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		entries          []relEntry
-		active, previous string
-	)
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		if entries, err = s.listReleases(txn); err != nil {
-			return err
-		}
-		active, previous, err = pointers(txn)
-		return err
-	})
+	entries, active, previous, err := s.releasesAndPointers()
 	if err != nil {
 		return nil, fmt.Errorf("list knowledge releases in %s: %w", s.dir, err)
 	}
