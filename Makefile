@@ -29,7 +29,8 @@ FUZZ_TARGETS := \
 	./knowledge/importer:FuzzItemFrequency \
 	./knowledge/importer:FuzzCleanText \
 	./knowledge/importer:FuzzCatalogueRows \
-	./knowledge/importer:FuzzRestrictionText
+	./knowledge/importer:FuzzRestrictionText \
+	./knowledge/wire:FuzzDecode
 
 .PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
 

@@ -35,9 +35,13 @@ func SignManifest(m Manifest, key ed25519.PrivateKey) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	pub := key.Public().(ed25519.PublicKey)
-	m.Signature = "ed25519:" + KeyID(pub) + ":" + base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
+	m.Signature = sign(key, msg)
 	return m, nil
+}
+
+func sign(key ed25519.PrivateKey, msg []byte) string {
+	pub := key.Public().(ed25519.PublicKey)
+	return "ed25519:" + KeyID(pub) + ":" + base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
 }
 
 // KeyID names a public key in signatures and messages.
@@ -47,21 +51,65 @@ func KeyID(pub ed25519.PublicKey) string { return hex.EncodeToString(pub[:8]) }
 // publisher keys pinned in the sidecar's configuration). It says which key
 // id signed, or why nothing verifies, in terms an operator can act on.
 func VerifyManifest(m Manifest, trusted []ed25519.PublicKey) error {
-	scheme, rest, ok := strings.Cut(m.Signature, ":")
-	if m.Signature == "" {
-		return fmt.Errorf("release %s is not signed: %w", m.Version, ErrSignature)
-	}
-	id, sig64, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || scheme != "ed25519" {
-		return fmt.Errorf("release %s: signature is not ed25519:<key id>:<base64>: %w", m.Version, ErrSignature)
-	}
-	sig, err := base64.StdEncoding.DecodeString(sig64)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return fmt.Errorf("release %s: signature is not %d base64-encoded bytes: %w", m.Version, ed25519.SignatureSize, ErrSignature)
-	}
 	msg, err := signedBytes(m)
 	if err != nil {
 		return err
+	}
+	return verify("release "+m.Version, m.Signature, msg, trusted)
+}
+
+// eventPage is what a bureau signs for one page of the physician-status
+// feed: the cursor the page follows and its events (without Source, which
+// the receiver fills in).
+type eventPage struct {
+	AfterSeq int64            `json:"after_seq"`
+	Events   []PhysicianEvent `json:"events"`
+}
+
+func eventPageBytes(afterSeq int64, events []PhysicianEvent) ([]byte, error) {
+	p := eventPage{AfterSeq: afterSeq, Events: make([]PhysicianEvent, len(events))}
+	for i, e := range events {
+		e.Source = Source{}
+		p.Events[i] = e
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode physician events after %d for signing: %w", afterSeq, err)
+	}
+	return append([]byte("rxguard-physician-events-v1\n"), b...), nil
+}
+
+// SignEventPage signs one page of the physician-status feed: the events
+// that follow afterSeq, in order.
+func SignEventPage(afterSeq int64, events []PhysicianEvent, key ed25519.PrivateKey) (string, error) {
+	msg, err := eventPageBytes(afterSeq, events)
+	if err != nil {
+		return "", err
+	}
+	return sign(key, msg), nil
+}
+
+// VerifyEventPage checks a feed page's signature against the trusted keys.
+func VerifyEventPage(afterSeq int64, events []PhysicianEvent, signature string, trusted []ed25519.PublicKey) error {
+	msg, err := eventPageBytes(afterSeq, events)
+	if err != nil {
+		return err
+	}
+	return verify(fmt.Sprintf("physician events after seq %d", afterSeq), signature, msg, trusted)
+}
+
+func verify(what, signature string, msg []byte, trusted []ed25519.PublicKey) error {
+	if signature == "" {
+		return fmt.Errorf("%s is not signed: %w", what, ErrSignature)
+	}
+	scheme, rest, ok := strings.Cut(signature, ":")
+	id, sig64, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok2 || scheme != "ed25519" {
+		return fmt.Errorf("%s: signature is not ed25519:<key id>:<base64>: %w", what, ErrSignature)
+	}
+	sig, err := base64.StdEncoding.DecodeString(sig64)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return fmt.Errorf("%s: signature is not %d base64-encoded bytes: %w", what, ed25519.SignatureSize, ErrSignature)
 	}
 	for _, k := range trusted {
 		if KeyID(k) == id && ed25519.Verify(k, msg, sig) {
@@ -72,6 +120,38 @@ func VerifyManifest(m Manifest, trusted []ed25519.PublicKey) error {
 	for i, k := range trusted {
 		known[i] = KeyID(k)
 	}
-	return fmt.Errorf("release %s is signed by key %s, which is not among the trusted keys [%s] or did not sign this manifest: %w",
-		m.Version, id, strings.Join(known, " "), ErrSignature)
+	return fmt.Errorf("%s is signed by key %s, which is not among the trusted keys [%s] or did not sign this content: %w",
+		what, id, strings.Join(known, " "), ErrSignature)
+}
+
+// ParsePublicKey reads a publisher key as pinned in configuration: 32 bytes
+// in base64 or hex (what `rxguard bureau keygen` prints).
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	s = strings.TrimSpace(s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(b), nil
+	}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
+		return ed25519.PublicKey(b), nil
+	}
+	return nil, fmt.Errorf("public key %.20q… is not %d bytes of base64 or hex", s, ed25519.PublicKeySize)
+}
+
+// ParsePrivateKey reads a signing key: the 32-byte seed or the 64-byte
+// private key, in base64 or hex.
+func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
+	s = strings.TrimSpace(s)
+	var b []byte
+	if d, err := base64.StdEncoding.DecodeString(s); err == nil {
+		b = d
+	} else if d, err := hex.DecodeString(s); err == nil {
+		b = d
+	}
+	switch len(b) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(b), nil
+	case ed25519.PrivateKeySize:
+		return ed25519.NewKeyFromSeed(b[:ed25519.SeedSize]), nil
+	}
+	return nil, fmt.Errorf("signing key is not a %d-byte seed or %d-byte private key in base64 or hex", ed25519.SeedSize, ed25519.PrivateKeySize)
 }
