@@ -84,7 +84,7 @@ func TestDeltaRoundTrip(t *testing.T) {
 	base := records(1000, "a")
 	baseM := signed(t, "v1", "", base, key)
 	target := append([]knowledge.Record(nil), base[:900]...) // delete 100
-	for i := 0; i < 50; i++ {                                 // replace 50
+	for i := 0; i < 50; i++ {                                // replace 50
 		target[i*3].Value = []byte(`{"changed":true}`)
 	}
 	target = append(target, knowledge.Record{Class: knowledge.ClassInteraction, Key: "A+B", Value: []byte(`{}`)}) // add 1
