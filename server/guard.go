@@ -61,8 +61,8 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		// physician's status first; the rules fold it again from the same
 		// events.
 		status := &rxguardv1.PhysicianStatus{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
-		if idx := g.engine.Index(); idx != nil {
-			status = idx.PhysicianStatus(req.GetPhysician().GetCode(), parsed.CheckTime).Proto()
+		if g.engine.Index() != nil {
+			status = g.engine.Physicians().Status(req.GetPhysician().GetCode(), parsed.CheckTime).Proto()
 		}
 		fromPlugins = g.startPlugins(ctx, req, status)
 	}
@@ -108,7 +108,8 @@ func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemReque
 }
 
 // GetPhysicianStatus returns a physician's qualification at a time (now by
-// default) from the active release's registry and status events.
+// default) from the active release's registry and status events and the
+// bureau's event feed.
 func (g *Guard) GetPhysicianStatus(ctx context.Context, req *rxguardv1.GetPhysicianStatusRequest) (*rxguardv1.GetPhysicianStatusResponse, error) {
 	at, err := validate.GetPhysicianStatus(req, g.now())
 	if err != nil {
@@ -118,10 +119,11 @@ func (g *Guard) GetPhysicianStatus(ctx context.Context, req *rxguardv1.GetPhysic
 	if idx == nil {
 		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
 	}
-	st := idx.PhysicianStatus(req.PhysicianCode, at)
+	phys := g.engine.Physicians()
+	st := phys.Status(req.PhysicianCode, at)
 	return &rxguardv1.GetPhysicianStatusResponse{
 		PhysicianCode:    req.PhysicianCode,
-		Name:             idx.PhysicianName(req.PhysicianCode),
+		Name:             phys.Name(req.PhysicianCode),
 		Registered:       st.Known,
 		Status:           st.Proto(),
 		KnowledgeVersion: idx.Version(),

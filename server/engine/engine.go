@@ -6,6 +6,7 @@ package engine
 import (
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,11 @@ func ParseAction(s string) (rxguardv1.Action, bool) {
 // one atomic store; a check loads it once and finishes on that release.
 type Engine struct {
 	active atomic.Pointer[Index]
+	// phys is the physician table: the active release's registry and
+	// events plus the bureau feed. physMu serialises its writers.
+	phys   atomic.Pointer[Physicians]
+	physMu sync.Mutex
+	feed   []knowledge.PhysicianEvent
 	// per rule order: enabled and the action override (0 = default)
 	enabled  []bool
 	override []rxguardv1.Action
@@ -90,8 +96,38 @@ func (e *InvalidActionError) Error() string {
 	return "rule " + string(e.Type) + ": action " + strconv.Quote(e.Action) + " is not INFO, WARN or BLOCK"
 }
 
-// Swap makes idx the active index and returns the previous one.
-func (e *Engine) Swap(idx *Index) *Index { return e.active.Swap(idx) }
+// Swap makes idx the active index and returns the previous one. The
+// physician table is rebuilt from the new release and the feed.
+func (e *Engine) Swap(idx *Index) *Index {
+	e.physMu.Lock()
+	defer e.physMu.Unlock()
+	old := e.active.Swap(idx)
+	e.rebuildPhysicians(idx)
+	return old
+}
+
+// SetPhysicianFeed replaces the bureau feed's events (all of them, in any
+// order) the physician table folds besides the active release's own.
+func (e *Engine) SetPhysicianFeed(events []knowledge.PhysicianEvent) {
+	e.physMu.Lock()
+	defer e.physMu.Unlock()
+	e.feed = events
+	e.rebuildPhysicians(e.active.Load())
+}
+
+func (e *Engine) rebuildPhysicians(idx *Index) {
+	switch {
+	case idx == nil:
+		e.phys.Store(CompilePhysicians(nil, e.feed))
+	case len(e.feed) == 0:
+		e.phys.Store(idx.physicians)
+	default:
+		e.phys.Store(CompilePhysicians(idx.registry, idx.releaseEvents, e.feed))
+	}
+}
+
+// Physicians returns the physician status table checks use now.
+func (e *Engine) Physicians() *Physicians { return e.phys.Load() }
 
 // Index returns the active index (nil before the first Swap).
 func (e *Engine) Index() *Index { return e.active.Load() }
@@ -115,7 +151,7 @@ func (e *Engine) Check(in *Input) *Result {
 	if idx == nil {
 		return nil
 	}
-	ev := newEvaluation(in, idx)
+	ev := newEvaluation(in, idx, e.phys.Load())
 	for li, o := range in.Req.Orders {
 		insured := ev.lines[li].insured
 		for _, s := range lineRules {

@@ -70,6 +70,8 @@ type evaluation struct {
 	history  []event
 	// fired marks (rule order, line) pairs that already have a finding.
 	fired map[firedKey]struct{}
+	// physTable is the physician status table the check started with.
+	physTable *Physicians
 	// phys is the ordering physician's qualification, folded once.
 	phys         PhysicianState
 	physResolved bool
@@ -104,9 +106,9 @@ func ageAt(birth, at time.Time) (years, days int) {
 	return years, days
 }
 
-func newEvaluation(in *Input, idx *Index) *evaluation {
+func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 	req := in.Req
-	ev := &evaluation{in: in, req: req, idx: idx, checkDay: dayNumber(in.CheckTime)}
+	ev := &evaluation{in: in, req: req, idx: idx, physTable: phys, checkDay: dayNumber(in.CheckTime)}
 	if !in.BirthDate.IsZero() {
 		ev.ageYears, ev.ageDays = ageAt(in.BirthDate, in.CheckTime)
 		ev.hasAge = true

@@ -26,7 +26,11 @@ type Index struct {
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
 	interactions map[string]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
-	physicians   map[string]*physicianRecord
+	// The release's registry and status events, and the table folded
+	// from them alone; the engine adds the bureau's feed.
+	registry      []knowledge.PhysicianRecord
+	releaseEvents []knowledge.PhysicianEvent
+	physicians    *Physicians
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.

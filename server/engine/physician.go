@@ -39,24 +39,46 @@ type PhysicianState struct {
 	Decided bool
 }
 
-func (idx *Index) compilePhysicians(c *knowledge.Content) {
-	idx.physicians = make(map[string]*physicianRecord, len(c.Physicians))
-	for _, p := range c.Physicians {
-		idx.physicians[p.Code] = &physicianRecord{name: p.Name}
+// Physicians is the physician registry with every status event the
+// sidecar knows, ready to fold. It is immutable; the engine swaps a new one
+// in when a release or the bureau's event feed brings news.
+type Physicians struct {
+	byCode map[string]*physicianRecord
+	// Events counts the distinct events folded in (release and feed).
+	Events int
+}
+
+// CompilePhysicians builds the table from a registry and event lists. An
+// event is identified by its feed seq: the same seq in a release snapshot
+// and in the feed is one event (the later list wins).
+func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]knowledge.PhysicianEvent) *Physicians {
+	p := &Physicians{byCode: make(map[string]*physicianRecord, len(registry))}
+	for _, r := range registry {
+		p.byCode[r.Code] = &physicianRecord{name: r.Name}
 	}
-	events := append([]knowledge.PhysicianEvent(nil), c.PhysicianEvents...)
-	sort.SliceStable(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
+	bySeq := map[int64]knowledge.PhysicianEvent{}
+	for _, list := range eventLists {
+		for _, e := range list {
+			bySeq[e.Seq] = e
+		}
+	}
+	events := make([]knowledge.PhysicianEvent, 0, len(bySeq))
+	for _, e := range bySeq {
+		events = append(events, e)
+	}
+	p.Events = len(events)
+	sort.Slice(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
 	for _, e := range events {
-		rec := idx.physicians[e.PhysicianCode]
+		rec := p.byCode[e.PhysicianCode]
 		if rec == nil {
 			// Events for an unregistered code still count: the registry
 			// may lag the feed.
 			rec = &physicianRecord{}
-			idx.physicians[e.PhysicianCode] = rec
+			p.byCode[e.PhysicianCode] = rec
 		}
 		day, ok := parseDay(e.Date)
 		if !ok {
-			continue // the importer keeps such rows as warnings
+			continue // the importer and the feed client reject such events
 		}
 		ev := physicianEvent{kind: e.Type, day: day, year: yearOf(day), points: e.Points, until: e.Until}
 		if u, ok := parseDay(e.Until); ok {
@@ -64,9 +86,16 @@ func (idx *Index) compilePhysicians(c *knowledge.Content) {
 		}
 		rec.events = append(rec.events, ev)
 	}
-	for _, rec := range idx.physicians {
+	for _, rec := range p.byCode {
 		sort.SliceStable(rec.events, func(a, b int) bool { return rec.events[a].day < rec.events[b].day })
 	}
+	return p
+}
+
+func (idx *Index) compilePhysicians(c *knowledge.Content) {
+	idx.registry = c.Physicians
+	idx.releaseEvents = c.PhysicianEvents
+	idx.physicians = CompilePhysicians(c.Physicians, c.PhysicianEvents)
 }
 
 func parseDay(s string) (int, bool) {
@@ -79,9 +108,18 @@ func parseDay(s string) (int, bool) {
 
 func yearOf(day int) int { return time.Unix(int64(day)*86400, 0).UTC().Year() }
 
-// PhysicianStatus folds the bureau's events for code up to the day of at.
+// PhysicianStatus folds the release's own events for code up to the day of
+// at (without the feed; Engine.PhysicianStatus includes it).
 func (idx *Index) PhysicianStatus(code string, at time.Time) PhysicianState {
-	rec := idx.physicians[code]
+	return idx.physicians.Status(code, at)
+}
+
+// Status folds the events for code up to the day of at.
+func (p *Physicians) Status(code string, at time.Time) PhysicianState {
+	if p == nil {
+		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
+	}
+	rec := p.byCode[code]
 	if rec == nil {
 		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
 	}
@@ -134,9 +172,12 @@ func (s PhysicianState) Proto() *rxguardv1.PhysicianStatus {
 	return &rxguardv1.PhysicianStatus{State: s.State, Points: int32(s.Points), Until: s.Until}
 }
 
-// PhysicianName is the registry's name for code, or "".
-func (idx *Index) PhysicianName(code string) string {
-	if rec := idx.physicians[code]; rec != nil {
+// Name is the registry's name for code, or "".
+func (p *Physicians) Name(code string) string {
+	if p == nil {
+		return ""
+	}
+	if rec := p.byCode[code]; rec != nil {
 		return rec.name
 	}
 	return ""

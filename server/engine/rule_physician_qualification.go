@@ -20,7 +20,7 @@ var physicianQualificationRule = &ruleSpec{
 
 func (ev *evaluation) physician() PhysicianState {
 	if !ev.physResolved {
-		ev.phys, ev.physResolved = ev.idx.PhysicianStatus(ev.req.GetPhysician().GetCode(), ev.in.CheckTime), true
+		ev.phys, ev.physResolved = ev.physTable.Status(ev.req.GetPhysician().GetCode(), ev.in.CheckTime), true
 	}
 	return ev.phys
 }

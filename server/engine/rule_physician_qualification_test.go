@@ -73,3 +73,39 @@ func TestPhysicianStatusFold(t *testing.T) {
 		}
 	}
 }
+
+// The bureau's feed adds to the release's own events: the same seq is one
+// event, new ones change the state at once, and a release swap keeps the
+// feed.
+func TestPhysicianFeedOverlay(t *testing.T) {
+	e := testEngine(t, Config{})
+	at := mustTime(t, "2026-11-22T10:00:00+08:00")
+	const lihua = "D370800000002" // 7 points from the release's events
+	if st := e.Physicians().Status(lihua, at); st.Points != 7 || st.State != rxguardv1.QualificationState_QUALIFICATION_NORMAL {
+		t.Fatalf("before the feed: %+v", st)
+	}
+	release := testPhysicianEvents()
+	feed := append([]knowledge.PhysicianEvent(nil), release...) // the feed repeats the snapshot…
+	last := release[len(release)-1].Seq
+	feed = append(feed, // …and brings two decisions
+		knowledge.PhysicianEvent{Seq: last + 1, PhysicianCode: lihua, Type: "POINTS_ADDED", Date: "2026-11-10", Points: 3},
+		knowledge.PhysicianEvent{Seq: last + 2, PhysicianCode: lihua, Type: "SUSPENDED", Date: "2026-11-20", Until: "2027-02-19"})
+	e.SetPhysicianFeed(feed)
+	st := e.Physicians().Status(lihua, at)
+	if st.Points != 10 || st.State != rxguardv1.QualificationState_QUALIFICATION_SUSPENDED || st.Until != "2027-02-19" {
+		t.Fatalf("after the feed: %+v, want SUSPENDED until 2027-02-19 with 10 points (no double count)", st)
+	}
+	res := e.Check(input(t, func() *rxguardv1.CheckOrdersRequest {
+		r := baseRequest()
+		byPhysician(lihua, "2026-11-22T10:00:00+08:00")(r)
+		return r
+	}()))
+	if res.Verdict != rxguardv1.Verdict_VERDICT_BLOCK || res.Physician.State != rxguardv1.QualificationState_QUALIFICATION_SUSPENDED {
+		t.Fatalf("check after the feed: %v %v", res.Verdict, res.Physician.State)
+	}
+	// A new release (same content here) keeps the feed's events.
+	e.Swap(e.Index())
+	if st := e.Physicians().Status(lihua, at); st.State != rxguardv1.QualificationState_QUALIFICATION_SUSPENDED {
+		t.Fatalf("after a release swap the feed was lost: %+v", st)
+	}
+}
