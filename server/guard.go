@@ -29,6 +29,7 @@ type Guard struct {
 	log     *slog.Logger
 	history HistoryStore // nil: request history only
 	plugins PluginRunner // nil: built-in rules only
+	stale   func() bool  // nil: no bureau sync configured
 
 	// Decision ids are a per-process random prefix and a counter: unique
 	// across restarts without a clock or coordination on the hot path.
@@ -91,6 +92,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		Findings:         res.Findings,
 		PhysicianStatus:  res.Physician.Proto(),
 		KnowledgeVersion: res.Version,
+		KnowledgeStale:   g.stale != nil && g.stale(),
 		EvalMicros:       time.Since(start).Microseconds(),
 	}, nil
 }

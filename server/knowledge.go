@@ -29,6 +29,29 @@ func ActivateRelease(ctx context.Context, st *store.Store, eng *engine.Engine, v
 	return idx.Manifest, nil
 }
 
+// Knowledge is the sidecar's store and engine as the bureau sync client's
+// target.
+type Knowledge struct {
+	Store  *store.Store
+	Engine *engine.Engine
+}
+
+// InstallRelease stores a verified release and activates it: the store
+// write completes (manifest last) before the switch, so a crash at any point
+// leaves the previous release active and complete.
+func (k Knowledge) InstallRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
+	if err := k.Store.PutRelease(ctx, m, records); err != nil {
+		return fmt.Errorf("store release %s: %w", m.Version, err)
+	}
+	_, err := ActivateRelease(ctx, k.Store, k.Engine, m.Version)
+	return err
+}
+
+// SetPhysicianFeed hands the bureau's physician events to the engine.
+func (k Knowledge) SetPhysicianFeed(events []knowledge.PhysicianEvent) {
+	k.Engine.SetPhysicianFeed(events)
+}
+
 // LoadActive compiles the store's persisted active release into the engine.
 // ok=false means the store has no active release yet.
 func LoadActive(ctx context.Context, st *store.Store, eng *engine.Engine) (m knowledge.Manifest, ok bool, err error) {

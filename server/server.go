@@ -49,12 +49,16 @@ type Server struct {
 	// metrics is the sidecar's own registry (not the global default), so
 	// tests and embedders can run several servers in one process.
 	metrics *prometheus.Registry
+	// sync and plugins report to /status and /readyz when configured.
+	sync    SyncStatus
+	plugins func() []pluginhost.PluginStatus
 }
 
 // WithPlugins runs the plugins on every check and exposes their status as
 // metrics on /metrics.
 func (s *Server) WithPlugins(m *pluginhost.Manager) {
 	s.guard.WithPlugins(m)
+	s.plugins = m.Status
 	s.metrics.MustRegister(newPluginCollector(m.Status))
 }
 
@@ -74,6 +78,7 @@ func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /status", s.statusPage)
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
@@ -97,10 +102,20 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "no active knowledge release"})
 		return
 	}
+	// Ready does not depend on the bureau: a persisted or embedded release
+	// is served; the sync detail says how fresh it is.
 	m := idx.Manifest
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"ready": true, "knowledge_version": m.Version, "records": m.RecordCount, "created": m.Created,
-	})
+	}
+	if s.sync != nil {
+		st := s.sync()
+		out["sync"] = map[string]any{
+			"stale": st.Stale, "last_success": st.LastSuccess, "last_error": st.LastError,
+			"lag_seconds": st.LagSeconds, "versions_behind": st.VersionsBehind, "bureau_latest": st.BureauLatest,
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/pluginhost"
@@ -20,6 +22,53 @@ type config struct {
 	DataDir  string         `json:"data_dir"`
 	Engine   engine.Config  `json:"engine"`
 	Plugins  []pluginConfig `json:"plugins,omitempty"`
+	Bureau   bureauConfig   `json:"bureau,omitzero"`
+}
+
+// bureauConfig points the sidecar at the bureau. Without an address the
+// sidecar serves its persisted (or embedded demo) release and never polls.
+type bureauConfig struct {
+	Address      string   `json:"address"`
+	TrustedKeys  []string `json:"trusted_keys"`            // ed25519 public keys, base64 or hex
+	PollInterval string   `json:"poll_interval,omitempty"` // Go duration; default 1m
+	StaleAfter   string   `json:"stale_after,omitempty"`   // default max(3×poll, 15m)
+	MaxBackoff   string   `json:"max_backoff,omitempty"`   // default 10m
+	// TLS: CAFile verifies the bureau's certificate; empty means plaintext
+	// (a bureau gateway on the hospital intranet).
+	CAFile string `json:"ca_file,omitempty"`
+}
+
+func (b bureauConfig) durations() (poll, stale, backoff time.Duration, err error) {
+	parse := func(name, s string) (time.Duration, error) {
+		if s == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("bureau.%s %q is not a positive Go duration (e.g. \"30s\")", name, s)
+		}
+		return d, nil
+	}
+	if poll, err = parse("poll_interval", b.PollInterval); err != nil {
+		return
+	}
+	if stale, err = parse("stale_after", b.StaleAfter); err != nil {
+		return
+	}
+	backoff, err = parse("max_backoff", b.MaxBackoff)
+	return
+}
+
+func parseTrustedKeys(keys []string) ([]ed25519.PublicKey, error) {
+	out := make([]ed25519.PublicKey, 0, len(keys))
+	for i, k := range keys {
+		pk, err := knowledge.ParsePublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("trusted key %d: %w", i+1, err)
+		}
+		out = append(out, pk)
+	}
+	return out, nil
 }
 
 // pluginConfig is one local-policy plugin in the configuration file.

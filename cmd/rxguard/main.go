@@ -22,7 +22,11 @@ Usage:
                                      with an empty data directory it builds the embedded demo release
   rxguard kb import [flags] <dir>    build a release from a directory of official NHSA files and activate it
   rxguard kb inspect [flags]         print the active release's manifest and record counts
+  rxguard kb import-release [flags] <file.rxrel>
+                                     verify a signed release file (full, or delta against the active
+                                     release) and activate it — offline installs; sidecar stopped
   rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
+  rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
   rxguard version
 
 Run 'rxguard <command> -h' for a command's flags.
@@ -60,17 +64,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], log, stderr)
 	case "kb":
 		if len(args) < 2 {
-			return usageError{"kb needs a subcommand: import, inspect"}
+			return usageError{"kb needs a subcommand: import, import-release, inspect"}
 		}
 		switch args[1] {
 		case "import":
 			return cmdKBImport(ctx, args[2:], log, stdout, stderr)
 		case "inspect":
 			return cmdKBInspect(ctx, args[2:], log, stdout, stderr)
+		case "import-release":
+			return cmdKBImportRelease(ctx, args[2:], log, stdout, stderr)
 		}
 		return usageError{"unknown kb subcommand " + args[1]}
 	case "check":
 		return cmdCheck(ctx, args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rxguard", version)
 		return nil

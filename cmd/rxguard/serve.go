@@ -24,6 +24,10 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default "+server.DefaultGRPCAddr+")")
 	httpAddr := fs.String("http", "", "HTTP listen address for health endpoints (default "+server.DefaultHTTPAddr+"; \"off\" disables)")
 	dataDir := fs.String("data", "", "data directory (default ./data)")
+	bureauAddr := fs.String("bureau", "", "bureau address to sync from (overrides bureau.address)")
+	var trusted stringList
+	fs.Var(&trusted, "trusted-key", "bureau publisher public key (base64 or hex); repeatable; added to bureau.trusted_keys")
+	poll := fs.String("poll", "", "bureau poll interval (overrides bureau.poll_interval)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -39,6 +43,13 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
+	}
+	if *bureauAddr != "" {
+		cfg.Bureau.Address = *bureauAddr
+	}
+	cfg.Bureau.TrustedKeys = append(cfg.Bureau.TrustedKeys, trusted...)
+	if *poll != "" {
+		cfg.Bureau.PollInterval = *poll
 	}
 
 	eng, err := engine.New(cfg.Engine)
@@ -71,6 +82,13 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 		defer plugins.Close()
 		srv.WithPlugins(plugins)
 	}
+	var sy *syncer
+	if cfg.Bureau.Address != "" {
+		if sy, err = prepareSync(ctx, cfg.Bureau, st, eng, srv, log); err != nil {
+			return fmt.Errorf("bureau sync: %w", err)
+		}
+		defer sy.close()
+	}
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC listener: %w", err)
@@ -90,6 +108,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 		return fmt.Errorf("load knowledge: %w", err)
 	}
 	srv.SetReady()
+	if sy != nil {
+		sy.start(ctx)
+	}
 	log.Info("rxguard serving", "grpc", grpcLis.Addr().String(), "http", cfg.HTTPAddr, "knowledge_version", m.Version,
 		"codes", eng.Index().Codes(), "data", cfg.DataDir)
 	// Reclaim space of releases garbage-collected by the switch; off the

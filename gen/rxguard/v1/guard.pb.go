@@ -1439,8 +1439,12 @@ type CheckOrdersResponse struct {
 	PhysicianStatus  *PhysicianStatus       `protobuf:"bytes,5,opt,name=physician_status,json=physicianStatus,proto3" json:"physician_status,omitempty"`
 	KnowledgeVersion string                 `protobuf:"bytes,6,opt,name=knowledge_version,json=knowledgeVersion,proto3" json:"knowledge_version,omitempty"`
 	EvalMicros       int64                  `protobuf:"varint,7,opt,name=eval_micros,json=evalMicros,proto3" json:"eval_micros,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// True when bureau sync is configured and has not succeeded for longer
+	// than its stale_after: the release may be out of date (the check still
+	// ran on the last good release, knowledge_version).
+	KnowledgeStale bool `protobuf:"varint,8,opt,name=knowledge_stale,json=knowledgeStale,proto3" json:"knowledge_stale,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckOrdersResponse) Reset() {
@@ -1520,6 +1524,13 @@ func (x *CheckOrdersResponse) GetEvalMicros() int64 {
 		return x.EvalMicros
 	}
 	return 0
+}
+
+func (x *CheckOrdersResponse) GetKnowledgeStale() bool {
+	if x != nil {
+		return x.KnowledgeStale
+	}
+	return false
 }
 
 type ExplainItemRequest struct {
@@ -2091,7 +2102,7 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x0fPhysicianStatus\x124\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1e.rxguard.v1.QualificationStateR\x05state\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x05R\x06points\x12\x14\n" +
-	"\x05until\x18\x03 \x01(\tR\x05until\"\xcb\x02\n" +
+	"\x05until\x18\x03 \x01(\tR\x05until\"\xf4\x02\n" +
 	"\x13CheckOrdersResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
@@ -2102,7 +2113,8 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x10physician_status\x18\x05 \x01(\v2\x1b.rxguard.v1.PhysicianStatusR\x0fphysicianStatus\x12+\n" +
 	"\x11knowledge_version\x18\x06 \x01(\tR\x10knowledgeVersion\x12\x1f\n" +
 	"\veval_micros\x18\a \x01(\x03R\n" +
-	"evalMicros\"N\n" +
+	"evalMicros\x12'\n" +
+	"\x0fknowledge_stale\x18\b \x01(\bR\x0eknowledgeStale\"N\n" +
 	"\x12ExplainItemRequest\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x1b\n" +
 	"\titem_name\x18\x02 \x01(\tR\bitemName\"\xd2\x01\n" +
