@@ -22,10 +22,19 @@ Usage:
                                      with an empty data directory it builds the embedded demo release
   rxguard kb import [flags] <dir>    build a release from a directory of official NHSA files and activate it
   rxguard kb inspect [flags]         print the active release's manifest and record counts
+  rxguard kb release -key KEYFILE -o OUT.rxrel [flags] (-demo | <dir>)
+                                     build a signed release file (full, or a delta with -parent FILE.rxrel|demo)
   rxguard kb import-release [flags] <file.rxrel>
                                      verify a signed release file (full, or delta against the active
                                      release) and activate it — offline installs; sidecar stopped
   rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
+  rxguard bureau [serve] -key KEYFILE [flags]
+                                     run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
+  rxguard bureau keygen -out KEYFILE write a new signing key; prints the public key sidecars pin
+  rxguard bureau publish [-admin ADDR] <file.rxrel>
+                                     publish a release file to a running bureau
+  rxguard bureau publish-events [-admin ADDR] <events.csv>
+                                     append physician-status events (seq,physician_code,type,date,points,until,reason)
   rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
   rxguard version
 
@@ -64,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], log, stderr)
 	case "kb":
 		if len(args) < 2 {
-			return usageError{"kb needs a subcommand: import, import-release, inspect"}
+			return usageError{"kb needs a subcommand: import, import-release, inspect, release"}
 		}
 		switch args[1] {
 		case "import":
@@ -73,10 +82,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdKBInspect(ctx, args[2:], log, stdout, stderr)
 		case "import-release":
 			return cmdKBImportRelease(ctx, args[2:], log, stdout, stderr)
+		case "release":
+			return cmdKBRelease(ctx, args[2:], log, stdout, stderr)
 		}
 		return usageError{"unknown kb subcommand " + args[1]}
 	case "check":
 		return cmdCheck(ctx, args[1:], stdout, stderr)
+	case "bureau":
+		return cmdBureau(ctx, args[1:], log, stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "version":

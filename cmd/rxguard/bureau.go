@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
+	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/bureau"
+	"github.com/rxguard/rxguard/knowledge/wire"
+)
+
+// Default listeners of the reference bureau.
+const (
+	defaultBureauAddr      = "127.0.0.1:7700"
+	defaultBureauAdminAddr = "127.0.0.1:7701"
+)
+
+// maxEventsPerCall matches what the bureau takes in one
+// PublishPhysicianEvents call.
+const maxEventsPerCall = 10_000
+
+func cmdBureau(ctx context.Context, args []string, log *slog.Logger, stdout, stderr io.Writer) error {
+	sub := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "serve":
+		return cmdBureauServe(ctx, args, log, stderr)
+	case "keygen":
+		return cmdBureauKeygen(args, stdout, stderr)
+	case "publish":
+		return cmdBureauPublish(ctx, args, stdout, stderr)
+	case "publish-events":
+		return cmdBureauPublishEvents(ctx, args, stdout, stderr)
+	}
+	return usageError{"unknown bureau subcommand " + sub + " (serve, keygen, publish, publish-events)"}
+}
+
+func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bureau serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "bureau", "bureau directory: releases/ and events.jsonl")
+	keyFile := fs.String("key", "", "signing key file (create one with 'rxguard bureau keygen -out KEYFILE')")
+	listen := fs.String("listen", defaultBureauAddr, "listen address of the BureauService that sidecars call")
+	adminAddr := fs.String("admin", defaultBureauAdminAddr, "listen address of the admin (publishing) service; keep it on loopback; \"off\" disables")
+	seed := fs.Bool("demo", true, "seed an empty directory with the embedded demo release and demo physician events")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 0 {
+		return usageError{"bureau serve takes no arguments (the directory is -dir)"}
+	}
+	if *keyFile == "" {
+		return usageError{"bureau serve needs -key KEYFILE (create one with 'rxguard bureau keygen -out KEYFILE')"}
+	}
+	key, err := readSigningKey(*keyFile, log)
+	if err != nil {
+		return err
+	}
+	srv, err := bureau.Open(ctx, bureau.Options{Dir: *dir, Key: key, Logger: log, Demo: *seed})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("bureau listener: %w", err)
+	}
+	var adminLis net.Listener
+	adminShown := "off"
+	if *adminAddr != "off" {
+		if adminLis, err = net.Listen("tcp", *adminAddr); err != nil {
+			lis.Close()
+			return fmt.Errorf("bureau admin listener: %w", err)
+		}
+		adminShown = adminLis.Addr().String()
+		if !isLoopback(adminLis.Addr()) {
+			log.Warn("the admin service has no authentication: anyone who reaches it can publish releases signed with the bureau key; listen on loopback", "admin", adminShown)
+		}
+	}
+	latest := "(none: publish one with 'rxguard bureau publish')"
+	if m, ok := srv.Latest(); ok {
+		latest = m.Version
+	}
+	absDir, _ := filepath.Abs(*dir)
+	log.Info("rxguard bureau serving", "listen", lis.Addr().String(), "admin", adminShown,
+		"public_key", base64.StdEncoding.EncodeToString(srv.PublicKey()), "key_id", knowledge.KeyID(srv.PublicKey()),
+		"latest", latest, "last_event_seq", srv.LastEventSeq(), "dir", absDir)
+	return srv.Serve(ctx, lis, adminLis)
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// readSigningKey reads a key file written by keygen (or any base64/hex
+// seed).
+func readSigningKey(path string, log *slog.Logger) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w (create one with 'rxguard bureau keygen -out %s')", err, path)
+	}
+	key, err := knowledge.ParsePrivateKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 && log != nil {
+		log.Warn("signing key file is readable by other users; chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
+	}
+	return key, nil
+}
+
+func cmdBureauKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bureau keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "file to write the new signing key to (base64 seed, mode 0600; never overwritten)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *out == "" || fs.NArg() != 0 {
+		return usageError{"bureau keygen needs -out KEYFILE and no arguments"}
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	// O_EXCL: replacing a key that sidecars already pin would make every
+	// later release unverifiable for them.
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s already exists; keygen never overwrites a key (sidecars may pin it): choose another -out or remove the file yourself", *out)
+	}
+	if err != nil {
+		return fmt.Errorf("write signing key: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(priv.Seed()) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(*out)
+		return fmt.Errorf("write signing key %s: %w", *out, err)
+	}
+	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(pub))
+	fmt.Fprintf(stderr, "wrote signing key %s (key id %s); keep it secret. Sidecars pin the public key printed above.\n", *out, knowledge.KeyID(pub))
+	return nil
+}
+
+func dialAdmin(addr string) (*grpc.ClientConn, bureauv1.BureauAdminServiceClient, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bureau admin %s: %w", addr, err)
+	}
+	return conn, bureauv1.NewBureauAdminServiceClient(conn), nil
+}
+
+func cmdBureauPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bureau publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("admin", defaultBureauAdminAddr, "admin address of a running 'rxguard bureau'")
+	timeout := fs.Duration("timeout", 2*time.Minute, "deadline for the upload")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		return usageError{"bureau publish needs exactly one release file (build one with 'rxguard kb release')"}
+	}
+	// Reading the file first proves it is whole before anything is sent.
+	rel, err := wire.ReadFile(fs.Arg(0), wire.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	conn, client, err := dialAdmin(*addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	stream, err := client.PublishRelease(cctx)
+	if err != nil {
+		return describeError(err)
+	}
+	err = wire.Send(rel, 0, func(c *bureauv1.ReleaseChunk) error {
+		return stream.Send(&bureauv1.PublishReleaseRequest{Chunk: c})
+	})
+	// io.EOF: the bureau stopped reading; its reason comes with CloseAndRecv.
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("publish to %s: %w", *addr, describeError(err))
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return fmt.Errorf("publish %s to %s: %w", fs.Arg(0), *addr, describeError(err))
+	}
+	m := resp.GetManifest()
+	fmt.Fprintf(stdout, "published  %s\nkind       %s\nrecords    %d\nsha256     %s\nstored     %s\n",
+		m.GetVersion(), kindName(rel), m.GetRecordCount(), m.GetContentSha256(), resp.GetPath())
+	return nil
+}
+
+func kindName(rel *wire.Release) string {
+	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+		return "DELTA against " + rel.BaseVersion
+	}
+	return "FULL"
+}
+
+// eventColumns are demo/physician-events.csv's columns; seq is accepted and
+// ignored, the bureau numbers events.
+var eventColumns = map[string]bool{"seq": false, "physician_code": true, "type": true, "date": true, "points": false, "until": false, "reason": false}
+
+func cmdBureauPublishEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bureau publish-events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("admin", defaultBureauAdminAddr, "admin address of a running 'rxguard bureau'")
+	timeout := fs.Duration("timeout", time.Minute, "deadline for each call")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		return usageError{"bureau publish-events needs exactly one CSV file (header seq,physician_code,type,date,points,until,reason)"}
+	}
+	events, err := readEventsCSV(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	conn, client, err := dialAdmin(*addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var first, last int64
+	for start := 0; start < len(events); start += maxEventsPerCall {
+		end := min(start+maxEventsPerCall, len(events))
+		cctx, cancel := context.WithTimeout(ctx, *timeout)
+		resp, err := client.PublishPhysicianEvents(cctx, &bureauv1.PublishPhysicianEventsRequest{Events: events[start:end]})
+		cancel()
+		if err != nil {
+			done := ""
+			if start > 0 {
+				done = fmt.Sprintf(" (the first %d events were published as seq %d–%d; publish the rest from row %d)", start, first, last, start+2)
+			}
+			return fmt.Errorf("publish events to %s: %w%s", *addr, describeError(err), done)
+		}
+		if start == 0 {
+			first = resp.GetFirstSeq()
+		}
+		last = resp.GetLastSeq()
+	}
+	fmt.Fprintf(stdout, "published %d events, seq %d–%d\n", len(events), first, last)
+	return nil
+}
+
+// readEventsCSV reads and checks the events so that a bad row is reported
+// by line before anything reaches the bureau.
+func readEventsCSV(path string) ([]*bureauv1.PhysicianEvent, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: no CSV header (want seq,physician_code,type,date,points,until,reason): %w", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if _, known := eventColumns[h]; !known {
+			return nil, fmt.Errorf("%s: column %q is not one of seq, physician_code, type, date, points, until, reason", path, h)
+		}
+		col[h] = i
+	}
+	for name, required := range eventColumns {
+		if _, ok := col[name]; required && !ok {
+			return nil, fmt.Errorf("%s: the header lacks the %s column", path, name)
+		}
+	}
+	var events []*bureauv1.PhysicianEvent
+	for {
+		row, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		line, _ := r.FieldPos(0)
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(row) {
+				return strings.TrimSpace(row[i])
+			}
+			return ""
+		}
+		if strings.Join(row, "") == "" {
+			continue
+		}
+		typ, ok := bureauv1.PhysicianEventType_value[get("type")]
+		if !ok || typ == 0 {
+			return nil, fmt.Errorf("%s line %d: type %q is not one of POINTS_ADDED, POINTS_REDUCED, SUSPENDED, TERMINATED, RESTORED", path, line, get("type"))
+		}
+		var points int64
+		if p := get("points"); p != "" {
+			if points, err = strconv.ParseInt(p, 10, 32); err != nil {
+				return nil, fmt.Errorf("%s line %d: points %q is not a whole number", path, line, p)
+			}
+		}
+		e := &bureauv1.PhysicianEvent{PhysicianCode: get("physician_code"), Type: bureauv1.PhysicianEventType(typ),
+			Date: get("date"), Points: int32(points), Until: get("until"), Reason: get("reason")}
+		if _, err := wire.EventFromProto(e); err != nil {
+			return nil, fmt.Errorf("%s line %d: %s", path, line, strings.TrimPrefix(err.Error(), "event seq 0: "))
+		}
+		events = append(events, e)
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%s holds no events", path)
+	}
+	return events, nil
+}
