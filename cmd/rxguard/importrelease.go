@@ -51,7 +51,7 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 	}
 	rel, err := wire.ReadFile(fs.Arg(0), wire.DefaultLimits())
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; rejected, nothing written", err)
 	}
 	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log})
 	if err != nil {

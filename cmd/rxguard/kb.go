@@ -141,6 +141,30 @@ func cmdKBInspect(ctx context.Context, args []string, log *slog.Logger, stdout, 
 	for _, t := range engine.RuleTypes() {
 		fmt.Fprintf(tw, "%s\t%d\n", t, byType[t])
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rels, err := st.Releases(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STORED RELEASE\tROLE\tRECORDS\tSIGNED\tSHA256")
+	for _, r := range rels {
+		role := "-"
+		switch {
+		case r.Active:
+			role = "active"
+		case r.Previous:
+			role = "previous (fallback)"
+		}
+		signed := "no"
+		if r.Signature != "" {
+			signed = signerOf(r.Signature)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Version, role, r.RecordCount, signed, r.ContentSHA256)
+	}
 	return tw.Flush()
 }
 

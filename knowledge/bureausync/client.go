@@ -303,6 +303,7 @@ func (c *Client) syncRelease(ctx context.Context) error {
 			c.addr, lm.Version, lm.Created.Format(time.RFC3339), active.Version, active.Created.Format(time.RFC3339), active.Version, lm.Version)
 	}
 	start := time.Now()
+	c.opts.Logger.Info("fetching release from the bureau", "version", lm.Version, "have", active.Version)
 	stream, err := c.bureau.FetchRelease(ctx, &bureauv1.FetchReleaseRequest{
 		Version: lm.Version, HaveVersion: active.Version, HaveContentSha256: active.ContentSHA256,
 	})

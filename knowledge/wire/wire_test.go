@@ -122,7 +122,6 @@ func TestReceiveAndApplyRejects(t *testing.T) {
 	delta := func() *Release {
 		return &Release{Manifest: targetM, Kind: bureauv1.ReleaseKind_RELEASE_KIND_DELTA, BaseVersion: "v1", BaseSHA256: baseM.ContentSHA256, Ops: Diff(base, target)}
 	}
-	type outcome struct{ recv, apply, verify error }
 	cases := []struct {
 		name   string
 		mutate func(cs []*bureauv1.ReleaseChunk) []*bureauv1.ReleaseChunk
