@@ -170,6 +170,10 @@ func TestSyncDeltaUnderLoadBureauDownAndBack(t *testing.T) {
 	if err != nil || resp.KnowledgeVersion != "2026.11.22-1" || !resp.KnowledgeStale {
 		t.Fatalf("check with the bureau down: %v (version %q, stale %v)", err, resp.GetKnowledgeVersion(), resp.GetKnowledgeStale())
 	}
+	if _, metrics := httpGet(sc.httpAddr, "/metrics"); !strings.Contains(string(metrics), "rxguard_sync_stale 1") ||
+		!strings.Contains(string(metrics), "rxguard_sync_releases_applied_total 1") {
+		t.Fatalf("/metrics with the bureau down lacks rxguard_sync_stale 1 or the applied count:\n%s", grepLines(string(metrics), "rxguard_sync"))
+	}
 	if out := mustRun(t, "status", "-http", sc.httpAddr); !strings.Contains(out, "STALE") || !strings.Contains(out, "2026.11.22-1") {
 		t.Fatalf("rxguard status with the bureau down:\n%s", out)
 	}
@@ -330,4 +334,14 @@ func activeLine(inspect string) string {
 		}
 	}
 	return ""
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
