@@ -403,6 +403,12 @@ func (c *Client) syncFeed(ctx context.Context) error {
 		c.mu.Lock()
 		c.status.BureauLastSeq = resp.GetLastSeq()
 		c.mu.Unlock()
+		if resp.GetLastSeq() < c.cursor {
+			// Our events came from another feed (another bureau, or one
+			// that was reset): folding new events onto them would be wrong.
+			return fmt.Errorf("bureau %s feed ends at seq %d, but this sidecar has stored events up to %d: the feed was reset or "+
+				"the sidecar points at another bureau; keep the stored events (nothing changed) and check bureau.address", c.addr, resp.GetLastSeq(), c.cursor)
+		}
 		if len(resp.GetEvents()) == 0 {
 			return nil
 		}

@@ -410,6 +410,20 @@ func TestSyncRejectsForgedFeed(t *testing.T) {
 	if _, cursor, _ := f.st.PhysicianEvents(ctx); cursor != 0 || len(f.target.feed) != 0 {
 		t.Fatalf("forged events stored: cursor %d", cursor)
 	}
+
+	// The trusted key again: stored. Then the feed shrinks (a reset, or
+	// another bureau): an error, the stored events stay.
+	f.bureau.eventKey = f.key
+	if err := f.client.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.bureau.events = nil
+	if err := f.client.SyncNow(ctx); err == nil || !strings.Contains(err.Error(), "feed was reset") {
+		t.Fatalf("feed behind our cursor: %v", err)
+	}
+	if _, cursor, _ := f.st.PhysicianEvents(ctx); cursor != 1 {
+		t.Fatalf("cursor %d after a shrunken feed, want 1", cursor)
+	}
 }
 
 // While the bureau is unreachable polls fail, the status says so, and the
