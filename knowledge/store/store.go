@@ -4,6 +4,7 @@ import (
 	"github.com/rxguard/rxguard/internal/badgerdb"
 
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -491,7 +492,7 @@ func (s *Store) collect(ctx context.Context) error {
 			candidates = append(candidates, e)
 		}
 	}
-	slices.SortFunc(candidates, func(a, b relEntry) int { return -cmpU64(a.seq, b.seq) })
+	slices.SortFunc(candidates, func(a, b relEntry) int { return -cmp.Compare(a.seq, b.seq) })
 	for i, e := range candidates {
 		if i < slots {
 			continue
@@ -507,16 +508,6 @@ func (s *Store) collect(ctx context.Context) error {
 		s.log.Info("removed old knowledge release", "version", e.version, "keep", s.keep)
 	}
 	return nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // DeleteRelease removes a release that is not active, complete or not. It is
@@ -682,7 +673,7 @@ func (s *Store) Releases(ctx context.Context) ([]Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list knowledge releases in %s: %w", s.dir, err)
 	}
-	slices.SortFunc(entries, func(a, b relEntry) int { return cmpU64(a.seq, b.seq) })
+	slices.SortFunc(entries, func(a, b relEntry) int { return cmp.Compare(a.seq, b.seq) })
 	out := make([]Release, 0, len(entries))
 	for _, e := range entries {
 		if !e.complete {

@@ -15,6 +15,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -102,20 +103,10 @@ type Op struct {
 }
 
 func cmpRecord(a, b knowledge.Record) int {
-	if c := cmpString(string(a.Class), string(b.Class)); c != 0 {
+	if c := strings.Compare(string(a.Class), string(b.Class)); c != 0 {
 		return c
 	}
-	return cmpString(a.Key, b.Key)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return strings.Compare(a.Key, b.Key)
 }
 
 // FullOps is a full release as operations: every record added.
