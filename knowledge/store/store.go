@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/rxguard/rxguard/internal/badgerdb"
-
 	"bytes"
 	"cmp"
 	"context"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
