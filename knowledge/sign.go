@@ -107,7 +107,7 @@ func verify(what, signature string, msg []byte, trusted []ed25519.PublicKey) err
 	if !ok || !ok2 || scheme != "ed25519" {
 		return fmt.Errorf("%s: signature is not ed25519:<key id>:<base64>: %w", what, ErrSignature)
 	}
-	sig, err := base64.StdEncoding.DecodeString(sig64)
+	sig, err := base64.StdEncoding.Strict().DecodeString(sig64)
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%s: signature is not %d base64-encoded bytes: %w", what, ed25519.SignatureSize, ErrSignature)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"strings"
 	"time"
 )
 
@@ -79,5 +80,25 @@ func TestSignatureSurvivesJSONRoundTrip(t *testing.T) {
 	}
 	if err := VerifyManifest(back, []ed25519.PublicKey{pub}); err != nil {
 		t.Errorf("signature lost in the round trip: %v", err)
+	}
+}
+
+// Any change to the signature's text is a different signature: base64's
+// unused trailing bits are not ignored.
+func TestSignatureTrailingBitsRejected(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	m, err := SignManifest(NewManifest("v1", "", time.Unix(0, 0), nil), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := []byte(m.Signature)
+	// The last data character before "==" carries 4 unused bits: set the
+	// lowest of them.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := len(sig) - 3
+	sig[i] = alphabet[strings.IndexByte(alphabet, sig[i])^1]
+	m.Signature = string(sig)
+	if err := VerifyManifest(m, []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}); err == nil {
+		t.Fatalf("signature with changed padding bits %q accepted", m.Signature[i-2:])
 	}
 }

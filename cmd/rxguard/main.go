@@ -27,6 +27,8 @@ Usage:
   rxguard kb import-release [flags] <file.rxrel>
                                      verify a signed release file (full, or delta against the active
                                      release) and activate it — offline installs; sidecar stopped
+  rxguard kb verify -trusted-key KEY <file.rxrel>
+                                     check a release file's signature and content without a store
   rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
   rxguard bureau [serve] -key KEYFILE [flags]
                                      run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
@@ -73,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], log, stderr)
 	case "kb":
 		if len(args) < 2 {
-			return usageError{"kb needs a subcommand: import, import-release, inspect, release"}
+			return usageError{"kb needs a subcommand: import, import-release, inspect, release, verify"}
 		}
 		switch args[1] {
 		case "import":
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdKBInspect(ctx, args[2:], log, stdout, stderr)
 		case "import-release":
 			return cmdKBImportRelease(ctx, args[2:], log, stdout, stderr)
+		case "verify":
+			return cmdKBVerify(args[2:], stdout, stderr)
 		case "release":
 			return cmdKBRelease(ctx, args[2:], log, stdout, stderr)
 		}

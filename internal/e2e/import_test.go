@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,30 @@ func TestImportReleaseRejectsAndStoreUnchanged(t *testing.T) {
 		{"delta against the wrong parent", v3, pub, "does not apply"},
 		{"not a release file", write("junk.rxrel", []byte("hello")), pub, "not a release file"},
 	}
+	// kb verify: the same proof without a store, for carrying files in.
+	if out := mustRun(t, "kb", "verify", "-trusted-key", pub, demoFile); !strings.Contains(out, "verified") {
+		t.Fatalf("kb verify of a good full release: %s", out)
+	}
+	full, err := os.ReadFile(demoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var badFull []string
+	for _, pos := range []int{40, len(full) / 3, len(full) * 2 / 3, len(full) - 30} {
+		b := append([]byte(nil), full...)
+		b[pos] ^= 0x01
+		badFull = append(badFull, write(fmt.Sprintf("tampered-full-%d.rxrel", pos), b))
+	}
+	for _, bad := range []struct{ file, key string }{
+		{badFull[0], pub}, {badFull[1], pub}, {badFull[2], pub}, {badFull[3], pub}, {demoFile, otherPub}, {cases[2].file, pub},
+	} {
+		if out, err := run(t, "kb", "verify", "-trusted-key", bad.key, bad.file); err == nil {
+			t.Fatalf("kb verify accepted %s with key %s: %s", bad.file, bad.key, out)
+		}
+	}
+	cases = append(cases,
+		struct{ name, file, key, want string }{"full release, one byte changed (a third in)", badFull[1], pub, "rejected, nothing written"},
+		struct{ name, file, key, want string }{"full release, one byte changed (two thirds in)", badFull[2], pub, "rejected, nothing written"})
 	before := inspect(t, data)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
