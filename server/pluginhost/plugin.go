@@ -139,7 +139,14 @@ func (p *plug) run(ctx context.Context, req *pluginv1.EvaluateRequest) (out []*r
 	p.lat.observe(time.Since(t0))
 	cancel()
 	if err != nil {
-		return p.callFailed(ctx, err)
+		// Whose deadline was it? gRPC's own timer can report
+		// DeadlineExceeded a moment before the caller's context says Done,
+		// so compare the deadlines rather than ask ctx.Err().
+		callerFirst := false
+		if dl, ok := ctx.Deadline(); ok && !dl.After(t0.Add(p.cfg.Timeout)) {
+			callerFirst = true
+		}
+		return p.callFailed(ctx, err, callerFirst)
 	}
 	if !in.served.Load() {
 		in.served.Store(true)
@@ -159,10 +166,10 @@ func (p *plug) run(ctx context.Context, req *pluginv1.EvaluateRequest) (out []*r
 	return fs
 }
 
-func (p *plug) callFailed(ctx context.Context, err error) []*rxguardv1.Finding {
+func (p *plug) callFailed(ctx context.Context, err error, callerDeadlineFirst bool) []*rxguardv1.Finding {
 	code := status.Code(err)
 	switch {
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, code == codes.DeadlineExceeded && callerDeadlineFirst:
 		p.canceled.Add(1)
 		return p.failure(p.fail.canceled)
 	case code == codes.DeadlineExceeded:
