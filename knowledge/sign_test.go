@@ -4,8 +4,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"testing"
 	"strings"
+	"testing"
 	"time"
 )
 
