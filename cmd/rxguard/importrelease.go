@@ -126,11 +126,7 @@ func cmdKBVerify(args []string, stdout, stderr io.Writer) error {
 			fs.Arg(0), m.Version, rel.BaseVersion, len(rel.Ops), signerOf(m.Signature))
 		return nil
 	}
-	records, err := rel.Apply("", "", nil)
-	if err == nil {
-		err = wire.VerifyContent(m, records)
-	}
-	if err != nil {
+	if _, _, err := fullRecords(fs.Arg(0), rel); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: full release %s, %d records, sha256 %s, signed by %s: verified\n",

@@ -33,15 +33,9 @@ func cmdKBImport(ctx context.Context, args []string, log *slog.Logger, stdout, s
 		return usageError{"kb import needs exactly one directory"}
 	}
 	dir := fs.Arg(0)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%s is not a readable directory", dir)
-	}
-	content, report, err := importer.Import(ctx, os.DirFS(dir))
+	content, report, err := importOfficialDir(ctx, dir)
 	if err != nil {
 		return err
-	}
-	if len(content.Restrictions)+len(content.Drugs)+len(content.Catalogue)+len(content.DiagnosisCategories) == 0 {
-		return fmt.Errorf("no known official files found in %s (expected e.g. batch1-drug-gender.xlsx)", dir)
 	}
 	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(*dataDir, "kb"), Logger: log})
 	if err != nil {
@@ -74,6 +68,22 @@ func cmdKBImport(ctx context.Context, args []string, log *slog.Logger, stdout, s
 	}
 	fmt.Fprintf(stdout, "activated release %s (%d records, sha256 %s)\n", m.Version, m.RecordCount, m.ContentSHA256)
 	return nil
+}
+
+// importOfficialDir reads a directory of official files as published; a
+// directory with none of them is an error, not an empty release.
+func importOfficialDir(ctx context.Context, dir string) (*knowledge.Content, importer.Report, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, importer.Report{}, fmt.Errorf("%s is not a readable directory", dir)
+	}
+	content, report, err := importer.Import(ctx, os.DirFS(dir))
+	if err != nil {
+		return nil, report, err
+	}
+	if len(content.Restrictions)+len(content.Drugs)+len(content.Catalogue)+len(content.DiagnosisCategories) == 0 {
+		return nil, report, fmt.Errorf("no known official files found in %s (expected e.g. batch1-drug-gender.xlsx)", dir)
+	}
+	return content, report, nil
 }
 
 func printReport(w io.Writer, r importer.Report, verbose bool, warnings []knowledge.ImportWarning) {

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
-	"github.com/rxguard/rxguard/knowledge/importer"
 	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
@@ -64,15 +62,9 @@ func cmdKBRelease(ctx context.Context, args []string, log *slog.Logger, stdout, 
 		records, version, publisher, description = demoRecs, demoM.Version, demoM.Publisher, demoM.Description
 	} else {
 		dir := fs.Arg(0)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("%s is not a readable directory", dir)
-		}
-		content, _, err := importer.Import(ctx, os.DirFS(dir))
+		content, _, err := importOfficialDir(ctx, dir)
 		if err != nil {
 			return err
-		}
-		if len(content.Restrictions)+len(content.Drugs)+len(content.Catalogue)+len(content.DiagnosisCategories) == 0 {
-			return fmt.Errorf("no known official files found in %s (expected e.g. batch1-drug-gender.xlsx)", dir)
 		}
 		m, recs, err := knowledge.BuildRelease("release", "", "", now, content)
 		if err != nil {
@@ -146,6 +138,12 @@ func readFullRelease(path string) (knowledge.Manifest, []knowledge.Record, error
 	if err != nil {
 		return knowledge.Manifest{}, nil, fmt.Errorf("parent: %w", err)
 	}
+	return fullRecords(path, rel)
+}
+
+// fullRecords proves a full release's records against its manifest (no
+// signature check).
+func fullRecords(path string, rel *wire.Release) (knowledge.Manifest, []knowledge.Record, error) {
 	if rel.Kind != bureauv1.ReleaseKind_RELEASE_KIND_FULL {
 		return knowledge.Manifest{}, nil, fmt.Errorf("parent %s is a delta against %s; pass a full release file (one written by 'rxguard kb release' without -parent)", path, rel.BaseVersion)
 	}
@@ -154,7 +152,7 @@ func readFullRelease(path string) (knowledge.Manifest, []knowledge.Record, error
 		err = wire.VerifyContent(rel.Manifest, records)
 	}
 	if err != nil {
-		return knowledge.Manifest{}, nil, fmt.Errorf("parent %s: %w", path, err)
+		return knowledge.Manifest{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rel.Manifest, records, nil
 }
