@@ -131,30 +131,9 @@ func parseCatalogueSheet(file string, s sheet) (catalogueSheetResult, error) {
 		category   string
 		catName    string
 		prev       = -1 // last non-empty data row
-		emptyFrom  = -1
 	)
-	flush := func(end int) {
-		if emptyFrom < 0 {
-			return
-		}
-		n := end - emptyFrom
-		t.skipped += n
-		if n == 1 {
-			t.warn(emptyFrom, wEmptyRow, "no value in any cell")
-		} else {
-			t.warn(emptyFrom, wEmptyRow, "rows %d–%d have no value in any cell", emptyFrom+1, end)
-		}
-		emptyFrom = -1
-	}
-	for i := t.header + 1; i < len(t.rows); i++ {
+	t.nonEmpty(func(i int) {
 		row := t.rows[i]
-		if rowEmpty(row) {
-			if emptyFrom < 0 {
-				emptyFrom = i
-			}
-			continue
-		}
-		flush(i)
 		last := prev
 		prev = i
 
@@ -163,7 +142,7 @@ func parseCatalogueSheet(file string, s sheet) (catalogueSheetResult, error) {
 			if isFooter(cleanPDFText(t.raw(i, kCode))) {
 				t.warn(i, wFooterRow, "%s", truncate(rowText(row), 40))
 				t.skipped++
-				continue
+				return
 			}
 			// A category row: its name is the first value right of the code.
 			name := ""
@@ -184,7 +163,7 @@ func parseCatalogueSheet(file string, s sheet) (catalogueSheetResult, error) {
 			}
 			category, catName = code, name
 			categories++
-			continue
+			return
 		}
 
 		name := catalogueName(t.raw(i, kName))
@@ -198,7 +177,7 @@ func parseCatalogueSheet(file string, s sheet) (catalogueSheetResult, error) {
 				t.warn(i, wNoName, "%s is empty; row: %s", cols(t, kName), truncate(rowText(row), 60))
 			}
 			t.skipped++
-			continue
+			return
 		}
 
 		d := knowledge.CatalogueDrug{
@@ -245,12 +224,11 @@ func parseCatalogueSheet(file string, s sheet) (catalogueSheetResult, error) {
 		if j, ok := byKey[d.Key()]; ok {
 			t.warn(i, wDuplicateKey, "%s %s %s repeats row %d in %s; the first is kept", name, d.DosageForm, d.Number, out[j].Source.Row, category)
 			t.skipped++
-			continue
+			return
 		}
 		byKey[d.Key()] = len(out)
 		out = append(out, d)
-	}
-	flush(len(t.rows))
+	})
 
 	return catalogueSheetResult{
 		entries:  out,

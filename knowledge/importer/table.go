@@ -290,10 +290,9 @@ func rowEmpty(row []string) bool {
 	return true
 }
 
-// each calls fn for every data row that carries a record: empty rows
-// (warned once per run of consecutive ones), footers and rows without a
-// value in codeCol are counted as skipped and warned about instead.
-func (t *table) each(codeCol int, fn func(i int)) {
+// nonEmpty calls fn for every data row with a value in some cell; runs of
+// consecutive empty rows are counted as skipped and warned about once.
+func (t *table) nonEmpty(fn func(i int)) {
 	emptyFrom := -1
 	flush := func(end int) {
 		if emptyFrom < 0 {
@@ -316,13 +315,22 @@ func (t *table) each(codeCol int, fn func(i int)) {
 			continue
 		}
 		flush(i)
-		if t.skipRow(i, codeCol) {
-			t.skipped++
-			continue
-		}
 		fn(i)
 	}
 	flush(len(t.rows))
+}
+
+// each calls fn for every data row that carries a record: empty rows
+// (warned once per run of consecutive ones), footers and rows without a
+// value in codeCol are counted as skipped and warned about instead.
+func (t *table) each(codeCol int, fn func(i int)) {
+	t.nonEmpty(func(i int) {
+		if t.skipRow(i, codeCol) {
+			t.skipped++
+			return
+		}
+		fn(i)
+	})
 }
 
 // newRestriction starts the record of data row i.
