@@ -98,13 +98,29 @@ func VerifyEventPage(afterSeq int64, events []PhysicianEvent, signature string, 
 	return verify(fmt.Sprintf("physician events after seq %d", afterSeq), signature, msg, trusted)
 }
 
+// parseSignature splits "ed25519:<key id>:<base64>".
+func parseSignature(signature string) (keyID, sig64 string, ok bool) {
+	scheme, rest, ok1 := strings.Cut(signature, ":")
+	keyID, sig64, ok2 := strings.Cut(rest, ":")
+	return keyID, sig64, ok1 && ok2 && scheme == "ed25519"
+}
+
+// SignerKeyID is the key id a signature names ("" if it is not one), for
+// listings; it proves nothing.
+func SignerKeyID(signature string) string {
+	id, _, ok := parseSignature(signature)
+	if !ok {
+		return ""
+	}
+	return id
+}
+
 func verify(what, signature string, msg []byte, trusted []ed25519.PublicKey) error {
 	if signature == "" {
 		return fmt.Errorf("%s is not signed: %w", what, ErrSignature)
 	}
-	scheme, rest, ok := strings.Cut(signature, ":")
-	id, sig64, ok2 := strings.Cut(rest, ":")
-	if !ok || !ok2 || scheme != "ed25519" {
+	id, sig64, ok := parseSignature(signature)
+	if !ok {
 		return fmt.Errorf("%s: signature is not ed25519:<key id>:<base64>: %w", what, ErrSignature)
 	}
 	sig, err := base64.StdEncoding.Strict().DecodeString(sig64)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/bureausync"
@@ -86,10 +85,10 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 	return nil
 }
 
-// signerOf is the key id a signature ("ed25519:<id>:<sig>") names.
+// signerOf names the key a signature says it was made with.
 func signerOf(sig string) string {
-	if parts := strings.Split(sig, ":"); len(parts) == 3 {
-		return "key " + parts[1]
+	if id := knowledge.SignerKeyID(sig); id != "" {
+		return "key " + id
 	}
 	return "?"
 }

@@ -117,13 +117,12 @@ type persisted struct {
 
 // Client syncs one sidecar with one bureau.
 type Client struct {
-	opts    Options
-	addr    string
-	conn    *grpc.ClientConn
-	bureau  bureauv1.BureauServiceClient
-	st      *store.Store
-	target  Target
-	started time.Time
+	opts   Options
+	addr   string
+	conn   *grpc.ClientConn
+	bureau bureauv1.BureauServiceClient
+	st     *store.Store
+	target Target
 
 	// pollMu makes polls one at a time (Run and SyncNow may race).
 	pollMu sync.Mutex
@@ -132,16 +131,14 @@ type Client struct {
 
 	mu     sync.Mutex
 	status Status
-	// lastOK mirrors the last success (or start) in Unix nanoseconds for
-	// Stale, which runs on every check.
+	// lastOK is the last success (or the start) in Unix nanoseconds: the
+	// one source of lag and staleness, read on every check.
 	lastOK atomic.Int64
 }
 
 // Stale reports whether the last successful sync is older than StaleAfter.
 // It is cheap enough for the request path.
-func (c *Client) Stale() bool {
-	return c.opts.Now().UnixNano()-c.lastOK.Load() > int64(c.opts.StaleAfter)
-}
+func (c *Client) Stale() bool { return c.lag() > c.opts.StaleAfter }
 
 // New prepares a client over conn (the caller dials and closes it). It
 // loads the stored feed into the target, so the sidecar folds it before the
@@ -151,7 +148,7 @@ func New(ctx context.Context, addr string, conn *grpc.ClientConn, st *store.Stor
 	if len(opts.Trusted) == 0 {
 		return nil, errors.New("bureau sync needs at least one trusted publisher key (bureau.trusted_keys)")
 	}
-	c := &Client{opts: opts, addr: addr, conn: conn, bureau: bureauv1.NewBureauServiceClient(conn), st: st, target: target, started: opts.Now()}
+	c := &Client{opts: opts, addr: addr, conn: conn, bureau: bureauv1.NewBureauServiceClient(conn), st: st, target: target}
 	events, cursor, err := st.PhysicianEvents(ctx)
 	if err != nil {
 		return nil, err
@@ -169,7 +166,7 @@ func New(ctx context.Context, addr string, conn *grpc.ClientConn, st *store.Stor
 			c.status.LastSuccess, c.status.BureauLatest = p.LastSuccess, p.BureauLatest
 		}
 	}
-	c.lastOK.Store(c.started.UnixNano())
+	c.lastOK.Store(opts.Now().UnixNano())
 	if !c.status.LastSuccess.IsZero() {
 		c.lastOK.Store(c.status.LastSuccess.UnixNano())
 	}
@@ -187,14 +184,14 @@ func (c *Client) Status() Status {
 	c.mu.Lock()
 	s := c.status
 	c.mu.Unlock()
-	now := c.opts.Now()
-	since := s.LastSuccess
-	if since.IsZero() {
-		since = c.started
-	}
-	s.LagSeconds = now.Sub(since).Seconds()
-	s.Stale = now.Sub(since) > c.opts.StaleAfter
+	s.LagSeconds = c.lag().Seconds()
+	s.Stale = c.Stale()
 	return s
+}
+
+// lag is the time since the last success (since start if none).
+func (c *Client) lag() time.Duration {
+	return time.Duration(c.opts.Now().UnixNano() - c.lastOK.Load())
 }
 
 // Run polls until ctx ends: at once, then every PollInterval (±20%), or
