@@ -12,8 +12,6 @@ import (
 	"github.com/rxguard/rxguard/knowledge/bureausync"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/knowledge/wire"
-	"github.com/rxguard/rxguard/server"
-	"github.com/rxguard/rxguard/server/engine"
 )
 
 // cmdKBImportRelease installs a signed release file (full, or a delta
@@ -73,11 +71,7 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 		fmt.Fprintf(stdout, "stored release %s (%s, %d records, sha256 %s), not activated\n", m.Version, kind, m.RecordCount, m.ContentSHA256)
 		return nil
 	}
-	eng, err := engine.New(engine.Config{})
-	if err != nil {
-		return err
-	}
-	if _, err := server.ActivateRelease(ctx, st, eng, m.Version); err != nil {
+	if err := activateStored(ctx, st, m.Version); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "activated release %s (%s, %d operations, %d records, sha256 %s, signed by %s)\n",

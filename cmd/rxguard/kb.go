@@ -59,15 +59,23 @@ func cmdKBImport(ctx context.Context, args []string, log *slog.Logger, stdout, s
 		fmt.Fprintf(stdout, "stored release %s (%d records), not activated\n", m.Version, m.RecordCount)
 		return nil
 	}
-	eng, err := engine.New(engine.Config{})
-	if err != nil {
-		return err
-	}
-	if _, err := server.ActivateRelease(ctx, st, eng, m.Version); err != nil {
+	if err := activateStored(ctx, st, m.Version); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "activated release %s (%d records, sha256 %s)\n", m.Version, m.RecordCount, m.ContentSHA256)
 	return nil
+}
+
+// activateStored makes a stored release the active one with the sidecar
+// stopped. Compiling it first proves this rxguard can serve it (no unknown
+// rule types) before the switch.
+func activateStored(ctx context.Context, st *store.Store, version string) error {
+	eng, err := engine.New(engine.Config{})
+	if err != nil {
+		return err
+	}
+	_, err = server.ActivateRelease(ctx, st, eng, version)
+	return err
 }
 
 // importOfficialDir reads a directory of official files as published; a
