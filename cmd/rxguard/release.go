@@ -148,9 +148,6 @@ func fullRecords(path string, rel *wire.Release) (knowledge.Manifest, []knowledg
 		return knowledge.Manifest{}, nil, fmt.Errorf("parent %s is a delta against %s; pass a full release file (one written by 'rxguard kb release' without -parent)", path, rel.BaseVersion)
 	}
 	records, err := rel.Apply("", "", nil)
-	if err == nil {
-		err = wire.VerifyContent(rel.Manifest, records)
-	}
 	if err != nil {
 		return knowledge.Manifest{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -162,9 +159,8 @@ func checkReleaseFile(path string, parent knowledge.Manifest, parentRecs []knowl
 	if err != nil {
 		return err
 	}
-	records, err := rel.Apply(parent.Version, parent.ContentSHA256, parentRecs)
-	if err != nil {
+	if _, err := rel.Apply(parent.Version, parent.ContentSHA256, parentRecs); err != nil {
 		return err
 	}
-	return wire.Verify(rel.Manifest, records, []ed25519.PublicKey{pub})
+	return knowledge.VerifyManifest(rel.Manifest, []ed25519.PublicKey{pub})
 }

@@ -323,11 +323,25 @@ func checkOp(op *bureauv1.RecordOp, kind bureauv1.ReleaseKind, lim Limits) (Op, 
 	return Op{Kind: op.GetKind(), Record: knowledge.Record{Class: knowledge.Class(op.GetClass()), Key: op.GetKey(), Value: op.GetValue()}}, nil
 }
 
-// Apply computes the release's records: for a full release its operations,
-// for a delta the base records (sorted, as the store returns them) with the
-// operations applied. base must be the release named by BaseVersion, with
-// baseSHA256 its content hash. The result is sorted; Verify proves it.
+// Apply computes the release's records and proves them against its
+// manifest (count, counts per class, SHA-256): for a full release its
+// operations, for a delta the base records (sorted, as the store returns
+// them) with the operations applied. base must be the release named by
+// BaseVersion, with baseSHA256 its content hash. The signature is the
+// caller's to check (knowledge.VerifyManifest): a release built here is
+// not signed by a trusted key.
 func (rel *Release) Apply(baseVersion, baseSHA256 string, base []knowledge.Record) ([]knowledge.Record, error) {
+	records, err := rel.apply(baseVersion, baseSHA256, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyContent(rel.Manifest, records); err != nil {
+		return nil, err
+	}
+	return records, nil
+}
+
+func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Record) ([]knowledge.Record, error) {
 	ops := slices.Clone(rel.Ops)
 	slices.SortStableFunc(ops, func(a, b Op) int { return cmpRecord(a.Record, b.Record) })
 	for i := 1; i < len(ops); i++ {
@@ -380,12 +394,12 @@ func Verify(m knowledge.Manifest, records []knowledge.Record, trusted []ed25519.
 	if err := knowledge.VerifyManifest(m, trusted); err != nil {
 		return err
 	}
-	return VerifyContent(m, records)
+	return verifyContent(m, records)
 }
 
-// VerifyContent proves records against m's counts and SHA-256 (no
-// signature: for releases built locally).
-func VerifyContent(m knowledge.Manifest, records []knowledge.Record) error {
+// verifyContent proves records against m's counts and SHA-256 (no
+// signature).
+func verifyContent(m knowledge.Manifest, records []knowledge.Record) error {
 	if len(records) != m.RecordCount {
 		return fmt.Errorf("%w: release %s has %d records, its manifest says %d", ErrContent, m.Version, len(records), m.RecordCount)
 	}
