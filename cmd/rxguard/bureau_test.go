@@ -182,15 +182,8 @@ func TestBureauKeygenReleasePublishFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []knowledge.PhysicianEvent
-	for _, p := range page.GetEvents() {
-		e, err := wire.EventFromProto(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, e)
-	}
-	if err := knowledge.VerifyEventPage(10, events, page.GetSignature(), trusted); err != nil || len(events) != 3 || events[2].Reason != "超量开药" {
+	events, err := wire.EventPage(10, page, trusted)
+	if err != nil || len(events) != 3 || events[2].Reason != "超量开药" {
 		t.Fatalf("feed page: %d events, %v", len(events), err)
 	}
 

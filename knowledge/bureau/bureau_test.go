@@ -380,15 +380,8 @@ func TestEventFeed(t *testing.T) {
 		if page.GetLastSeq() != 25 {
 			t.Fatalf("last_seq %d", page.GetLastSeq())
 		}
-		var events []knowledge.PhysicianEvent
-		for _, p := range page.GetEvents() {
-			e, err := wire.EventFromProto(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			events = append(events, e)
-		}
-		if err := knowledge.VerifyEventPage(cursor, events, page.GetSignature(), trusted); err != nil {
+		events, err := wire.EventPage(cursor, page, trusted)
+		if err != nil {
 			t.Fatalf("page after %d: %v", cursor, err)
 		}
 		if err := knowledge.VerifyEventPage(cursor, events, page.GetSignature(), pubOf(testKey(8))); !errors.Is(err, knowledge.ErrSignature) {

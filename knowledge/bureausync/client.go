@@ -406,15 +406,8 @@ func (c *Client) syncFeed(ctx context.Context) error {
 		if len(resp.GetEvents()) == 0 {
 			return nil
 		}
-		events := make([]knowledge.PhysicianEvent, len(resp.GetEvents()))
-		for i, p := range resp.GetEvents() {
-			e, err := wire.EventFromProto(p)
-			if err != nil {
-				return fmt.Errorf("physician feed from %s rejected, nothing written: %w", c.addr, err)
-			}
-			events[i] = e
-		}
-		if err := knowledge.VerifyEventPage(c.cursor, events, resp.GetSignature(), c.opts.Trusted); err != nil {
+		events, err := wire.EventPage(c.cursor, resp, c.opts.Trusted)
+		if err != nil {
 			return fmt.Errorf("physician feed from %s rejected, nothing written: %w", c.addr, err)
 		}
 		for i := range events {

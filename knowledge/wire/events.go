@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -50,4 +51,22 @@ func EventFromProto(p *bureauv1.PhysicianEvent) (knowledge.PhysicianEvent, error
 		return e, fmt.Errorf("event seq %d: reason longer than 1024 bytes", e.Seq)
 	}
 	return e, nil
+}
+
+// EventPage converts and checks one page of the physician-status feed (the
+// events that follow afterSeq) and verifies its signature against trusted.
+// Nothing of a page that fails is returned.
+func EventPage(afterSeq int64, page *bureauv1.ListPhysicianEventsResponse, trusted []ed25519.PublicKey) ([]knowledge.PhysicianEvent, error) {
+	events := make([]knowledge.PhysicianEvent, len(page.GetEvents()))
+	for i, p := range page.GetEvents() {
+		e, err := EventFromProto(p)
+		if err != nil {
+			return nil, err
+		}
+		events[i] = e
+	}
+	if err := knowledge.VerifyEventPage(afterSeq, events, page.GetSignature(), trusted); err != nil {
+		return nil, err
+	}
+	return events, nil
 }
