@@ -43,8 +43,8 @@ import (
 	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
-// DefaultPublisher names the bureau in manifests published without one.
-const DefaultPublisher = "rxguard reference bureau"
+// defaultPublisher names the bureau in manifests published without one.
+const defaultPublisher = "rxguard reference bureau"
 
 const (
 	releasesDir = "releases"

@@ -223,7 +223,7 @@ func TestPublishDeltaThenFetchAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	p2, _ := wire.ManifestFromProto(resp.GetManifest())
-	if p2.Publisher != DefaultPublisher || p2.ContentSHA256 != m2.ContentSHA256 {
+	if p2.Publisher != defaultPublisher || p2.ContentSHA256 != m2.ContentSHA256 {
 		t.Errorf("published delta manifest: %+v", p2)
 	}
 	stored, err := wire.ReadFile(resp.GetPath(), wire.DefaultLimits())

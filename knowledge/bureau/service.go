@@ -164,7 +164,7 @@ func (s *Server) PublishRelease(stream grpc.ClientStreamingServer[bureauv1.Publi
 
 	m.Signature = ""
 	if m.Publisher == "" {
-		m.Publisher = DefaultPublisher
+		m.Publisher = defaultPublisher
 	}
 	if m, err = knowledge.SignManifest(m, s.key); err != nil {
 		return status.Errorf(codes.Internal, "sign release %s: %v", m.Version, err)
