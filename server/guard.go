@@ -16,6 +16,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/validate"
 )
@@ -56,6 +57,10 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 	if err != nil {
 		return nil, err
 	}
+	// From here on the rules and plugins judge the request with its codes
+	// in canonical form; the caller's request stays as received.
+	received := req
+	req = parsed.Req
 	var fromPlugins <-chan []*rxguardv1.Finding
 	if g.plugins != nil {
 		// Plugins start before the built-in rules, so they need the
@@ -74,6 +79,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		OrderTimes:   parsed.OrderStart,
 		HistoryTimes: parsed.HistoryTime,
 		Recorded:     g.recordedHistory(ctx, req, parsed),
+		Normalised:   normalisedCodes(parsed.Normalised),
 	})
 	if res == nil {
 		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
@@ -86,7 +92,7 @@ func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersReque
 		f.FindingId = id + "-" + strconv.Itoa(i+1)
 	}
 	return &rxguardv1.CheckOrdersResponse{
-		RequestId:        req.RequestId,
+		RequestId:        received.RequestId,
 		DecisionId:       id,
 		Verdict:          res.Verdict,
 		Findings:         res.Findings,
@@ -122,12 +128,26 @@ func (g *Guard) GetPhysicianStatus(ctx context.Context, req *rxguardv1.GetPhysic
 		return nil, grpcstatus.Error(codes.Unavailable, "rxguard has no active knowledge release yet; retry shortly")
 	}
 	phys := g.engine.Physicians()
-	st := phys.Status(req.PhysicianCode, at)
+	code, _ := knowledge.CanonicalCode(req.PhysicianCode)
+	st := phys.Status(code, at)
 	return &rxguardv1.GetPhysicianStatusResponse{
-		PhysicianCode:    req.PhysicianCode,
-		Name:             phys.Name(req.PhysicianCode),
+		PhysicianCode:    code,
+		Name:             phys.Name(code),
 		Registered:       st.Known,
 		Status:           st.Proto(),
 		KnowledgeVersion: idx.Version(),
 	}, nil
+}
+
+// normalisedCodes hands validation's list of normalised code fields to the
+// engine (nil, the common case, costs nothing).
+func normalisedCodes(ns []validate.Normalisation) []engine.NormalisedCode {
+	if len(ns) == 0 {
+		return nil
+	}
+	out := make([]engine.NormalisedCode, len(ns))
+	for i, n := range ns {
+		out[i] = engine.NormalisedCode{Field: n.Field, Line: n.Line, From: n.From, To: n.To}
+	}
+	return out
 }

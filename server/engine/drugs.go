@@ -42,7 +42,8 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 			source:      d.Source.String(),
 		}
 		info.textOnly = info.restriction != "" && len(info.icd) == 0
-		idx.drugs[d.Code] = info
+		code, _ := knowledge.CanonicalCode(d.Code)
+		idx.drugs[code] = info
 	}
 	idx.catalogue = map[string][]catalogueCandidate{}
 	for i := range c.Catalogue {
@@ -129,7 +130,9 @@ func (idx *Index) drugFor(code, name string) *drugInfo {
 	if name == "" {
 		name = idx.Name(code)
 	}
-	if name == "" || len(code) < 4 {
+	// The catalogue path reads the code's category prefix, so it needs a
+	// well-formed drug code: a name never makes a malformed code known.
+	if name == "" || !isDrugCode(code) {
 		return nil
 	}
 	// The national drug code starts with the catalogue's category code
@@ -147,10 +150,18 @@ func (idx *Index) drugFor(code, name string) *drugInfo {
 	return nil
 }
 
-// knows reports whether any class of the release knows the code (贯标对码).
+// knows reports whether any class of the release knows the code (贯标对码):
+// the code itself is bound (batches, product tables), or it is a
+// well-formed drug code whose catalogue category lists a drug of this name.
+// A malformed code is never known through its name.
 func (idx *Index) knows(code, name string) bool {
 	if _, ok := idx.byCode[code]; ok {
 		return true
 	}
 	return idx.drugFor(code, name) != nil
+}
+
+// isDrugCode: the national drug code shape (X/Z/T, 20–23 characters).
+func isDrugCode(code string) bool {
+	return len(code) >= 20 && len(code) <= 23 && WellFormedCode(code)
 }

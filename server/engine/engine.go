@@ -162,7 +162,14 @@ func (e *Engine) Check(in *Input) *Result {
 				ev.add(s, e.override[s.order], li, v.ruleID, v)
 			}
 		}
-		entry := idx.byCode[o.ItemCode]
+		entry, byName := idx.byCode[o.ItemCode], false
+		if entry == nil && isDrug(o.Kind) {
+			// A code no batch binds, on a line whose name is a restricted
+			// generic name: the batch's restriction applies by name (a
+			// name never makes the code known: UNKNOWN_ITEM still says
+			// what is wrong with it).
+			entry, byName = idx.byDrugName(o.ItemName), true
+		}
 		if entry == nil {
 			continue
 		}
@@ -180,6 +187,9 @@ func (e *Engine) Check(in *Input) *Result {
 				continue
 			}
 			ev.markFired(s.order, li)
+			if byName {
+				v.evidence += "；按药品通用名“" + entry.name + "”匹配（编码 " + o.ItemCode + " 未被该批次收录）"
+			}
 			ev.add(s, e.override[s.order], li, b.r.Key(), v)
 		}
 	}
@@ -227,13 +237,17 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, ruleID
 	for _, o := range v.otherLines {
 		lines = append(lines, ev.req.Orders[o].LineId)
 	}
+	evidence := v.evidence
+	if len(ev.in.Normalised) > 0 {
+		evidence += ev.normalisedNote(s, li, v)
+	}
 	ev.out = append(ev.out, &rxguardv1.Finding{
 		RuleId:      ruleID,
 		RuleType:    string(s.typ),
 		Action:      action,
 		LineIds:     lines,
 		Message:     v.message,
-		Evidence:    v.evidence + ev.idx.evidenceSuffix,
+		Evidence:    evidence + ev.idx.evidenceSuffix,
 		Suggestion:  v.suggestion,
 		Overridable: action != rxguardv1.Action_ACTION_BLOCK,
 		Source:      "builtin",
@@ -276,4 +290,25 @@ func rank(ev *evaluation, res *Result) {
 // dayString formats a local day number as YYYY-MM-DD.
 func dayString(day int) string {
 	return time.Unix(int64(day)*86400, 0).UTC().Format("2006-01-02")
+}
+
+// normalisedNote tells, in a finding's evidence, which of the codes it was
+// judged on arrived in another form (padded, lower case) and was
+// normalised first (knowledge.CanonicalCode): the line's own item codes,
+// and the physician's code for the qualification rule.
+func (ev *evaluation) normalisedNote(s *ruleSpec, li int, v violation) string {
+	var note string
+	for _, n := range ev.in.Normalised {
+		mine := n.Line >= 0 && !v.noLine && n.Line == li
+		for _, o := range v.otherLines {
+			mine = mine || n.Line == o
+		}
+		if n.Line < 0 && n.Field == "physician.code" && s == physicianQualificationRule {
+			mine = true
+		}
+		if mine {
+			note += "；编码已规范化：" + n.Field + " 收到" + strconv.Quote(n.From) + "，按 " + n.To + " 核对"
+		}
+	}
+	return note
 }

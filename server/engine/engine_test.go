@@ -168,7 +168,7 @@ func TestExplainDrug(t *testing.T) {
 		t.Errorf("艾普拉唑 second-line entry missing")
 	}
 	// A catalogue entry is found by category and the HIS item name.
-	cat := e.Explain("XC07ABD1234A001010100002", "美托洛尔缓释片")
+	cat := e.Explain("XC07ABD123A001010100002", "美托洛尔缓释片")
 	if cat.ItemName != "美托洛尔缓释" || len(cat.Entries) == 0 {
 		t.Errorf("catalogue explain: %+v", cat)
 	}

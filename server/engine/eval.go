@@ -28,6 +28,18 @@ type Input struct {
 	// Recorded is history rxguard recorded itself (RecordSigned), already
 	// de-duplicated against Req.History by the caller.
 	Recorded []HistoryEntry
+	// Normalised lists the code fields of Req that the caller sent in
+	// another form and validation normalised (Req holds the canonical
+	// codes); findings judged on them say so in their evidence.
+	Normalised []NormalisedCode
+}
+
+// NormalisedCode is one code field normalised before evaluation.
+type NormalisedCode struct {
+	Field string // request path, e.g. "orders[0].item_code", "physician.code"
+	Line  int    // order line index for orders[].item_code, else -1
+	From  string // as received
+	To    string // as judged
 }
 
 // HistoryEntry is one earlier order of the patient.
@@ -160,10 +172,19 @@ func supplyDays(d int32) int {
 	return int(d)
 }
 
+// maxCount saturates count: far above any rule's limit, far below where a
+// sum of thousands of them could overflow an int.
+const maxCount = 1 << 30
+
 // count is how many times an occurrence performs its item: its quantity,
-// at least once.
+// at least once, saturating at maxCount (a huge or infinite quantity must
+// count as many, never wrap around to a negative number and switch the
+// rule off).
 func count(q float64) int {
-	if q < 1 {
+	switch {
+	case q >= maxCount:
+		return maxCount
+	case q < 1 || q != q: // NaN counts once, like a missing quantity
 		return 1
 	}
 	return int(q + 0.5)

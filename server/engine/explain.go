@@ -47,6 +47,7 @@ func (e *Engine) Explain(code, name string) *rxguardv1.ExplainItemResponse {
 	if idx == nil {
 		return nil
 	}
+	code, _ = knowledge.CanonicalCode(code)
 	resp := &rxguardv1.ExplainItemResponse{
 		ItemCode:         code,
 		ItemName:         idx.Name(code),

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/rxguard/rxguard/knowledge"
 )
@@ -14,6 +16,9 @@ import (
 type Index struct {
 	Manifest knowledge.Manifest
 	byCode   map[string]*codeEntry
+	// byName binds drug restrictions (rule types with byName) to their
+	// batch's generic name, for order lines whose code is not in byCode.
+	byName map[string]*codeEntry
 	// courseGroup maps a PAYMENT_COURSE drug code to the generic name its
 	// batch groups it under, so a course counts across manufacturers.
 	courseGroup map[string]string
@@ -60,13 +65,17 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		evidenceSuffix: "（知识库版本 " + m.Version + "）",
 	}
 	for i := range c.Restrictions {
-		r := &c.Restrictions[i]
+		r := canonicalRestriction(&c.Restrictions[i])
 		spec := specFor(r.Type)
 		if spec == nil {
 			return nil, fmt.Errorf("release %s: restriction %s has rule type %q this rxguard does not know; upgrade rxguard", m.Version, r.Key(), r.Type)
 		}
 		e := idx.entry(r.Code, r.Name)
-		e.checks = append(e.checks, bound{spec: spec, r: r, source: r.Source.String(), quote: quote(r)})
+		b := bound{spec: spec, r: r, source: r.Source.String(), quote: quote(r)}
+		e.checks = append(e.checks, b)
+		if spec.byName && isDrugCode(r.Code) {
+			idx.bindName(r.Name, b)
+		}
 		if r.Type == knowledge.RulePaymentCourse {
 			idx.courseGroup[r.Code] = r.Name
 		}
@@ -75,14 +84,85 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		}
 	}
 	for i := range c.Drugs {
-		idx.entry(c.Drugs[i].Code, c.Drugs[i].GenericName)
+		code, _ := knowledge.CanonicalCode(c.Drugs[i].Code)
+		idx.entry(code, c.Drugs[i].GenericName)
 	}
 	idx.compileDrugs(c)
 	idx.compilePhysicians(c)
 	for _, e := range idx.byCode {
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}
+	for _, e := range idx.byName {
+		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
+	}
 	return idx, nil
+}
+
+// canonicalRestriction returns r, or a copy with its codes in canonical form
+// when the release carries them otherwise: requests are looked up by
+// canonical code (knowledge.CanonicalCode), so the index must be keyed the
+// same way. The importers already write canonical codes; this keeps a
+// hand-built or foreign release from silently matching nothing. The
+// release's content itself is never changed (its hash is signed).
+func canonicalRestriction(r *knowledge.Restriction) *knowledge.Restriction {
+	code, c1 := knowledge.CanonicalCode(r.Code)
+	primary, c2 := knowledge.CanonicalCode(r.PrimaryCode)
+	if !c1 && !c2 {
+		return r
+	}
+	cp := *r
+	cp.Code, cp.PrimaryCode = code, primary
+	return &cp
+}
+
+// bindName makes a drug restriction reachable by the generic name its batch
+// lists it under (Sheet1 of batches 1, 3, 4, 5 and 6 names the drug; Sheet2
+// lists product codes). An order line whose code the release does not bind
+// but whose name starts with that generic name gets the restriction by
+// name. Several products of one generic carry the same restriction: the
+// first per rule type is kept (release order is deterministic).
+func (idx *Index) bindName(name string, b bound) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) < minNameRunes {
+		return
+	}
+	if idx.byName == nil {
+		idx.byName = map[string]*codeEntry{}
+	}
+	e := idx.byName[name]
+	if e == nil {
+		e = &codeEntry{name: name}
+		idx.byName[name] = e
+	}
+	for _, have := range e.checks {
+		if have.spec == b.spec {
+			return
+		}
+	}
+	e.checks = append(e.checks, b)
+}
+
+// minNameRunes is the shortest generic name matched by name: one character
+// is a prefix of too many names to mean anything.
+const minNameRunes = 2
+
+// byDrugName finds the restrictions bound to the longest restricted generic
+// name that itemName starts with (艾附暖宫丸 matches "艾附暖宫丸 6g*10袋").
+// Only reached for lines whose code the release does not bind, so its cost
+// (a map lookup per character of the name) is off the common path.
+func (idx *Index) byDrugName(itemName string) *codeEntry {
+	if len(idx.byName) == 0 {
+		return nil
+	}
+	name := strings.TrimSpace(itemName)
+	for end := len(name); end > 0; {
+		if e := idx.byName[name[:end]]; e != nil && utf8.RuneCountInString(name[:end]) >= minNameRunes {
+			return e
+		}
+		_, size := utf8.DecodeLastRuneInString(name[:end])
+		end -= size
+	}
+	return nil
 }
 
 func (idx *Index) entry(code, name string) *codeEntry {

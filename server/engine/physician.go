@@ -54,7 +54,8 @@ type Physicians struct {
 func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]knowledge.PhysicianEvent) *Physicians {
 	p := &Physicians{byCode: make(map[string]*physicianRecord, len(registry))}
 	for _, r := range registry {
-		p.byCode[r.Code] = &physicianRecord{name: r.Name}
+		code, _ := knowledge.CanonicalCode(r.Code)
+		p.byCode[code] = &physicianRecord{name: r.Name}
 	}
 	bySeq := map[int64]knowledge.PhysicianEvent{}
 	for _, list := range eventLists {
@@ -69,12 +70,13 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 	p.Events = len(events)
 	sort.Slice(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
 	for _, e := range events {
-		rec := p.byCode[e.PhysicianCode]
+		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
+		rec := p.byCode[code]
 		if rec == nil {
 			// Events for an unregistered code still count: the registry
 			// may lag the feed.
 			rec = &physicianRecord{}
-			p.byCode[e.PhysicianCode] = rec
+			p.byCode[code] = rec
 		}
 		day, ok := parseDay(e.Date)
 		if !ok {
@@ -114,11 +116,14 @@ func (idx *Index) PhysicianStatus(code string, at time.Time) PhysicianState {
 	return idx.physicians.Status(code, at)
 }
 
-// Status folds the events for code up to the day of at.
+// Status folds the events for code up to the day of at. The code is
+// looked up in canonical form (knowledge.CanonicalCode), so a padded or
+// lower-case code finds its physician.
 func (p *Physicians) Status(code string, at time.Time) PhysicianState {
 	if p == nil {
 		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
 	}
+	code, _ = knowledge.CanonicalCode(code)
 	rec := p.byCode[code]
 	if rec == nil {
 		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
@@ -177,6 +182,7 @@ func (p *Physicians) Name(code string) string {
 	if p == nil {
 		return ""
 	}
+	code, _ = knowledge.CanonicalCode(code)
 	if rec := p.byCode[code]; rec != nil {
 		return rec.name
 	}

@@ -10,7 +10,7 @@ import (
 // DRUG_AGE and ITEM_AGE (第一批 限定年龄对象, 第八批-2 法定就业年龄): fire when
 // the patient's age at check_time is outside the band.
 var drugAgeRule = &ruleSpec{
-	typ: knowledge.RuleDrugAge, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RuleDrugAge, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "药品限定年龄", check: checkAge, describe: describeAge,
 }
 

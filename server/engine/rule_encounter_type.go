@@ -9,7 +9,7 @@ import (
 // inpatient; a drug whose description also names 急诊 passes in an
 // emergency encounter.
 var encounterTypeRule = &ruleSpec{
-	typ: knowledge.RuleEncounterType, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RuleEncounterType, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "限定就医方式", check: checkEncounterType,
 	describe: func(r *knowledge.Restriction) string {
 		if r.AllowEmergency {

@@ -8,7 +8,7 @@ import (
 // DRUG_GENDER and ITEM_GENDER (第一批 限定性别对象): fire when the patient's
 // gender is known and differs from the one the drug or item is paid for.
 var drugGenderRule = &ruleSpec{
-	typ: knowledge.RuleDrugGender, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RuleDrugGender, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "药品限定性别", check: checkGender, describe: describeGender,
 }
 

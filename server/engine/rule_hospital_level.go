@@ -10,7 +10,7 @@ import (
 // HOSPITAL_LEVEL (第五批 限定机构等级): fires when the hospital's level is
 // below the one the drug requires (二级 → 2, 三级 → 3).
 var hospitalLevelRule = &ruleSpec{
-	typ: knowledge.RuleHospitalLevel, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RuleHospitalLevel, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "限定机构等级", check: checkHospitalLevel,
 	describe: func(r *knowledge.Restriction) string { return "限" + levelName(r.MinLevel) + "及以上医疗机构" },
 }

@@ -8,7 +8,7 @@ import (
 // INSURANCE_TYPE (第三批 限定保险类型): fires when the patient's insurance is
 // not the one the drug is paid by (工伤 or 生育).
 var insuranceTypeRule = &ruleSpec{
-	typ: knowledge.RuleInsuranceType, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RuleInsuranceType, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "限定保险类型", check: checkInsuranceType,
 	describe: func(r *knowledge.Restriction) string { return "限" + r.Insurance + "保险支付" },
 }

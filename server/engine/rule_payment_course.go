@@ -12,7 +12,7 @@ import (
 // batch lists a drug's product codes under one generic name; days count
 // across them, so switching manufacturer does not restart the course.
 var paymentCourseRule = &ruleSpec{
-	typ: knowledge.RulePaymentCourse, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
+	typ: knowledge.RulePaymentCourse, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "限定支付疗程", check: checkPaymentCourse,
 	describe: func(r *knowledge.Restriction) string {
 		if r.CourseDays > 0 {

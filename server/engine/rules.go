@@ -27,7 +27,11 @@ type ruleSpec struct {
 	checkRequest func(ev *evaluation) []violation
 	// describe summarises a restriction's parameters for ExplainItem.
 	describe func(r *knowledge.Restriction) string
-	order    int
+	// byName: a drug batch rule whose restrictions also apply, matched by
+	// the batch's generic name, to a drug line whose code the release does
+	// not bind (Index.byDrugName).
+	byName bool
+	order  int
 }
 
 // violation is what a rule says when it fires.

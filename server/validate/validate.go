@@ -17,9 +17,12 @@ package validate
 import (
 	"math"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // Limits bound what one request may carry. A zero field means its default,
@@ -89,6 +92,11 @@ type Parsed struct {
 	OrderStart []time.Time
 	// HistoryTime[i] is history[i].time.
 	HistoryTime []time.Time
+	// Req is the request to judge: the caller's own when its codes are
+	// canonical, else a copy with normalised codes (the caller's request
+	// is never modified). Normalised says what changed.
+	Req        *rxguardv1.CheckOrdersRequest
+	Normalised []Normalisation
 }
 
 // CheckOrders validates req against lim. now is the check time used when
@@ -115,7 +123,17 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	if s := req.GetCheckTime(); s != "" {
 		checkTime, checkTimeOK = parseRFC3339(s, zone) // too long: rejected below
 	}
+	// check_time may replay the past (back to 1900) but not run ahead of
+	// the server's clock by more than the skew; it is reported in its
+	// place below.
+	checkTimeInRange := !checkTime.Before(EarliestTime) && !checkTime.After(now.Add(MaxFutureSkew))
 	p.CheckTime = checkTime
+	// Nothing in the request may lie more than the skew after check_time
+	// (when check_time itself is bad, that one violation is enough).
+	latest, latestWhat := checkTime.Add(MaxFutureSkew), "检查时间后24小时 (check_time + 24h)"
+	if !checkTimeOK || !checkTimeInRange {
+		latest = time.Date(9999, 12, 31, 0, 0, 0, 0, zone)
+	}
 
 	top := path{}
 	r.text(top, "request_id", "请求ID", req.GetRequestId(), false, lim.MaxStringLen)
@@ -125,7 +143,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 		r.missing("hospital", "医院信息")
 	} else {
 		at := path{parent: "hospital", i: -1}
-		r.text(at, "code", "医院编码", h.GetCode(), false, lim.MaxStringLen)
+		r.code(at, "code", "医院编码", h.GetCode(), false, lim.MaxStringLen)
 		if lv := h.GetLevel(); lv < 1 || lv > 3 {
 			r.addf(at.field("level"), "医院等级须为1、2或3 (hospital.level must be 1, 2 or 3): got %d", lv)
 		}
@@ -138,8 +156,8 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 		r.text(at, "id", "患者ID", pt.GetId(), false, lim.MaxStringLen)
 		requiredEnum(&r, at, "gender", "性别", pt.GetGender(), genders)
 		if s := pt.GetBirthDate(); r.text(at, "birth_date", "出生日期", s, true, lim.MaxStringLen) {
-			if d, ok := r.date(at, "birth_date", "出生日期", s, zone); ok {
-				if checkTimeOK && d.After(checkTime) {
+			if d, ok := r.date(at, "birth_date", "出生日期", s, zone); ok && r.notBeforeEarliest(at, "birth_date", "出生日期", d) {
+				if checkTimeOK && checkTimeInRange && d.After(checkTime) {
 					r.addf(at.field("birth_date"), "出生日期晚于检查时间%s (birth_date is after check_time %s): got %q",
 						checkTime.Format(dateLayout), checkTime.Format(dateLayout), clip(s))
 				}
@@ -156,9 +174,11 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 		at := path{parent: "encounter", i: -1}
 		r.text(at, "id", "就诊ID", e.GetId(), false, lim.MaxStringLen)
 		requiredEnum(&r, at, "type", "就诊类型", e.GetType(), encounterTypes)
-		r.text(at, "department_code", "科室编码", e.GetDepartmentCode(), false, lim.MaxStringLen)
+		r.code(at, "department_code", "科室编码", e.GetDepartmentCode(), false, lim.MaxStringLen)
 		if s := e.GetAdmitDate(); s != "" && r.text(at, "admit_date", "入院日期", s, false, lim.MaxStringLen) {
-			r.date(at, "admit_date", "入院日期", s, zone)
+			if d, ok := r.date(at, "admit_date", "入院日期", s, zone); ok {
+				r.timeWithin(at, "admit_date", "入院日期", d, latest, latestWhat)
+			}
 		}
 	}
 
@@ -168,11 +188,11 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 		// callers to handle than two.
 		ph := req.GetPhysician()
 		at := path{parent: "physician", i: -1}
-		r.text(at, "code", "医师编码", ph.GetCode(), true, lim.MaxStringLen)
+		r.code(at, "code", "医师编码", ph.GetCode(), true, lim.MaxStringLen)
 		if ph != nil {
 			r.text(at, "name", "医师姓名", ph.GetName(), false, lim.MaxNameLen)
 			optionalEnum(&r, at, "title", "职称", ph.GetTitle(), titles)
-			r.text(at, "department_code", "科室编码", ph.GetDepartmentCode(), false, lim.MaxStringLen)
+			r.code(at, "department_code", "科室编码", ph.GetDepartmentCode(), false, lim.MaxStringLen)
 		}
 	}
 
@@ -184,7 +204,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	} else {
 		for i, d := range dx {
 			at := path{parent: "diagnoses", i: i}
-			r.text(at, "code", "诊断编码", d.GetCode(), true, lim.MaxStringLen)
+			r.code(at, "code", "诊断编码", d.GetCode(), true, lim.MaxStringLen)
 			r.text(at, "name", "诊断名称", d.GetName(), false, lim.MaxNameLen)
 		}
 	}
@@ -214,19 +234,19 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 						clip(id), first, clip(id), first)
 				}
 			}
-			r.text(at, "item_code", "项目编码", o.GetItemCode(), true, lim.MaxStringLen)
+			r.code(at, "item_code", "项目编码", o.GetItemCode(), true, lim.MaxStringLen)
 			r.text(at, "item_name", "项目名称", o.GetItemName(), false, lim.MaxNameLen)
 			requiredEnum(&r, at, "kind", "项目类别", o.GetKind(), itemKinds)
-			r.positive(at, "quantity", "数量", o.GetQuantity())
+			r.between(at, "quantity", "数量", o.GetQuantity(), 0, false, MaxQuantity)
 			r.text(at, "unit", "单位", o.GetUnit(), false, lim.MaxStringLen)
-			r.nonNegInt(at, "days", "天数", o.GetDays())
-			r.nonNeg(at, "times_per_day", "每日次数", o.GetTimesPerDay())
+			r.intBetween(at, "days", "天数", o.GetDays(), 0, MaxDays)
+			r.between(at, "times_per_day", "每日次数", o.GetTimesPerDay(), 0, true, MaxTimesPerDay)
 			if s := o.GetStartTime(); s != "" && r.text(at, "start_time", "开始时间", s, false, lim.MaxStringLen) {
-				if t, ok := r.rfc3339(at, "start_time", "开始时间", s, zone); ok && p.OrderStart != nil {
+				if t, ok := r.rfc3339(at, "start_time", "开始时间", s, zone); ok && r.timeWithin(at, "start_time", "开始时间", t, latest, latestWhat) && p.OrderStart != nil {
 					p.OrderStart[i] = t
 				}
 			}
-			r.nonNeg(at, "unit_price", "单价", o.GetUnitPrice())
+			r.between(at, "unit_price", "单价", o.GetUnitPrice(), 0, true, MaxUnitPrice)
 		}
 	}
 
@@ -235,12 +255,12 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	} else {
 		for i, h := range history {
 			at := path{parent: "history", i: i}
-			r.text(at, "item_code", "项目编码", h.GetItemCode(), true, lim.MaxStringLen)
+			r.code(at, "item_code", "项目编码", h.GetItemCode(), true, lim.MaxStringLen)
 			optionalEnum(&r, at, "kind", "项目类别", h.GetKind(), itemKinds)
-			r.nonNeg(at, "quantity", "数量", h.GetQuantity())
-			r.nonNegInt(at, "days", "天数", h.GetDays())
+			r.between(at, "quantity", "数量", h.GetQuantity(), 0, true, MaxQuantity)
+			r.intBetween(at, "days", "天数", h.GetDays(), 0, MaxDays)
 			if s := h.GetTime(); r.text(at, "time", "时间", s, true, lim.MaxStringLen) {
-				if t, ok := r.rfc3339(at, "time", "时间", s, zone); ok && p.HistoryTime != nil {
+				if t, ok := r.rfc3339(at, "time", "时间", s, zone); ok && r.timeWithin(at, "time", "时间", t, latest, latestWhat) && p.HistoryTime != nil {
 					p.HistoryTime[i] = t
 				}
 			}
@@ -248,13 +268,19 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 		}
 	}
 
-	if s := req.GetCheckTime(); s != "" && r.text(top, "check_time", "检查时间", s, false, lim.MaxStringLen) && !checkTimeOK {
-		r.badRFC3339(top.field("check_time"), "检查时间", "check_time", s)
+	if s := req.GetCheckTime(); s != "" && r.text(top, "check_time", "检查时间", s, false, lim.MaxStringLen) {
+		switch {
+		case !checkTimeOK:
+			r.badRFC3339(top.field("check_time"), "检查时间", "check_time", s)
+		case !checkTimeInRange:
+			r.timeWithin(top, "check_time", "检查时间", checkTime, now.Add(MaxFutureSkew), "服务器当前时间后24小时 (server time + 24h)")
+		}
 	}
 
 	if r.failed() {
 		return Parsed{}, r.err("CheckOrdersRequest")
 	}
+	p.Req, p.Normalised = normaliseCodes(req)
 	return p, nil
 }
 
@@ -263,7 +289,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 // checked, because explaining why a code is malformed is part of the answer.
 func ExplainItem(req *rxguardv1.ExplainItemRequest) error {
 	var r report
-	r.text(path{}, "item_code", "项目编码", req.GetItemCode(), true, DefaultLimits().MaxStringLen)
+	r.code(path{}, "item_code", "项目编码", req.GetItemCode(), true, DefaultLimits().MaxStringLen)
 	if r.failed() {
 		return r.err("ExplainItemRequest")
 	}
@@ -327,9 +353,15 @@ func (r *report) nonNegInt(at path, name, zh string, v int32) {
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// text checks a string field's presence (when required) and length, and
-// reports whether it is present and within bounds, so callers parse it only
-// then.
+// text checks a string field's presence (when required), length and
+// encoding, and reports whether it is present and within bounds, so callers
+// parse it only then.
+//
+// Invalid UTF-8 is refused here for in-process callers; over gRPC the codec
+// (server/grpccodec) replaces such bytes with U+FFFD so the request reaches
+// validation instead of failing as Internal, and U+FFFD is refused here
+// too: no HIS means to send it, and a code or name carrying it would match
+// nothing the bureau publishes.
 func (r *report) text(at path, name, zh, s string, required bool, limit int) bool {
 	switch {
 	case s == "":
@@ -342,6 +374,27 @@ func (r *report) text(at path, name, zh, s string, required bool, limit int) boo
 			return false
 		}
 		r.addf(at.field(name), "%s过长: %d字节, 上限%d (%s too long: %d bytes, limit %d)", zh, len(s), limit, name, len(s), limit)
+		return false
+	case !utf8.ValidString(s) || strings.Contains(s, "\uFFFD"):
+		if !r.full() {
+			r.addf(at.field(name), "%s含非法字符编码, 须为UTF-8 (%s is not valid UTF-8 or contains U+FFFD)", zh, name)
+		}
+		return false
+	}
+	return true
+}
+
+// code checks a national code field like text, and also that something is
+// left once the padding CanonicalCode removes is gone: a code of only
+// spaces is a missing code, not a code.
+func (r *report) code(at path, name, zh, s string, required bool, limit int) bool {
+	if !r.text(at, name, zh, s, required, limit) {
+		return false
+	}
+	if c, changed := knowledge.CanonicalCode(s); changed && c == "" {
+		if required && !r.full() {
+			r.addf(at.field(name), "%s必填, 不能只含空白 (%s is required and must not be only white space)", zh, name)
+		}
 		return false
 	}
 	return true
