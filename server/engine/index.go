@@ -19,6 +19,9 @@ type Index struct {
 	// byName binds drug restrictions (rule types with byName) to their
 	// batch's generic name, for order lines whose code is not in byCode.
 	byName map[string]*codeEntry
+	// byNameHead lists the byName entries by their first two characters,
+	// longest name first.
+	byNameHead map[string][]*codeEntry
 	// courseGroup maps a PAYMENT_COURSE drug code to the generic name its
 	// batch groups it under, so a course counts across manufacturers.
 	courseGroup map[string]string
@@ -95,6 +98,10 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	for _, e := range idx.byName {
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}
+	for _, list := range idx.byNameHead {
+		// Longest names first, so the longest match wins.
+		sort.SliceStable(list, func(a, b int) bool { return len(list[a].name) > len(list[b].name) })
+	}
 	return idx, nil
 }
 
@@ -133,6 +140,11 @@ func (idx *Index) bindName(name string, b bound) {
 	if e == nil {
 		e = &codeEntry{name: name}
 		idx.byName[name] = e
+		if idx.byNameHead == nil {
+			idx.byNameHead = map[string][]*codeEntry{}
+		}
+		head := nameHead(name)
+		idx.byNameHead[head] = append(idx.byNameHead[head], e)
 	}
 	for _, have := range e.checks {
 		if have.spec == b.spec {
@@ -148,21 +160,31 @@ const minNameRunes = 2
 
 // byDrugName finds the restrictions bound to the longest restricted generic
 // name that itemName starts with (艾附暖宫丸 matches "艾附暖宫丸 6g*10袋").
-// Only reached for lines whose code the release does not bind, so its cost
-// (a map lookup per character of the name) is off the common path.
+// Most drug lines reach it (few products are in a batch), so it costs one
+// map lookup on the name's first two characters, then a prefix compare
+// per restricted name sharing them; no allocation.
 func (idx *Index) byDrugName(itemName string) *codeEntry {
-	if len(idx.byName) == 0 {
+	if len(idx.byNameHead) == 0 {
 		return nil
 	}
 	name := strings.TrimSpace(itemName)
-	for end := len(name); end > 0; {
-		if e := idx.byName[name[:end]]; e != nil && utf8.RuneCountInString(name[:end]) >= minNameRunes {
+	for _, e := range idx.byNameHead[nameHead(name)] {
+		if strings.HasPrefix(name, e.name) {
 			return e
 		}
-		_, size := utf8.DecodeLastRuneInString(name[:end])
-		end -= size
 	}
 	return nil
+}
+
+// nameHead is the first minNameRunes characters of name (all of it when
+// shorter).
+func nameHead(name string) string {
+	i := 0
+	for n := 0; n < minNameRunes && i < len(name); n++ {
+		_, size := utf8.DecodeRuneInString(name[i:])
+		i += size
+	}
+	return name[:i]
 }
 
 func (idx *Index) entry(code, name string) *codeEntry {
