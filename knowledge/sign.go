@@ -98,6 +98,44 @@ func VerifyEventPage(afterSeq int64, events []PhysicianEvent, signature string, 
 	return verify(fmt.Sprintf("physician events after seq %d", afterSeq), signature, msg, trusted)
 }
 
+// eventBatchBytes is what a publisher signs to append events to a bureau's
+// feed: the feed's newest seq the batch follows, so a signed batch can be
+// appended once only, and its events without seq or source (the bureau
+// numbers them). Its own prefix keeps a batch signature from ever passing
+// for a feed page's.
+func eventBatchBytes(afterSeq int64, events []PhysicianEvent) ([]byte, error) {
+	p := eventPage{AfterSeq: afterSeq, Events: make([]PhysicianEvent, len(events))}
+	for i, e := range events {
+		e.Seq, e.Source = 0, Source{}
+		p.Events[i] = e
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode physician events to publish after %d for signing: %w", afterSeq, err)
+	}
+	return append([]byte("rxguard-physician-events-publish-v1\n"), b...), nil
+}
+
+// SignEventBatch signs a batch of events to publish into a bureau's feed
+// after its event afterSeq (`rxguard bureau publish-events -key`).
+func SignEventBatch(afterSeq int64, events []PhysicianEvent, key ed25519.PrivateKey) (string, error) {
+	msg, err := eventBatchBytes(afterSeq, events)
+	if err != nil {
+		return "", err
+	}
+	return sign(key, msg), nil
+}
+
+// VerifyEventBatch checks a publish batch's signature against the
+// bureau's publisher keys.
+func VerifyEventBatch(afterSeq int64, events []PhysicianEvent, signature string, trusted []ed25519.PublicKey) error {
+	msg, err := eventBatchBytes(afterSeq, events)
+	if err != nil {
+		return err
+	}
+	return verify(fmt.Sprintf("the batch of %d physician events to publish after seq %d", len(events), afterSeq), signature, msg, trusted)
+}
+
 // parseSignature splits "ed25519:<key id>:<base64>".
 func parseSignature(signature string) (keyID, sig64 string, ok bool) {
 	scheme, rest, ok1 := strings.Cut(signature, ":")

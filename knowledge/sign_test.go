@@ -102,3 +102,30 @@ func TestSignatureTrailingBitsRejected(t *testing.T) {
 		t.Fatalf("signature with changed padding bits %q accepted", m.Signature[i-2:])
 	}
 }
+
+// A publish batch is signed over after_seq and the events without seq or
+// source; its signature is never a feed page's, nor a page's a batch's.
+func TestSignEventBatch(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	trusted := []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}
+	events := []PhysicianEvent{{PhysicianCode: "D1", Type: "SUSPENDED", Date: "2026-11-20", Until: "2027-02-19"}}
+	sig, err := SignEventBatch(12, events, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbered := []PhysicianEvent{events[0]}
+	numbered[0].Seq, numbered[0].Source = 13, Source{Batch: "b", Row: 2}
+	if err := VerifyEventBatch(12, numbered, sig, trusted); err != nil {
+		t.Fatalf("seq and source are the bureau's, not signed: %v", err)
+	}
+	if err := VerifyEventBatch(11, events, sig, trusted); !errors.Is(err, ErrSignature) {
+		t.Fatalf("batch verified after another seq: %v", err)
+	}
+	if err := VerifyEventPage(12, numbered, sig, trusted); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a batch signature verified as a feed page's: %v", err)
+	}
+	page, _ := SignEventPage(12, numbered, key)
+	if err := VerifyEventBatch(12, numbered, page, trusted); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a feed page's signature verified as a batch's: %v", err)
+	}
+}

@@ -60,9 +60,12 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	fs := flag.NewFlagSet("bureau serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "bureau", "bureau directory: releases/ and events.jsonl")
-	keyFile := fs.String("key", "", "signing key file (create one with 'rxguard bureau keygen -out KEYFILE')")
+	keyFile := fs.String("key", "", "signing key file (create one with 'rxguard bureau keygen -out KEYFILE'); signs the event feed and the seeded demo release")
+	var publisherKeys stringList
+	fs.Var(&publisherKeys, "publisher-key", "public key (base64 or hex) whose signed releases and event batches the admin service accepts; repeatable; default: the public half of -key")
+	skew := fs.Duration("max-clock-skew", bureau.DefaultMaxClockSkew, "refuse to publish a release created further after this host's clock")
 	listen := fs.String("listen", defaultBureauAddr, "listen address of the BureauService that sidecars call")
-	adminAddr := fs.String("admin", defaultBureauAdminAddr, "listen address of the admin (publishing) service; keep it on loopback; \"off\" disables")
+	adminAddr := fs.String("admin", defaultBureauAdminAddr, "listen address of the admin (publishing) service; loopback only; \"off\" disables")
 	seed := fs.Bool("demo", true, "seed an empty directory with the embedded demo release and demo physician events")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -73,11 +76,23 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	if *keyFile == "" {
 		return usageError{"bureau serve needs -key KEYFILE (create one with 'rxguard bureau keygen -out KEYFILE')"}
 	}
+	if *skew <= 0 {
+		return usageError{fmt.Sprintf("-max-clock-skew %s must be positive", *skew)}
+	}
+	if *adminAddr != "off" {
+		if err := checkAdminAddr(*adminAddr); err != nil {
+			return err
+		}
+	}
+	publishers, err := parseTrustedKeys(publisherKeys)
+	if err != nil {
+		return usageError{"-publisher-key: " + err.Error()}
+	}
 	key, err := readSigningKey(*keyFile, log)
 	if err != nil {
 		return err
 	}
-	srv, err := bureau.Open(ctx, bureau.Options{Dir: *dir, Key: key, Logger: log, Demo: *seed})
+	srv, err := bureau.Open(ctx, bureau.Options{Dir: *dir, Key: key, Publishers: publishers, MaxClockSkew: *skew, Logger: log, Demo: *seed})
 	if err != nil {
 		return err
 	}
@@ -93,9 +108,16 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 			return fmt.Errorf("bureau admin listener: %w", err)
 		}
 		adminShown = adminLis.Addr().String()
-		if !isLoopback(adminLis.Addr()) {
-			log.Warn("the admin service has no authentication: anyone who reaches it can publish releases signed with the bureau key; listen on loopback", "admin", adminShown)
+		// A name that resolved to another interface.
+		if !bureau.IsLoopback(adminLis.Addr()) {
+			adminLis.Close()
+			lis.Close()
+			return fmt.Errorf("-admin %s listens on %s: %w", *adminAddr, adminShown, bureau.ErrAdminNotLoopback)
 		}
+	}
+	pubIDs := make([]string, 0, len(srv.PublisherKeys()))
+	for _, k := range srv.PublisherKeys() {
+		pubIDs = append(pubIDs, knowledge.KeyID(k))
 	}
 	latest := "(none: publish one with 'rxguard bureau publish')"
 	if m, ok := srv.Latest(); ok {
@@ -104,13 +126,28 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	absDir, _ := filepath.Abs(*dir)
 	log.Info("rxguard bureau serving", "listen", lis.Addr().String(), "admin", adminShown,
 		"public_key", base64.StdEncoding.EncodeToString(srv.PublicKey()), "key_id", knowledge.KeyID(srv.PublicKey()),
-		"latest", latest, "last_event_seq", srv.LastEventSeq(), "dir", absDir)
+		"publisher_key_ids", strings.Join(pubIDs, ","), "max_clock_skew", skew.String(), "latest", latest, "last_event_seq", srv.LastEventSeq(), "dir", absDir)
 	return srv.Serve(ctx, lis, adminLis)
 }
 
-func isLoopback(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
+// checkAdminAddr refuses, before anything binds, an admin address that is
+// not on loopback: the admin service has no transport authentication yet
+// (no TLS, no client credentials). Publisher signatures prove what is
+// published, not who may call it.
+func checkAdminAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError{fmt.Sprintf("-admin %q: %v (want 127.0.0.1:PORT)", addr, err)}
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	what := "host " + host
+	if host == "" {
+		what = "every interface"
+	}
+	return fmt.Errorf("-admin %s would listen on %s: %w; use -admin 127.0.0.1:PORT (or [::1]:PORT) and publish from the bureau's host, "+
+		"or reach it through a tunnel such as ssh -L; -admin off disables publishing", addr, what, bureau.ErrAdminNotLoopback)
 }
 
 // readSigningKey reads a key file written by keygen (or any base64/hex
@@ -236,12 +273,17 @@ func cmdBureauPublishEvents(ctx context.Context, args []string, stdout, stderr i
 	fs := flag.NewFlagSet("bureau publish-events", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("admin", defaultBureauAdminAddr, "admin address of a running 'rxguard bureau'")
+	keyFile := fs.String("key", "", "publisher signing key file: the bureau's own key, or one it was started with as -publisher-key")
 	timeout := fs.Duration("timeout", time.Minute, "deadline for each call")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	if fs.NArg() != 1 {
-		return usageError{"bureau publish-events needs exactly one CSV file (header seq,physician_code,type,date,points,until,reason)"}
+	if fs.NArg() != 1 || *keyFile == "" {
+		return usageError{"bureau publish-events needs -key KEYFILE (a publisher key) and exactly one CSV file (header seq,physician_code,type,date,points,until,reason)"}
+	}
+	key, err := readSigningKey(*keyFile, nil)
+	if err != nil {
+		return err
 	}
 	events, err := readEventsCSV(fs.Arg(0))
 	if err != nil {
@@ -252,11 +294,32 @@ func cmdBureauPublishEvents(ctx context.Context, args []string, stdout, stderr i
 		return err
 	}
 	defer conn.Close()
+	// A batch is signed to follow the feed's newest event, so it can be
+	// appended once only: ask for it first (the admin listener serves the
+	// feed too).
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	head, err := bureauv1.NewBureauServiceClient(conn).ListPhysicianEvents(cctx, &bureauv1.ListPhysicianEventsRequest{Limit: 1})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read the feed's newest seq from %s: %w", *addr, describeError(err))
+	}
+	after := head.GetLastSeq()
 	var first, last int64
 	for start := 0; start < len(events); start += maxEventsPerCall {
 		end := min(start+maxEventsPerCall, len(events))
+		batch := events[start:end]
+		plain := make([]knowledge.PhysicianEvent, len(batch))
+		for i, p := range batch {
+			if plain[i], err = wire.EventFromProto(p); err != nil {
+				return err // readEventsCSV checked every row
+			}
+		}
+		sig, err := knowledge.SignEventBatch(after, plain, key)
+		if err != nil {
+			return err
+		}
 		cctx, cancel := context.WithTimeout(ctx, *timeout)
-		resp, err := client.PublishPhysicianEvents(cctx, &bureauv1.PublishPhysicianEventsRequest{Events: events[start:end]})
+		resp, err := client.PublishPhysicianEvents(cctx, &bureauv1.PublishPhysicianEventsRequest{Events: batch, AfterSeq: after, Signature: sig})
 		cancel()
 		if err != nil {
 			done := ""
@@ -269,6 +332,7 @@ func cmdBureauPublishEvents(ctx context.Context, args []string, stdout, stderr i
 			first = resp.GetFirstSeq()
 		}
 		last = resp.GetLastSeq()
+		after = last
 	}
 	fmt.Fprintf(stdout, "published %d events, seq %d–%d\n", len(events), first, last)
 	return nil

@@ -64,13 +64,19 @@ func wantLines(t *testing.T, what, out string, want ...string) {
 	}
 }
 
-// keygen → kb release -demo → kb release -parent (a delta) → bureau serve →
-// bureau publish, publish-events → a sidecar-side client fetches the delta
-// and the feed and proves both against the key keygen printed.
+// keygen → kb release -demo → kb release -parent (a delta) → bureau serve
+// with the release key as its publisher key → bureau publish,
+// publish-events → a sidecar-side client fetches the delta and the feed and
+// proves the delta against the publisher's key (the bureau serves it as
+// signed) and the feed against the bureau's.
 func TestBureauKeygenReleasePublishFetch(t *testing.T) {
 	dir := t.TempDir()
 	releaseKey, bureauKey := filepath.Join(dir, "release.key"), filepath.Join(dir, "bureau.key")
-	mustRun(t, "bureau", "keygen", "-out", releaseKey)
+	releasePubB64 := strings.TrimSpace(mustRun(t, "bureau", "keygen", "-out", releaseKey))
+	releasePub, err := knowledge.ParsePublicKey(releasePubB64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pubB64 := strings.TrimSpace(mustRun(t, "bureau", "keygen", "-out", bureauKey))
 	bureauPub, err := knowledge.ParsePublicKey(pubB64)
 	if err != nil {
@@ -121,21 +127,33 @@ func TestBureauKeygenReleasePublishFetch(t *testing.T) {
 	logs := &syncBuffer{}
 	served := make(chan error, 1)
 	go func() {
-		served <- run(ctx, []string{"bureau", "-dir", filepath.Join(dir, "bureau"), "-key", bureauKey,
+		served <- run(ctx, []string{"bureau", "-dir", filepath.Join(dir, "bureau"), "-key", bureauKey, "-publisher-key", releasePubB64,
 			"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-demo=false"}, logs, logs)
 	}()
 	addr, admin := waitForBureau(t, logs, served)
-	wantLines(t, "bureau serve log", logs.String(), "public_key=\""+pubB64+"\"", "latest=\"(none")
+	wantLines(t, "bureau serve log", logs.String(), "public_key=\""+pubB64+"\"", "latest=\"(none",
+		"publisher_key_ids="+knowledge.KeyID(releasePub))
+
+	// The bureau's own key is no publisher of this bureau: what it signs
+	// is refused, releases and events alike.
+	ownFile := filepath.Join(dir, "own.rxrel")
+	mustRun(t, "kb", "release", "-key", bureauKey, "-o", ownFile, "-demo", "-version", "own")
+	if _, _, err := runSplit(t, "bureau", "publish", "-admin", admin, ownFile); err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+		t.Fatalf("publish of a release signed by a key that is not a publisher: %v", err)
+	}
+	if _, _, err := runSplit(t, "bureau", "publish-events", "-admin", admin, "-key", bureauKey, eventsCSV); err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+		t.Fatalf("publish-events signed by a key that is not a publisher: %v", err)
+	}
 
 	out = mustRun(t, "bureau", "publish", "-admin", admin, demoFile)
 	wantLines(t, "publish demo", out, "published  "+demoRel.Manifest.Version, "sha256     "+demoRel.Manifest.ContentSHA256, "kind       FULL")
 	out = mustRun(t, "bureau", "publish", "-admin", admin, deltaFile)
 	wantLines(t, "publish delta", out, "published  2026.12", "DELTA against "+demoRel.Manifest.Version, filepath.Join("releases", "2026.12.rxrel"))
-	out = mustRun(t, "bureau", "publish-events", "-admin", admin, eventsCSV)
+	out = mustRun(t, "bureau", "publish-events", "-admin", admin, "-key", releaseKey, eventsCSV)
 	wantLines(t, "publish-events", out, "published 13 events, seq 1–13")
 	badCSV := filepath.Join(dir, "bad.csv")
 	os.WriteFile(badCSV, []byte("physician_code,type,date\nD1,POINTS_ADDED,2026-01-01\nD1,FINED,2026-01-01\n"), 0o644)
-	if _, _, err := runSplit(t, "bureau", "publish-events", "-admin", admin, badCSV); err == nil || !strings.Contains(err.Error(), "line 3: type \"FINED\"") {
+	if _, _, err := runSplit(t, "bureau", "publish-events", "-admin", admin, "-key", releaseKey, badCSV); err == nil || !strings.Contains(err.Error(), "line 3: type \"FINED\"") {
 		t.Errorf("publish-events with a bad row: %v", err)
 	}
 
@@ -170,10 +188,14 @@ func TestBureauKeygenReleasePublishFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trusted := []ed25519.PublicKey{bureauPub}
-	if err := wire.Verify(rel.Manifest, got, trusted); err != nil {
-		t.Fatalf("delta from the bureau: %v", err)
+	deltaRel, err := wire.ReadFile(deltaFile, wire.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := wire.Verify(rel.Manifest, got, []ed25519.PublicKey{releasePub}); err != nil || rel.Manifest.Signature != deltaRel.Manifest.Signature {
+		t.Fatalf("delta from the bureau, not as its publisher signed it: %v", err)
+	}
+	trusted := []ed25519.PublicKey{bureauPub}
 	if rel.Manifest.Description != "十二月" || rel.Manifest.Parent != demoRel.Manifest.Version {
 		t.Errorf("manifest as served: %+v", rel.Manifest)
 	}
@@ -221,6 +243,9 @@ func TestBureauUsageErrors(t *testing.T) {
 		{"bureau", "keygen"},
 		{"bureau", "publish"},
 		{"bureau", "publish-events"},
+		{"bureau", "publish-events", "x.csv"},
+		{"bureau", "serve", "-key", key, "-publisher-key", "nope"},
+		{"bureau", "serve", "-key", key, "-admin", "nohostport"},
 		{"kb", "release", "-o", "x.rxrel", "-demo"},
 		{"kb", "release", "-key", key, "-o", "x.rxrel"},
 		{"kb", "release", "-key", key, "-o", "x.rxrel", "-demo", "somedir"},

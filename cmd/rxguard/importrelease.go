@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/bureausync"
@@ -27,6 +29,7 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 	var trusted stringList
 	fs.Var(&trusted, "trusted-key", "publisher public key (base64 or hex); repeatable")
 	noActivate := fs.Bool("no-activate", false, "store the release without making it active")
+	skewFlag := fs.String("max-clock-skew", "", "refuse a release created further after this host's clock (default: the config's bureau.max_clock_skew, else 24h)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -39,6 +42,13 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
+	}
+	if *skewFlag != "" {
+		cfg.Bureau.MaxClockSkew = *skewFlag
+	}
+	skew, err := cfg.Bureau.maxClockSkew()
+	if err != nil {
+		return usageError{err.Error()}
 	}
 	keys, err := parseTrustedKeys(append(cfg.Bureau.TrustedKeys, trusted...))
 	if err != nil {
@@ -57,6 +67,9 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 	}
 	defer st.Close()
 	m, records, err := bureausync.Prepare(ctx, st, rel, keys)
+	if err == nil {
+		err = bureausync.CheckCreated(m, time.Now(), cmp.Or(skew, bureausync.DefaultMaxClockSkew))
+	}
 	if err != nil {
 		return fmt.Errorf("release file %s rejected, nothing written: %w", fs.Arg(0), err)
 	}

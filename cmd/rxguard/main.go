@@ -34,9 +34,9 @@ Usage:
                                      run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
   rxguard bureau keygen -out KEYFILE write a new signing key; prints the public key sidecars pin
   rxguard bureau publish [-admin ADDR] <file.rxrel>
-                                     publish a release file to a running bureau
-  rxguard bureau publish-events [-admin ADDR] <events.csv>
-                                     append physician-status events (seq,physician_code,type,date,points,until,reason)
+                                     publish a release file signed by a publisher key to a running bureau
+  rxguard bureau publish-events -key KEYFILE [-admin ADDR] <events.csv>
+                                     sign and append physician-status events (seq,physician_code,type,date,points,until,reason)
   rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
   rxguard version
 

@@ -44,6 +44,10 @@ func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *en
 	if err != nil {
 		return nil, err
 	}
+	skew, err := cfg.maxClockSkew()
+	if err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
 	if cfg.CAFile != "" {
 		if creds, err = credentials.NewClientTLSFromFile(cfg.CAFile, ""); err != nil {
@@ -56,7 +60,7 @@ func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *en
 		return nil, fmt.Errorf("bureau address %q: %w", cfg.Address, err)
 	}
 	client, err := bureausync.New(ctx, cfg.Address, conn, st, server.Knowledge{Store: st, Engine: eng}, bureausync.Options{
-		Trusted: trusted, PollInterval: poll, StaleAfter: stale, MaxBackoff: backoff, Logger: log,
+		Trusted: trusted, PollInterval: poll, StaleAfter: stale, MaxBackoff: backoff, MaxClockSkew: skew, Logger: log,
 	})
 	if err != nil {
 		conn.Close()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
 const newPhysician = "D370800000099" // not in the demo registry; a revision registers him
@@ -193,7 +195,7 @@ func TestSyncDeltaUnderLoadBureauDownAndBack(t *testing.T) {
 	if err := os.WriteFile(events, []byte("seq,physician_code,type,date,points,until,reason\n,D370800000001,SUSPENDED,2026-11-20,,2027-02-19,测试暂停\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, "bureau", "publish-events", "-admin", bAdmin, events)
+	mustRun(t, "bureau", "publish-events", "-admin", bAdmin, "-key", keyFile, events)
 	waitFor(t, "catch-up after the bureau is back", 30*time.Second, func() bool {
 		s := sc.status(t)
 		return s.Knowledge.Version == "2026.11.22-2" && !s.Sync.Stale && s.Sync.LastError == ""
@@ -344,4 +346,130 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The issue's reproduction, end to end: the bureau's admin service is
+// handed a release signed with another key, an unsigned one dated 2099 and
+// one dated 2099 signed by the bureau's own key; it refuses all three and
+// the sidecar stays on its release. A sidecar that installed a 2099
+// release before these checks (simulated: kb import-release with a
+// deliberate skew) refuses every genuine release as a rollback and says how
+// to recover; the operator runs `kb import-release` with the genuine
+// release, and sync goes on: the next release arrives within a poll.
+func TestForgedReleasesRefusedAndRecovery(t *testing.T) {
+	work := t.TempDir()
+	keyFile, pub := keygen(t, work)
+	otherKey := filepath.Join(work, "other.key")
+	mustRun(t, "bureau", "keygen", "-out", otherKey)
+	bAddr, bAdmin := freeAddr(t), freeAddr(t)
+	startBureau(t, filepath.Join(work, "bureau"), keyFile, bAddr, bAdmin)
+	data := filepath.Join(work, "data")
+	args := []string{"-bureau", bAddr, "-trusted-key", pub, "-poll", "1s"}
+	sc := startSidecar(t, data, args...)
+	sc.waitReady(t)
+	waitFor(t, "first successful sync", 30*time.Second, func() bool { return !sc.status(t).Sync.LastSuccess.IsZero() })
+	demoVersion := sc.status(t).Knowledge.Version
+
+	// Three forgeries, all refused by the bureau.
+	demoFile := filepath.Join(work, "demo.rxrel")
+	mustRun(t, "kb", "release", "-key", keyFile, "-o", demoFile, "-demo")
+	year2099 := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	foreign := redated(t, demoFile, otherKey, filepath.Join(work, "foreign.rxrel"), "2026.12-foreign", time.Now())
+	unsigned := redated(t, demoFile, "", filepath.Join(work, "unsigned.rxrel"), "2099.01-unsigned", year2099)
+	forged := redated(t, demoFile, keyFile, filepath.Join(work, "2099.rxrel"), "2099.01", year2099)
+	for _, tc := range []struct{ file, want string }{
+		{foreign, "PermissionDenied"}, {unsigned, "PermissionDenied"}, {forged, "InvalidArgument"},
+	} {
+		out, err := run(t, "bureau", "publish", "-admin", bAdmin, tc.file)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Fatalf("bureau publish %s: want %s, got %v:\n%s", filepath.Base(tc.file), tc.want, err, out)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // two polls
+	if st := sc.status(t); st.Knowledge.Version != demoVersion || st.Sync.BureauLatest != demoVersion || st.Sync.LastError != "" {
+		t.Fatalf("after the refused publishes: %+v", st)
+	}
+	sc.stop(t)
+
+	// The same 2099 file offline: refused, unless a skew is given on
+	// purpose — which stands in for an rxguard without the check.
+	if out, err := run(t, "kb", "import-release", "-data", data, "-trusted-key", pub, forged); err == nil || !strings.Contains(out, "after this host's clock") {
+		t.Fatalf("kb import-release of a 2099 release: %v\n%s", err, out)
+	}
+	mustRun(t, "kb", "import-release", "-data", data, "-trusted-key", pub, "-max-clock-skew", "1000000h", forged)
+
+	// Locked out: the genuine release is refused as a rollback, and the
+	// error says what to run.
+	official := officialFiles(t)
+	registerPhysician(t, official, newPhysician+",新医师,TITLE_ATTENDING,A03")
+	genuine := filepath.Join(work, "2026.12.rxrel")
+	mustRun(t, "kb", "release", "-key", keyFile, "-o", genuine, "-version", "2026.12", official)
+	mustRun(t, "bureau", "publish", "-admin", bAdmin, genuine)
+	sc = startSidecar(t, data, args...)
+	sc.waitReady(t)
+	waitFor(t, "the rollback refusal naming the recovery", 30*time.Second, func() bool {
+		e := sc.status(t).Sync.LastError
+		return strings.Contains(e, "2026.12") && strings.Contains(e, "rxguard kb import-release")
+	})
+	if st := sc.status(t); st.Knowledge.Version != "2099.01" {
+		t.Fatalf("active while locked out: %s", st.Knowledge.Version)
+	}
+	sc.stop(t)
+
+	// The operator's recovery: install the genuine release from its file.
+	out := mustRun(t, "kb", "import-release", "-data", data, "-trusted-key", pub, genuine)
+	if !strings.Contains(out, "activated release 2026.12") {
+		t.Fatalf("recovery import: %s", out)
+	}
+	started := time.Now()
+	sc = startSidecar(t, data, args...)
+	sc.waitReady(t)
+	waitFor(t, "a clean sync after the recovery", 30*time.Second, func() bool {
+		s := sc.status(t)
+		return s.Sync.LastSuccess.After(started) && s.Sync.LastError == "" && s.Sync.VersionsBehind == 0
+	})
+	if st := sc.status(t); st.Knowledge.Version != "2026.12" || st.Sync.BureauLatest != "2026.12" {
+		t.Fatalf("after the recovery: %+v", st)
+	}
+
+	// And the next release arrives as usual, as a delta.
+	registerPhysician(t, official, "D370800000098,另一医师,TITLE_RESIDENT,A02")
+	next := filepath.Join(work, "2026.12-2.rxrel")
+	mustRun(t, "kb", "release", "-key", keyFile, "-o", next, "-version", "2026.12-2", "-parent", genuine, official)
+	mustRun(t, "bureau", "publish", "-admin", bAdmin, next)
+	waitFor(t, "the next release after the recovery", 20*time.Second, func() bool {
+		return sc.status(t).Knowledge.Version == "2026.12-2"
+	})
+	resp, err := sc.client.CheckOrders(context.Background(), checkRequest(t, newPhysician))
+	if err != nil || resp.KnowledgeVersion != "2026.12-2" || resp.PhysicianStatus.State != rxguardv1.QualificationState_QUALIFICATION_NORMAL {
+		t.Fatalf("check on the release after the recovery: %v %q %v", err, resp.GetKnowledgeVersion(), resp.GetPhysicianStatus())
+	}
+}
+
+// redated copies a signed full release file under another version and
+// creation time, signed with keyFile ("": unsigned).
+func redated(t *testing.T, src, keyFile, dst, version string, created time.Time) string {
+	t.Helper()
+	rel, err := wire.ReadFile(src, wire.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel.Manifest.Version, rel.Manifest.Created, rel.Manifest.Signature = version, created, ""
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := knowledge.ParsePrivateKey(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rel.Manifest, err = knowledge.SignManifest(rel.Manifest, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wire.WriteFile(dst, rel); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

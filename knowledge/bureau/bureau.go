@@ -5,7 +5,7 @@
 //
 // Directory layout:
 //
-//	<dir>/releases/<version>.rxrel  release files (full or delta), signed with the bureau key
+//	<dir>/releases/<version>.rxrel  release files (full or delta), as their publisher signed them
 //	<dir>/releases/ORDER            versions in publication order, one per line; the last is the latest
 //	<dir>/events.jsonl              the feed: one JSON knowledge.PhysicianEvent per line, seq 1, 2, 3, …
 //
@@ -15,6 +15,14 @@
 // it the latest. ORDER is rewritten atomically after a release file is in
 // place; a release file ORDER does not list (a publish interrupted between
 // the two) is appended by Created time when the bureau opens.
+//
+// Trust: the bureau never signs what it is handed. A release (or a batch
+// of physician events) is published only when it is signed by one of the
+// publisher keys (Options.Publishers; by default the bureau's own key, so
+// `rxguard kb release -key <the bureau's key>` writes files it accepts),
+// and a release is served with its publisher's signature as is. The
+// bureau's own key signs the feed pages it serves and the demo release it
+// seeds. Sidecars pin the bureau's key and every publisher key.
 package bureau
 
 import (
@@ -43,9 +51,6 @@ import (
 	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
-// defaultPublisher names the bureau in manifests published without one.
-const defaultPublisher = "rxguard reference bureau"
-
 const (
 	releasesDir = "releases"
 	orderFile   = "ORDER"
@@ -55,15 +60,31 @@ const (
 	// maxAdminRecvBytes admits one release-file chunk (wire's own bound)
 	// per PublishRelease message.
 	maxAdminRecvBytes = 64 << 20
+
+	// DefaultMaxClockSkew is how far after the bureau's clock a published
+	// release's Created may be: room for a publisher's clock a little
+	// ahead, not for a date that would make sidecars refuse (as a
+	// rollback) every genuine release created before it.
+	DefaultMaxClockSkew = 15 * time.Minute
 )
 
 // Options configure Open.
 type Options struct {
 	// Dir holds the releases and the event feed; it is created if missing.
 	Dir string
-	// Key signs every manifest and event page the bureau hands out; its
-	// public half is what sidecars pin.
+	// Key signs the event pages the bureau serves and the demo release it
+	// seeds; its public half is what sidecars pin for them.
 	Key ed25519.PrivateKey
+	// Publishers are the keys the admin service accepts: a published
+	// release's manifest and a published event batch must be signed by
+	// one of them. Empty: Key's public half alone. Releases are served as
+	// their publisher signed them, so sidecars pin these keys too.
+	Publishers []ed25519.PublicKey
+	// MaxClockSkew bounds how far after the bureau's clock a published
+	// release's Created may be (default DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Demo seeds an empty Dir (no releases, no events) with the embedded
@@ -81,6 +102,12 @@ type Server struct {
 	key ed25519.PrivateKey
 	pub ed25519.PublicKey
 	log *slog.Logger
+	// publishers sign what the admin service accepts; served adds the
+	// bureau's own key, which signed the seeded demo release.
+	publishers []ed25519.PublicKey
+	served     []ed25519.PublicKey
+	skew       time.Duration
+	now        func() time.Time
 
 	// publishMu serialises PublishRelease (check, write, reorder); mu
 	// guards the pointer to the current snapshot, which is never modified
@@ -139,7 +166,8 @@ func (s *snapshot) versions() []string {
 }
 
 // Open loads the bureau directory, proving every release against the
-// bureau's own key, and seeds it with the demo when asked and empty.
+// publisher keys and the bureau's own key, and seeds it with the demo when
+// asked and empty.
 func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("bureau: no directory given")
@@ -158,7 +186,29 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(dir, releasesDir), 0o755); err != nil {
 		return nil, fmt.Errorf("bureau directory: %w", err)
 	}
-	s := &Server{dir: dir, key: opts.Key, pub: opts.Key.Public().(ed25519.PublicKey), log: log}
+	s := &Server{dir: dir, key: opts.Key, pub: opts.Key.Public().(ed25519.PublicKey), log: log,
+		skew: cmp.Or(opts.MaxClockSkew, DefaultMaxClockSkew), now: opts.Now}
+	if s.skew < 0 {
+		return nil, fmt.Errorf("bureau: negative clock skew %s", opts.MaxClockSkew)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for i, k := range opts.Publishers {
+		if len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("bureau: publisher key %d is not an ed25519 public key", i+1)
+		}
+		if !slices.ContainsFunc(s.publishers, func(p ed25519.PublicKey) bool { return p.Equal(k) }) {
+			s.publishers = append(s.publishers, k)
+		}
+	}
+	if len(s.publishers) == 0 {
+		s.publishers = []ed25519.PublicKey{s.pub}
+	}
+	s.served = s.publishers
+	if !slices.ContainsFunc(s.served, func(p ed25519.PublicKey) bool { return p.Equal(s.pub) }) {
+		s.served = append(slices.Clip(s.served), s.pub)
+	}
 	s.feed.path = filepath.Join(dir, eventsFile)
 	if opts.Demo {
 		if err := s.seedDemo(ctx); err != nil {
@@ -174,8 +224,13 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// PublicKey is the key sidecars pin for this bureau.
+// PublicKey is the bureau's own key: it signs the feed pages (and the
+// seeded demo release). Sidecars pin it with PublisherKeys.
 func (s *Server) PublicKey() ed25519.PublicKey { return s.pub }
+
+// PublisherKeys are the keys published releases and event batches must be
+// signed with.
+func (s *Server) PublisherKeys() []ed25519.PublicKey { return slices.Clone(s.publishers) }
 
 // Latest returns the latest release's signed manifest, if any.
 func (s *Server) Latest() (knowledge.Manifest, bool) {
@@ -310,8 +365,8 @@ func (s *Server) loadReleases() (*snapshot, error) {
 	}
 
 	// Materialise every release, bases before the deltas on them, and
-	// prove each against this bureau's key: what the bureau serves is
-	// exactly what it signed.
+	// prove each against the publisher keys and this bureau's own key:
+	// what the bureau serves is exactly what a key it trusts signed.
 	built := make(map[string]*release, len(files))
 	visiting := map[string]bool{}
 	var build func(v string) (*release, error)
@@ -341,9 +396,13 @@ func (s *Server) loadReleases() (*snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bureau: release file %s: %w", s.releasePath(v), err)
 		}
-		if err := knowledge.VerifyManifest(rel.Manifest, []ed25519.PublicKey{s.pub}); err != nil {
-			return nil, fmt.Errorf("bureau: release file %s does not verify against this bureau's key %s: %w (start the bureau with the key that signed it, or move the file away)",
+		if err := knowledge.VerifyManifest(rel.Manifest, s.served); err != nil {
+			return nil, fmt.Errorf("bureau: release file %s does not verify against this bureau's key %s or its publisher keys: %w (start the bureau with the key that signed it as a -publisher-key, or move the file away)",
 				s.releasePath(v), knowledge.KeyID(s.pub), err)
+		}
+		if ahead := rel.Manifest.Created.Sub(s.now()); ahead > s.skew {
+			s.log.Warn("stored release is dated in the future: sidecars refuse it, and those that hold it refuse every release created before it",
+				"version", v, "created", rel.Manifest.Created, "ahead", ahead.Round(time.Second))
 		}
 		r := &release{manifest: rel.Manifest, records: records, path: s.releasePath(v)}
 		built[v] = r
@@ -463,10 +522,20 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// ErrAdminNotLoopback: the admin listener is not on a loopback address.
+// The admin service has no transport credentials yet, so it must not be
+// reachable from another host.
+var ErrAdminNotLoopback = errors.New("the bureau's admin service has no transport authentication yet and listens on loopback only")
+
 // Serve runs the public BureauService (with health and reflection) on lis
-// and the admin service (with reflection) on adminLis (nil: no admin
-// service, a read-only bureau) until ctx ends, then stops gracefully.
+// and the admin service (with reflection, and BureauService so publishers
+// can read the feed's newest seq) on adminLis (nil: no admin service, a
+// read-only bureau) until ctx ends, then stops gracefully. An adminLis
+// that is not on loopback is refused (ErrAdminNotLoopback).
 func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
+	if adminLis != nil && !IsLoopback(adminLis.Addr()) {
+		return fmt.Errorf("bureau admin listener %s: %w", adminLis.Addr(), ErrAdminNotLoopback)
+	}
 	public := grpc.NewServer()
 	bureauv1.RegisterBureauServiceServer(public, s)
 	hs := health.NewServer()
@@ -481,6 +550,7 @@ func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
 	if adminLis != nil {
 		admin := grpc.NewServer(grpc.MaxRecvMsgSize(maxAdminRecvBytes))
 		bureauv1.RegisterBureauAdminServiceServer(admin, s)
+		bureauv1.RegisterBureauServiceServer(admin, s)
 		// Reflection here too, so that operators can publish with grpcurl.
 		reflection.Register(admin)
 		servers = append(servers, admin)
@@ -509,4 +579,10 @@ func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// IsLoopback reports whether a is a TCP address on a loopback interface.
+func IsLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -195,42 +195,49 @@ func TestVersionsBehindAndFetchFullOrDelta(t *testing.T) {
 	}
 }
 
-// A delta published through the admin service is signed by the bureau,
-// stored as a delta, served, and survives a reopen in publication order.
+// A bureau whose publisher is another key (the NHSA's, say) serves what
+// that key signed exactly as signed, full and delta, keeps it across a
+// reopen with the same publisher keys, and refuses its own key's releases.
 func TestPublishDeltaThenFetchAndReopen(t *testing.T) {
 	t.Parallel()
-	b := start(t, Options{})
-	ctx := ctxT(t)
 	uploader := testKey(3)
+	b := start(t, Options{Publishers: pubOf(uploader)})
+	ctx := ctxT(t)
+	trusted := append(pubOf(uploader), b.srv.PublicKey())
+	sign := func(m knowledge.Manifest) knowledge.Manifest {
+		m, err := knowledge.SignManifest(m, uploader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
 	r1 := recs(50, "a")
-	m1, err := knowledge.SignManifest(manifest("2026.11", "", r1), uploader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1 := manifest("2026.11", "", r1)
 	m1.Publisher = "NHSA 国家医保局"
+	m1 = sign(m1)
 	p1 := mustPublish(t, b, full(m1, r1))
-	if p1.Publisher != "NHSA 国家医保局" || p1.Signature == m1.Signature {
-		t.Errorf("published manifest: publisher %q, signature kept from the uploader: %v", p1.Publisher, p1.Signature == m1.Signature)
+	if p1.Publisher != "NHSA 国家医保局" || p1.Signature != m1.Signature {
+		t.Errorf("published manifest: publisher %q, signature as the publisher signed it: %v", p1.Publisher, p1.Signature == m1.Signature)
 	}
-	if err := knowledge.VerifyManifest(p1, pubOf(b.key)); err != nil {
+	if err := knowledge.VerifyManifest(p1, pubOf(uploader)); err != nil {
 		t.Fatal(err)
 	}
 
 	r2 := append(slices.Clone(r1[1:]), knowledge.Record{Class: knowledge.ClassDrug, Key: "Z", Value: []byte(`{"new":1}`)})
-	m2 := manifest("2026.12", "2026.11", r2)
+	m2 := sign(manifest("2026.12", "2026.11", r2))
 	resp, err := publish(ctx, b.admin, delta(m2, m1, r1, r2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p2, _ := wire.ManifestFromProto(resp.GetManifest())
-	if p2.Publisher != defaultPublisher || p2.ContentSHA256 != m2.ContentSHA256 {
+	if p2.Signature != m2.Signature || p2.ContentSHA256 != m2.ContentSHA256 {
 		t.Errorf("published delta manifest: %+v", p2)
 	}
 	stored, err := wire.ReadFile(resp.GetPath(), wire.DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Kind != bureauv1.ReleaseKind_RELEASE_KIND_DELTA || stored.BaseVersion != "2026.11" || len(stored.Ops) != 2 || stored.Manifest.Signature != p2.Signature {
+	if stored.Kind != bureauv1.ReleaseKind_RELEASE_KIND_DELTA || stored.BaseVersion != "2026.11" || len(stored.Ops) != 2 || stored.Manifest.Signature != m2.Signature {
 		t.Errorf("stored %s: %v on %s, %d ops", resp.GetPath(), stored.Kind, stored.BaseVersion, len(stored.Ops))
 	}
 
@@ -242,15 +249,19 @@ func TestPublishDeltaThenFetchAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.Verify(rel.Manifest, got, pubOf(b.key)); err != nil || rel.Manifest.Version != "2026.12" || !equalRecords(got, r2) {
+	if err := wire.Verify(rel.Manifest, got, trusted); err != nil || rel.Manifest.Version != "2026.12" || rel.Manifest.Signature != m2.Signature || !equalRecords(got, r2) {
 		t.Fatalf("fetched %s: %v", rel.Manifest.Version, err)
 	}
 
-	// 2026.11 is published again, identically: no change of order.
-	if _, err := publish(ctx, b.admin, full(manifest("2026.11", "", r1), r1)); err != nil {
+	// 2026.11 is published again, identically: no change of order. The
+	// bureau's own key is not a publisher of this bureau.
+	if _, err := publish(ctx, b.admin, full(m1, r1)); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(ctx, Options{Dir: b.dir, Key: b.key, Logger: testLogger(t)})
+	_, err = publish(ctx, b.admin, full(manifest("2027.01", "", r1), r1))
+	wantCode(t, err, codes.PermissionDenied, "not among the trusted keys ["+knowledge.KeyID(uploader.Public().(ed25519.PublicKey))+"]")
+
+	again, err := Open(ctx, Options{Dir: b.dir, Key: b.key, Publishers: pubOf(uploader), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +270,11 @@ func TestPublishDeltaThenFetchAndReopen(t *testing.T) {
 	}
 	if l, _ := again.Latest(); l.Signature != p2.Signature {
 		t.Fatalf("reopened latest %+v", l)
+	}
+	// Without the publisher's key (revoked) the bureau will not serve what
+	// it signed.
+	if _, err := Open(ctx, Options{Dir: b.dir, Key: b.key, Logger: testLogger(t)}); !errors.Is(err, knowledge.ErrSignature) {
+		t.Fatalf("reopened without the publisher key: %v", err)
 	}
 }
 
@@ -346,7 +362,7 @@ func TestEventFeed(t *testing.T) {
 		events      []*bureauv1.PhysicianEvent
 		first, last int64
 	}{{batch, 1, 20}, {batch[:5], 21, 25}} {
-		resp, err := b.admin.PublishPhysicianEvents(ctx, &bureauv1.PublishPhysicianEventsRequest{Events: tc.events})
+		resp, err := b.admin.PublishPhysicianEvents(ctx, eventsReq(t, b.key, tc.first-1, tc.events...))
 		if err != nil || resp.GetFirstSeq() != tc.first || resp.GetLastSeq() != tc.last {
 			t.Fatalf("publish %d events: %v %v, want %d–%d", len(tc.events), resp, err, tc.first, tc.last)
 		}
@@ -471,7 +487,7 @@ func TestEventFeedRepair(t *testing.T) {
 			if got, _ := os.ReadFile(path); string(got) != tc.wantFile || s.LastEventSeq() != tc.wantSeq {
 				t.Fatalf("feed %d events, file:\n%s", s.LastEventSeq(), got)
 			}
-			first, _, err := s.feed.append([]knowledge.PhysicianEvent{{PhysicianCode: "D2", Type: "RESTORED", Date: "2026-02-03"}})
+			first, _, err := s.feed.append(tc.wantSeq, []knowledge.PhysicianEvent{{PhysicianCode: "D2", Type: "RESTORED", Date: "2026-02-03"}})
 			if err != nil || first != tc.wantSeq+1 {
 				t.Fatalf("append after repair: seq %d, %v", first, err)
 			}
@@ -623,9 +639,9 @@ func TestFetchWhilePublishing(t *testing.T) {
 			rel = delta(m, prevM, prev, next)
 		}
 		mustPublish(t, b, rel)
-		if _, err := b.admin.PublishPhysicianEvents(ctx, &bureauv1.PublishPhysicianEventsRequest{Events: []*bureauv1.PhysicianEvent{
-			{PhysicianCode: "D1", Type: bureauv1.PhysicianEventType_POINTS_ADDED, Date: "2026-10-01", Points: 1},
-		}}); err != nil {
+		if _, err := b.admin.PublishPhysicianEvents(ctx, eventsReq(t, b.key, int64(i-1),
+			&bureauv1.PhysicianEvent{PhysicianCode: "D1", Type: bureauv1.PhysicianEventType_POINTS_ADDED, Date: "2026-10-01", Points: 1},
+		)); err != nil {
 			t.Fatal(err)
 		}
 		prev, prevM = next, m
@@ -683,5 +699,65 @@ func TestServeHealthReflectionAndStop(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve after cancel: %v", err)
+	}
+}
+
+// An event batch is published only with a publisher's signature over
+// exactly these events after exactly this seq: a foreign key, a signature
+// over other events, and a replay once the feed has moved on are refused,
+// nothing appended. Another publisher key is accepted when configured.
+func TestPublishEventsSignature(t *testing.T) {
+	t.Parallel()
+	other := testKey(4)
+	b := start(t, Options{Publishers: []ed25519.PublicKey{defaultKey.Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey)}})
+	ctx := ctxT(t)
+	ev := func(points int32) *bureauv1.PhysicianEvent {
+		return &bureauv1.PhysicianEvent{PhysicianCode: "D370800000001", Type: bureauv1.PhysicianEventType_POINTS_ADDED, Date: "2026-11-20", Points: points}
+	}
+	good := eventsReq(t, b.key, 0, ev(2), ev(3))
+	tampered := eventsReq(t, b.key, 0, ev(2), ev(3))
+	tampered.Events[1].Points = 12
+	otherAfter := eventsReq(t, b.key, 0, ev(2), ev(3))
+	otherAfter.AfterSeq = 5
+	for _, tc := range []struct {
+		name     string
+		req      *bureauv1.PublishPhysicianEventsRequest
+		code     codes.Code
+		contains string
+	}{
+		{"unsigned", &bureauv1.PublishPhysicianEventsRequest{Events: good.Events}, codes.PermissionDenied, "not signed"},
+		{"signed by a key that is not a publisher", eventsReq(t, testKey(9), 0, ev(2), ev(3)), codes.PermissionDenied, "not among the trusted keys"},
+		{"an event changed after signing", tampered, codes.PermissionDenied, "did not sign this content"},
+		{"after_seq changed after signing", otherAfter, codes.PermissionDenied, "did not sign this content"},
+		{"a feed page's signature", func() *bureauv1.PublishPhysicianEventsRequest {
+			r := eventsReq(t, b.key, 0, ev(2), ev(3))
+			e1, _ := wire.EventFromProto(ev(2))
+			e2, _ := wire.EventFromProto(ev(3))
+			r.Signature, _ = knowledge.SignEventPage(0, []knowledge.PhysicianEvent{e1, e2}, b.key)
+			return r
+		}(), codes.PermissionDenied, "did not sign this content"},
+		{"garbage signature", &bureauv1.PublishPhysicianEventsRequest{Events: good.Events, Signature: "ed25519:00:AAAA"}, codes.PermissionDenied, "base64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.admin.PublishPhysicianEvents(ctx, tc.req)
+			wantCode(t, err, tc.code, tc.contains)
+			if b.srv.LastEventSeq() != 0 {
+				t.Fatalf("refused batch appended: %d events", b.srv.LastEventSeq())
+			}
+		})
+	}
+	resp, err := b.admin.PublishPhysicianEvents(ctx, good)
+	if err != nil || resp.GetFirstSeq() != 1 || resp.GetLastSeq() != 2 {
+		t.Fatalf("signed batch: %v %v", resp, err)
+	}
+	// The same signed batch again: the feed has moved on.
+	_, err = b.admin.PublishPhysicianEvents(ctx, good)
+	wantCode(t, err, codes.FailedPrecondition, "published already")
+	// The other publisher, after seq 2.
+	if resp, err := b.admin.PublishPhysicianEvents(ctx, eventsReq(t, other, 2, ev(1))); err != nil || resp.GetFirstSeq() != 3 {
+		t.Fatalf("second publisher: %v %v", resp, err)
+	}
+	if b.srv.LastEventSeq() != 3 {
+		t.Fatalf("%d events, want 3", b.srv.LastEventSeq())
 	}
 }

@@ -139,13 +139,24 @@ func (f *feed) writeAll(events []knowledge.PhysicianEvent) error {
 	return nil
 }
 
-// append numbers events after the newest, writes them durably and only
-// then shows them to readers. On a failed write the file is cut back, so
-// the next append does not land after half a line.
-func (f *feed) append(events []knowledge.PhysicianEvent) (first, last int64, err error) {
+// feedMovedError: an append was meant to follow another seq than the
+// feed's newest.
+type feedMovedError struct{ after, last int64 }
+
+func (e *feedMovedError) Error() string {
+	return fmt.Sprintf("events to append after seq %d, but the feed ends at seq %d", e.after, e.last)
+}
+
+// append numbers events after the newest, which must be afterSeq, writes
+// them durably and only then shows them to readers. On a failed write the
+// file is cut back, so the next append does not land after half a line.
+func (f *feed) append(afterSeq int64, events []knowledge.PhysicianEvent) (first, last int64, err error) {
 	f.appendMu.Lock()
 	defer f.appendMu.Unlock()
 	cur := f.snapshot()
+	if n := int64(len(cur)); n != afterSeq {
+		return 0, 0, &feedMovedError{after: afterSeq, last: n}
+	}
 	first = int64(len(cur)) + 1
 	for i := range events {
 		events[i].Seq = first + int64(i)

@@ -47,8 +47,39 @@ func recs(n int, tag string) []knowledge.Record {
 	return out
 }
 
+// defaultKey is the key start gives a bureau: its own key, and so its only
+// publisher key unless a test names others.
+var defaultKey = testKey(7)
+
+// manifest is a release's manifest signed with defaultKey, which a bureau
+// started with start and no Publishers accepts.
 func manifest(version, parent string, records []knowledge.Record) knowledge.Manifest {
-	return knowledge.NewManifest(version, parent, time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC), records)
+	m, err := knowledge.SignManifest(knowledge.NewManifest(version, parent, time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC), records), defaultKey)
+	if err != nil {
+		panic(err) // JSON of a manifest cannot fail
+	}
+	return m
+}
+
+// eventsReq is a publish request for events after seq after, signed with
+// key.
+func eventsReq(t testing.TB, key ed25519.PrivateKey, after int64, events ...*bureauv1.PhysicianEvent) *bureauv1.PublishPhysicianEventsRequest {
+	t.Helper()
+	plain := make([]knowledge.PhysicianEvent, len(events))
+	for i, p := range events {
+		p = proto.CloneOf(p)
+		p.Seq = 0
+		e, err := wire.EventFromProto(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain[i] = e
+	}
+	sig, err := knowledge.SignEventBatch(after, plain, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bureauv1.PublishPhysicianEventsRequest{Events: events, AfterSeq: after, Signature: sig}
 }
 
 func full(m knowledge.Manifest, records []knowledge.Record) *wire.Release {
@@ -83,7 +114,7 @@ func start(t *testing.T, opts Options) *testBureau {
 		opts.Dir = t.TempDir()
 	}
 	if opts.Key == nil {
-		opts.Key = testKey(7)
+		opts.Key = defaultKey
 	}
 	opts.Logger = testLogger(t)
 	srv, err := Open(t.Context(), opts)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -117,8 +118,10 @@ func (s *Server) ListPhysicianEvents(_ context.Context, req *bureauv1.ListPhysic
 	return resp, nil
 }
 
-// PublishRelease receives a release, proves its content, signs it with the
-// bureau key, stores it and makes it the latest.
+// PublishRelease receives a release signed by a publisher key, proves its
+// content, stores it as signed and makes it the latest. It never signs
+// what it receives: an unsigned or foreign release is refused, as is one
+// created further after the bureau's clock than the skew allows.
 func (s *Server) PublishRelease(stream grpc.ClientStreamingServer[bureauv1.PublishReleaseRequest, bureauv1.PublishReleaseResponse]) error {
 	rel, err := wire.Receive(func() (*bureauv1.ReleaseChunk, error) {
 		req, err := stream.Recv()
@@ -133,6 +136,9 @@ func (s *Server) PublishRelease(stream grpc.ClientStreamingServer[bureauv1.Publi
 	m := rel.Manifest
 	if err := checkVersion(m.Version); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.checkPublisher(m); err != nil {
+		return err
 	}
 
 	s.publishMu.Lock()
@@ -162,19 +168,6 @@ func (s *Server) PublishRelease(stream grpc.ClientStreamingServer[bureauv1.Publi
 		return stream.SendAndClose(&bureauv1.PublishReleaseResponse{Manifest: wire.ManifestToProto(have.manifest), Path: have.path})
 	}
 
-	m.Signature = ""
-	if m.Publisher == "" {
-		m.Publisher = defaultPublisher
-	}
-	if m, err = knowledge.SignManifest(m, s.key); err != nil {
-		return status.Errorf(codes.Internal, "sign release %s: %v", m.Version, err)
-	}
-	// Proving the stored form against the bureau's key is what Open does
-	// on the next start; do it now so a publish never leaves a file the
-	// bureau would refuse.
-	if err := wire.Verify(m, records, []ed25519.PublicKey{s.pub}); err != nil {
-		return status.Errorf(codes.Internal, "release %s as signed: %v", m.Version, err)
-	}
 	stored := &wire.Release{Manifest: m, Kind: rel.Kind, BaseVersion: rel.BaseVersion, BaseSHA256: rel.BaseSHA256, Ops: rel.Ops}
 	path := s.releasePath(m.Version)
 	if err := wire.WriteFile(path, stored); err != nil {
@@ -192,6 +185,34 @@ func (s *Server) PublishRelease(stream grpc.ClientStreamingServer[bureauv1.Publi
 	s.log.Info("release published", "version", m.Version, "kind", rel.Kind.String(), "base", rel.BaseVersion,
 		"ops", len(rel.Ops), "records", m.RecordCount, "sha256", m.ContentSHA256, "path", path)
 	return stream.SendAndClose(&bureauv1.PublishReleaseResponse{Manifest: wire.ManifestToProto(m), Path: path})
+}
+
+// checkPublisher admits a manifest signed by a publisher key and created
+// no further after the bureau's clock than the skew. Both come before the
+// operations are applied to a base or anything is stored.
+func (s *Server) checkPublisher(m knowledge.Manifest) error {
+	if err := knowledge.VerifyManifest(m, s.publishers); err != nil {
+		return status.Errorf(codes.PermissionDenied,
+			"%v; this bureau publishes only releases signed by its publisher keys [%s] and serves them as signed, it never signs them itself: "+
+				"sign the release with a publisher key (`rxguard kb release -key KEYFILE`), or start the bureau with that key's public half as -publisher-key",
+			err, keyIDs(s.publishers))
+	}
+	now := s.now()
+	if ahead := m.Created.Sub(now); ahead > s.skew {
+		return status.Errorf(codes.InvalidArgument,
+			"release %s is created %s, %s after this bureau's clock (%s; at most %s is allowed): sidecars refuse a release from the future, "+
+				"and one that held it would refuse as a rollback every genuine release created before that date; check the publisher's clock and build the release again",
+			m.Version, m.Created.Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), s.skew)
+	}
+	return nil
+}
+
+func keyIDs(keys []ed25519.PublicKey) string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = knowledge.KeyID(k)
+	}
+	return strings.Join(ids, " ")
 }
 
 // wireStatus maps what wire reports to the code a publisher can act on.
@@ -213,8 +234,9 @@ func wireStatus(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// PublishPhysicianEvents appends events to the feed, numbering them after
-// the newest. Either every event is appended or none is.
+// PublishPhysicianEvents appends a batch of events signed by a publisher
+// key to the feed, numbering them after the newest, which must be the
+// batch's after_seq. Either every event is appended or none is.
 func (s *Server) PublishPhysicianEvents(_ context.Context, req *bureauv1.PublishPhysicianEventsRequest) (*bureauv1.PublishPhysicianEventsResponse, error) {
 	n := len(req.GetEvents())
 	if n == 0 {
@@ -235,7 +257,19 @@ func (s *Server) PublishPhysicianEvents(_ context.Context, req *bureauv1.Publish
 		}
 		events[i] = e
 	}
-	first, last, err := s.feed.append(events)
+	after := req.GetAfterSeq()
+	if err := knowledge.VerifyEventBatch(after, events, req.GetSignature(), s.publishers); err != nil {
+		return nil, status.Errorf(codes.PermissionDenied,
+			"%v; this bureau publishes only event batches signed by its publisher keys [%s]: sign them with `rxguard bureau publish-events -key KEYFILE`; nothing was published",
+			err, keyIDs(s.publishers))
+	}
+	first, last, err := s.feed.append(after, events)
+	var moved *feedMovedError
+	if errors.As(err, &moved) {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"the batch was signed to follow seq %d, and the feed's newest event is seq %d: it was published already, or another publisher got there first; "+
+				"sign the events again after seq %d (`rxguard bureau publish-events` does); nothing was published", after, moved.last, moved.last)
+	}
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}

@@ -1181,7 +1181,14 @@ func (x *PublishReleaseResponse) GetPath() string {
 type PublishPhysicianEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// seq is ignored: the bureau assigns it.
-	Events        []*PhysicianEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*PhysicianEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// The feed's newest seq when the batch was signed: the events are
+	// appended after it or not at all (FAILED_PRECONDITION once the feed has
+	// moved on), so a signed batch cannot be replayed.
+	AfterSeq int64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// ed25519 by a publisher key over after_seq and the events
+	// ("ed25519:<key id>:<base64>"); unsigned or foreign: PERMISSION_DENIED.
+	Signature     string `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1221,6 +1228,20 @@ func (x *PublishPhysicianEventsRequest) GetEvents() []*PhysicianEvent {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *PublishPhysicianEventsRequest) GetAfterSeq() int64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *PublishPhysicianEventsRequest) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
 }
 
 type PublishPhysicianEventsResponse struct {
@@ -1347,9 +1368,11 @@ const file_rxguard_bureau_v1_bureau_proto_rawDesc = "" +
 	"\x05chunk\x18\x01 \x01(\v2\x1f.rxguard.bureau.v1.ReleaseChunkR\x05chunk\"e\n" +
 	"\x16PublishReleaseResponse\x127\n" +
 	"\bmanifest\x18\x01 \x01(\v2\x1b.rxguard.bureau.v1.ManifestR\bmanifest\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"Z\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"\x95\x01\n" +
 	"\x1dPublishPhysicianEventsRequest\x129\n" +
-	"\x06events\x18\x01 \x03(\v2!.rxguard.bureau.v1.PhysicianEventR\x06events\"X\n" +
+	"\x06events\x18\x01 \x03(\v2!.rxguard.bureau.v1.PhysicianEventR\x06events\x12\x1b\n" +
+	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\tR\tsignature\"X\n" +
 	"\x1ePublishPhysicianEventsResponse\x12\x1b\n" +
 	"\tfirst_seq\x18\x01 \x01(\x03R\bfirstSeq\x12\x19\n" +
 	"\blast_seq\x18\x02 \x01(\x03R\alastSeq*Z\n" +

@@ -240,14 +240,17 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // BureauAdminService publishes into a running reference bureau. It listens
-// on its own (loopback) address.
+// on its own loopback address (it has no transport credentials yet); what
+// it publishes must be signed by one of the bureau's publisher keys.
 type BureauAdminServiceClient interface {
 	// PublishRelease takes a release stream (full, or a delta against a
-	// release the bureau holds), signs it with the bureau's key and makes it
-	// the latest.
+	// release the bureau holds) whose manifest is signed by a publisher key,
+	// proves it and makes it the latest, served with the publisher's
+	// signature as is. Unsigned or foreign: PERMISSION_DENIED; created too
+	// far after the bureau's clock: INVALID_ARGUMENT.
 	PublishRelease(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishReleaseRequest, PublishReleaseResponse], error)
-	// PublishPhysicianEvents appends events to the feed; the bureau assigns
-	// their sequence numbers.
+	// PublishPhysicianEvents appends a signed batch of events to the feed;
+	// the bureau assigns their sequence numbers.
 	PublishPhysicianEvents(ctx context.Context, in *PublishPhysicianEventsRequest, opts ...grpc.CallOption) (*PublishPhysicianEventsResponse, error)
 }
 
@@ -287,14 +290,17 @@ func (c *bureauAdminServiceClient) PublishPhysicianEvents(ctx context.Context, i
 // for forward compatibility.
 //
 // BureauAdminService publishes into a running reference bureau. It listens
-// on its own (loopback) address.
+// on its own loopback address (it has no transport credentials yet); what
+// it publishes must be signed by one of the bureau's publisher keys.
 type BureauAdminServiceServer interface {
 	// PublishRelease takes a release stream (full, or a delta against a
-	// release the bureau holds), signs it with the bureau's key and makes it
-	// the latest.
+	// release the bureau holds) whose manifest is signed by a publisher key,
+	// proves it and makes it the latest, served with the publisher's
+	// signature as is. Unsigned or foreign: PERMISSION_DENIED; created too
+	// far after the bureau's clock: INVALID_ARGUMENT.
 	PublishRelease(grpc.ClientStreamingServer[PublishReleaseRequest, PublishReleaseResponse]) error
-	// PublishPhysicianEvents appends events to the feed; the bureau assigns
-	// their sequence numbers.
+	// PublishPhysicianEvents appends a signed batch of events to the feed;
+	// the bureau assigns their sequence numbers.
 	PublishPhysicianEvents(context.Context, *PublishPhysicianEventsRequest) (*PublishPhysicianEventsResponse, error)
 	mustEmbedUnimplementedBureauAdminServiceServer()
 }
