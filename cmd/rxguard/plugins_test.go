@@ -76,6 +76,7 @@ func TestServeLeavesNoOrphanPlugins(t *testing.T) {
 			cfgPath := filepath.Join(dir, "rxguard.json")
 			os.WriteFile(cfgPath, cfg, 0o644)
 			cmd := exec.Command(rxguard, "serve", "-config", cfgPath)
+			cmd.Env = append(os.Environ(), "TMPDIR="+dir) // a SIGKILLed rxguard cannot remove its plugins' sockets
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

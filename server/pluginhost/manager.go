@@ -12,6 +12,10 @@
 //     25 ms, or at once when a call fails with Unavailable) and starts a new
 //     one with backoff (50 ms doubling to 1 s; back to 50 ms after a healthy
 //     run);
+//   - gives each process its own directory for go-plugin's Unix socket,
+//     below one per-Manager directory in TMPDIR, and removes it when the
+//     process has exited (a crashed plugin cannot remove its socket) and
+//     the Manager's directory on Close;
 //   - calls it on every check in parallel with the other plugins, each under
 //     its own deadline, and when it cannot answer (down, error, deadline)
 //     applies its failure policy: fail_open adds one INFO finding, fail_closed
@@ -26,6 +30,7 @@ package pluginhost
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -40,6 +45,8 @@ type Manager struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	// sockRoot holds the plugins' socket directories; Close removes it.
+	sockRoot string
 }
 
 // Start validates cfgs and starts every plugin. A config problem (empty or
@@ -64,12 +71,14 @@ func Start(ctx context.Context, cfgs []Config, log *slog.Logger) (*Manager, erro
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{log: log, stop: make(chan struct{})}
+	m := &Manager{log: log, stop: make(chan struct{}), sockRoot: newSocketRoot(log)}
 	for i, c := range cfgs {
 		if abs, err := filepath.Abs(c.Path); err == nil {
 			c.Path = abs
 		}
-		m.plugins = append(m.plugins, newPlug(c, pins[i], log))
+		p := newPlug(c, pins[i], log)
+		p.sockRoot = m.sockRoot
+		m.plugins = append(m.plugins, p)
 	}
 	settled := make(chan struct{}, len(m.plugins))
 	for _, p := range m.plugins {
@@ -144,14 +153,20 @@ func (m *Manager) Status() []PluginStatus {
 }
 
 // Close stops supervision and kills every plugin process (gracefully
-// first, SIGKILL after 2 s), waiting until they are gone. It is safe to
-// call more than once; Evaluate keeps working afterwards and applies the
-// failure policies.
+// first, SIGKILL after 2 s, or after killGrace when a plugin does not even
+// answer the request to exit), waiting until they are gone, and removes the
+// plugins' socket directory. It is safe to call more than once; Evaluate
+// keeps working afterwards and applies the failure policies.
 func (m *Manager) Close() error {
 	if m == nil {
 		return nil
 	}
 	m.once.Do(func() { close(m.stop) })
 	m.wg.Wait()
+	if m.sockRoot != "" {
+		if err := os.RemoveAll(m.sockRoot); err != nil {
+			m.log.Warn("cannot remove the plugin socket directory", "dir", m.sockRoot, "error", err.Error())
+		}
+	}
 	return nil
 }

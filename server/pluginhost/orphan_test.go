@@ -59,7 +59,8 @@ func TestHelperHost(t *testing.T) {
 // its plugins (PR_SET_PDEATHSIG).
 func TestPluginsDieWithKilledHost(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHost$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", helperEnv+"_PATH="+testPlugin, helperEnv+"_SUM="+testPluginSum)
+	cmd.Env = append(os.Environ(), helperEnv+"=1", helperEnv+"_PATH="+testPlugin, helperEnv+"_SUM="+testPluginSum,
+		"TMPDIR="+t.TempDir()) // a SIGKILLed host cannot remove its plugins' sockets
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

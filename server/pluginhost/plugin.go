@@ -60,6 +60,9 @@ type plug struct {
 	log    *slog.Logger
 	hlog   hclog.Logger
 	fail   failTexts
+	// sockRoot is the Manager's socket directory ("" when it has none);
+	// each process gets its own directory below it (see sockdir.go).
+	sockRoot string
 
 	// cur is the process that takes calls; nil while none does. Only the
 	// supervisor stores it; the hot path only loads it.
@@ -97,6 +100,7 @@ type instance struct {
 	pid     int
 	started time.Time
 	served  atomic.Bool // answered an Evaluate
+	sockDir string      // removed once the process has exited
 }
 
 func newPlug(cfg Config, pin []byte, log *slog.Logger) *plug {
@@ -214,7 +218,8 @@ func (p *plug) supervise(stop <-chan struct{}, firstDone func()) {
 	defer settled()
 	defer func() {
 		if in := p.cur.Swap(nil); in != nil {
-			in.client.Kill() // graceful first, SIGKILL after 2 s
+			killClient(in.client, in.cmd) // graceful first, SIGKILL after 2 s
+			p.removeSocketDir(in.sockDir)
 		}
 		p.stopped()
 	}()
@@ -266,6 +271,7 @@ func (p *plug) supervise(stop <-chan struct{}, firstDone func()) {
 		p.log.Warn("plugin down; restarting", "pid", in.pid, "reason", why, "uptime", time.Since(in.started).Round(time.Millisecond).String())
 		_ = in.cmd.Process.Kill() // in case it is alive but unusable
 		in.client.Kill()
+		p.removeSocketDir(in.sockDir)
 		if in.served.Load() || time.Since(in.started) >= healthyAfter {
 			fails = 0
 		}
@@ -330,6 +336,8 @@ func (e *permanentError) Error() string { return e.msg }
 func (p *plug) start() (*instance, error) {
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.SysProcAttr = procAttr()
+	sockDir, env := p.newSocketDir()
+	cmd.Env = env // nil: go-plugin passes the host's environment
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(nil),
@@ -340,24 +348,29 @@ func (p *plug) start() (*instance, error) {
 		Logger:           p.hlog,
 		SyncStdout:       io.Discard,
 		SyncStderr:       io.Discard,
+		SkipHostEnv:      env != nil, // env holds it already
 	})
+	abort := func() {
+		killClient(client, cmd)
+		p.removeSocketDir(sockDir)
+	}
 	rpc, err := client.Client() // forks, on this (locked) thread
 	if err != nil {
-		client.Kill()
+		abort()
 		return nil, classifyStartError(p.cfg.Path, err)
 	}
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
-		client.Kill()
+		abort()
 		return nil, fmt.Errorf("dispense %q: %w", sdk.PluginName, err)
 	}
 	svc, ok := raw.(pluginv1.PolicyPluginServiceClient)
 	if !ok {
-		client.Kill()
+		abort()
 		return nil, &permanentError{fmt.Sprintf("plugin %q dispensed %T, not a rxguard.plugin.v1 client", sdk.PluginName, raw)}
 	}
 	conn, _ := rpc.(*plugin.GRPCClient)
-	in := &instance{client: client, cmd: cmd, conn: conn, svc: svc, pid: cmd.Process.Pid, started: time.Now()}
+	in := &instance{client: client, cmd: cmd, conn: conn, svc: svc, pid: cmd.Process.Pid, started: time.Now(), sockDir: sockDir}
 
 	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
 	d, err := svc.Describe(ctx, &pluginv1.DescribeRequest{})
@@ -377,6 +390,29 @@ func (p *plug) start() (*instance, error) {
 		p.log.Warn("plugin calls itself by another name; findings use the configured one", "describe_name", desc.Name)
 	}
 	return in, nil
+}
+
+// killGrace bounds killClient: go-plugin's own SIGKILL fallback comes
+// after 2 s.
+var killGrace = 3 * time.Second
+
+// killClient ends a plugin process with go-plugin's Kill (asks it to exit,
+// SIGKILLs it after 2 s, waits for it) and returns once it has exited.
+// go-plugin's shutdown request has no deadline, so a process that holds
+// its socket open but never answers (stopped, wedged) would block Kill
+// forever; after killGrace the process is SIGKILLed here, which ends the
+// request.
+func killClient(client *plugin.Client, cmd *exec.Cmd) {
+	done := make(chan struct{})
+	go func() { client.Kill(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(killGrace):
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+		<-done
+	}
 }
 
 func classifyStartError(path string, err error) error {
