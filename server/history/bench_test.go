@@ -73,7 +73,7 @@ func BenchmarkLookup(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				got, err := s.Lookup(ctx, target, since)
+				got, err := s.Lookup(ctx, target, since, t0)
 				if err != nil || len(got) != 200 {
 					b.Fatalf("got %d entries, err %v", len(got), err)
 				}
@@ -117,7 +117,7 @@ func BenchmarkLookupCached(b *testing.B) {
 	since := t0.Add(-400 * 24 * time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
-		if got, err := s.Lookup(ctx, target, since); err != nil || len(got) != 200 {
+		if got, err := s.Lookup(ctx, target, since, t0); err != nil || len(got) != 200 {
 			b.Fatalf("%d entries, %v", len(got), err)
 		}
 	}
@@ -130,12 +130,40 @@ func BenchmarkLookupParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if got, err := s.Lookup(context.Background(), target, since); err != nil || len(got) != 200 {
+			if got, err := s.Lookup(context.Background(), target, since, t0); err != nil || len(got) != 200 {
 				b.Errorf("got %d entries, err %v", len(got), err)
 				return
 			}
 		}
 	})
+}
+
+// BenchmarkLookupFutureFlood: the benchmark store's target patient with
+// MaxLookup more entries dated a month after the check. The lookup reads
+// only the 200 entries at or before the check, cached or not.
+func BenchmarkLookupFutureFlood(b *testing.B) {
+	s, target := benchStore(b, true)
+	flood := make([]Entry, MaxLookup)
+	for i := range flood {
+		flood[i] = entry("XA01ABC0000000000000001", t0.Add(30*24*time.Hour+time.Duration(i)*time.Second))
+	}
+	record(b, s, target, flood...)
+	since := t0.Add(-400 * 24 * time.Hour)
+	for _, cached := range []bool{false, true} {
+		name := "uncached"
+		if cached {
+			name, s.cache = "cached", newCache(DefaultCacheEntries)
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if got, err := s.Lookup(ctx, target, since, t0); err != nil || len(got) != 200 {
+					b.Fatalf("%d entries, %v", len(got), err)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkRecord records a 10-line signed order of a new patient each

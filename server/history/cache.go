@@ -2,7 +2,6 @@ package history
 
 import (
 	"container/list"
-	"sort"
 	"sync"
 	"time"
 )
@@ -11,11 +10,13 @@ import (
 // checks the same patient's order several times while writing it, and a
 // Badger prefix scan costs ~70 µs where a cached copy costs a few.
 //
-// An entry is a patient's whole in-retention history as of its load. Any
-// Record bumps epoch and drops the patient; a miss caches what it read only
-// if no Record happened meanwhile, so a lookup racing a write can never
-// leave a stale history behind. Memory is bounded by the total number of
-// entries held, least recently used patients going first.
+// An entry is a patient's whole in-retention history up to a time (upto:
+// cacheAhead past the load, or the lookup's until if later) as of its load;
+// a lookup whose until is past upto is a miss. Any Record bumps epoch and
+// drops the patient; a miss caches what it read only if no Record happened
+// meanwhile, so a lookup racing a write can never leave a stale history
+// behind. Memory is bounded by the total number of entries held, least
+// recently used patients going first.
 type cache struct {
 	mu         sync.Mutex
 	epoch      uint64
@@ -27,7 +28,8 @@ type cache struct {
 
 type cached struct {
 	patient string
-	hist    []Entry // oldest first
+	hist    []Entry   // oldest first
+	upto    time.Time // hist holds every entry up to it
 }
 
 func newCache(maxEntries int) *cache {
@@ -37,14 +39,14 @@ func newCache(maxEntries int) *cache {
 	return &cache{byPatient: map[string]*list.Element{}, lru: list.New(), maxEntries: maxEntries}
 }
 
-// get returns a copy of the patient's entries with Time >= since and after
-// cutoff, or ok=false on a miss. It also returns the epoch a miss must
-// present to put.
-func (c *cache) get(patient string, since, cutoff time.Time) (out []Entry, ok bool, epoch uint64) {
+// get returns a copy of the patient's entries with since <= Time <= until
+// and after cutoff, or ok=false on a miss (the patient is not cached, or
+// not up to until). It also returns the epoch a miss must present to put.
+func (c *cache) get(patient string, since, until, cutoff time.Time) (out []Entry, ok bool, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el := c.byPatient[patient]
-	if el == nil {
+	if el == nil || until.After(el.Value.(*cached).upto) {
 		return nil, false, c.epoch
 	}
 	c.lru.MoveToFront(el)
@@ -53,16 +55,15 @@ func (c *cache) get(patient string, since, cutoff time.Time) (out []Entry, ok bo
 	if cutoff.After(from) || cutoff.Equal(from) {
 		from = cutoff.Add(time.Nanosecond) // entries at the cutoff are expired
 	}
-	i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(from) })
-	if i == len(hist) {
-		return nil, true, c.epoch
+	if w := within(hist, from, until); len(w) > 0 {
+		return append([]Entry(nil), w...), true, c.epoch
 	}
-	return append([]Entry(nil), hist[i:]...), true, c.epoch
+	return nil, true, c.epoch
 }
 
-// put caches a patient's history read at epoch, unless a Record happened
-// since or it alone would exceed the bound.
-func (c *cache) put(patient string, hist []Entry, epoch uint64) {
+// put caches a patient's history up to upto, read at epoch, unless a Record
+// happened since or it alone would exceed the bound.
+func (c *cache) put(patient string, hist []Entry, upto time.Time, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if epoch != c.epoch || len(hist) > c.maxEntries/4 {
@@ -71,7 +72,7 @@ func (c *cache) put(patient string, hist []Entry, epoch uint64) {
 	if el := c.byPatient[patient]; el != nil {
 		c.remove(el)
 	}
-	c.byPatient[patient] = c.lru.PushFront(&cached{patient: patient, hist: append([]Entry(nil), hist...)})
+	c.byPatient[patient] = c.lru.PushFront(&cached{patient: patient, hist: append([]Entry(nil), hist...), upto: upto})
 	c.entries += len(hist)
 	for c.entries > c.maxEntries {
 		c.remove(c.lru.Back())

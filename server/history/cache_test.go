@@ -27,8 +27,8 @@ func TestCacheAnswersLikeTheStore(t *testing.T) {
 	}
 	same := func(when string, since time.Time) {
 		t.Helper()
-		a, err1 := cachedStore.Lookup(ctx, "P", since)
-		b, err2 := plain.Lookup(ctx, "P", since)
+		a, err1 := cachedStore.Lookup(ctx, "P", since, c.Now())
+		b, err2 := plain.Lookup(ctx, "P", since, c.Now())
 		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) {
 			t.Errorf("%s: cached %v (%v), store %v (%v)", when, a, err1, b, err2)
 		}
@@ -36,10 +36,10 @@ func TestCacheAnswersLikeTheStore(t *testing.T) {
 	same("miss", base.Add(-3*24*time.Hour))
 	same("hit, narrower since", base.Add(-1*24*time.Hour))
 	same("hit, wider since", base.Add(-30*24*time.Hour))
-	if hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour)); len(hit) != 8 {
+	if hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour), base); len(hit) != 8 {
 		t.Fatalf("want all 8 entries, got %d", len(hit))
 	}
-	hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour))
+	hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour), base)
 	hit[0].ItemCode = "MUTATED" // callers own what they get
 	same("after a caller modified its copy", base.Add(-30*24*time.Hour))
 
@@ -57,13 +57,13 @@ func TestCacheAnswersLikeTheStore(t *testing.T) {
 	same("after 5 days", base.Add(-30*24*time.Hour))
 
 	// A patient with no history is cached as empty and still sees a new one.
-	if h, _ := cachedStore.Lookup(ctx, "Q", base.Add(-time.Hour)); h != nil {
+	if h, _ := cachedStore.Lookup(ctx, "Q", base.Add(-time.Hour), base); h != nil {
 		t.Fatalf("Q has history: %v", h)
 	}
 	if _, err := cachedStore.Record(ctx, "Q", more); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := cachedStore.Lookup(ctx, "Q", base.Add(-time.Hour)); len(h) != 1 {
+	if h, _ := cachedStore.Lookup(ctx, "Q", base.Add(-time.Hour), base); len(h) != 1 {
 		t.Errorf("Q after Record: %v", h)
 	}
 }
@@ -90,7 +90,7 @@ func TestCacheNeverStaleUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				if _, err := s.Lookup(ctx, fmt.Sprintf("P%d", i%5), now.Add(-24*time.Hour)); err != nil {
+				if _, err := s.Lookup(ctx, fmt.Sprintf("P%d", i%5), now.Add(-24*time.Hour), now); err != nil {
 					t.Error(err)
 					return
 				}
@@ -100,9 +100,9 @@ func TestCacheNeverStaleUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	for p := 0; p < 5; p++ {
 		patient := fmt.Sprintf("P%d", p)
-		got, _ := s.Lookup(ctx, patient, now.Add(-24*time.Hour))
+		got, _ := s.Lookup(ctx, patient, now.Add(-24*time.Hour), now)
 		s.cache.invalidate(patient)
-		want, _ := s.Lookup(ctx, patient, now.Add(-24*time.Hour))
+		want, _ := s.Lookup(ctx, patient, now.Add(-24*time.Hour), now)
 		if len(got) != len(want) || len(want) != 40 {
 			t.Errorf("%s: cached %d entries, store %d (want 40)", patient, len(got), len(want))
 		}
@@ -112,25 +112,25 @@ func TestCacheNeverStaleUnderConcurrency(t *testing.T) {
 func TestCacheBound(t *testing.T) {
 	c := newCache(100)
 	for p := 0; p < 20; p++ {
-		c.put(fmt.Sprint(p), make([]Entry, 10), c.epoch)
+		c.put(fmt.Sprint(p), make([]Entry, 10), farFuture, c.epoch)
 	}
 	if c.entries > 100 || c.lru.Len() > 10 {
 		t.Errorf("cache holds %d entries of %d patients, bound 100", c.entries, c.lru.Len())
 	}
-	if _, ok, _ := c.get("19", time.Time{}, time.Time{}); !ok {
+	if _, ok, _ := c.get("19", time.Time{}, farFuture, time.Time{}); !ok {
 		t.Error("most recent patient evicted")
 	}
-	if _, ok, _ := c.get("0", time.Time{}, time.Time{}); ok {
+	if _, ok, _ := c.get("0", time.Time{}, farFuture, time.Time{}); ok {
 		t.Error("least recent patient kept")
 	}
-	c.put("big", make([]Entry, 30), c.epoch) // over a quarter of the bound: not cached
-	if _, ok, _ := c.get("big", time.Time{}, time.Time{}); ok {
+	c.put("big", make([]Entry, 30), farFuture, c.epoch) // over a quarter of the bound: not cached
+	if _, ok, _ := c.get("big", time.Time{}, farFuture, time.Time{}); ok {
 		t.Error("oversized history cached")
 	}
 	e := c.epoch
 	c.invalidate("19")
-	c.put("19", make([]Entry, 1), e) // read before the Record: refused
-	if _, ok, _ := c.get("19", time.Time{}, time.Time{}); ok {
+	c.put("19", make([]Entry, 1), farFuture, e) // read before the Record: refused
+	if _, ok, _ := c.get("19", time.Time{}, farFuture, time.Time{}); ok {
 		t.Error("a history read before a Record was cached")
 	}
 }

@@ -12,9 +12,11 @@
 // prefixes keep arbitrary caller strings (which may contain '/') from
 // making one key ambiguous, and make one patient's prefix never a prefix of
 // another's ("P1" and "P12"). time64 right after the patient makes key
-// order time order, so Lookup seeks straight to its lower bound and reads
-// only what it returns. The key is also the identity Record de-duplicates
-// on: patient, time to the second, item, encounter, line id.
+// order time order, so Lookup seeks straight to its lower bound, stops at
+// its upper bound (the check time) and reads only what it returns: entries
+// dated after a check never crowd out the ones it counts. The key is also
+// the identity Record de-duplicates on: patient, time to the second, item,
+// encounter, line id.
 //
 // # Value
 //

@@ -71,9 +71,18 @@ func record(t testing.TB, s *Store, patient string, entries ...Entry) int {
 	return n
 }
 
+// farFuture is an until past every entry of the tests.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// lookup looks up everything since since.
 func lookup(t testing.TB, s *Store, patient string, since time.Time) []Entry {
 	t.Helper()
-	got, err := s.Lookup(context.Background(), patient, since)
+	return lookupWindow(t, s, patient, since, farFuture)
+}
+
+func lookupWindow(t testing.TB, s *Store, patient string, since, until time.Time) []Entry {
+	t.Helper()
+	got, err := s.Lookup(context.Background(), patient, since, until)
 	if err != nil {
 		t.Fatalf("Lookup(%q): %v", patient, err)
 	}

@@ -204,7 +204,7 @@ func TestReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := s.Lookup(context.Background(), "P1", time.Time{}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Lookup(context.Background(), "P1", time.Time{}, farFuture); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Lookup after Close: %v, want ErrClosed", err)
 	}
 	if _, err := s.Record(context.Background(), "P1", want); !errors.Is(err, ErrClosed) {
@@ -263,7 +263,7 @@ func TestValidation(t *testing.T) {
 	if n := rawKeys(t, s); n != 0 {
 		t.Fatalf("invalid batches wrote %d keys", n)
 	}
-	if _, err := s.Lookup(context.Background(), "", time.Time{}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Lookup(context.Background(), "", time.Time{}, farFuture); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Lookup with empty patient: %v, want ErrInvalid", err)
 	}
 }
@@ -275,7 +275,7 @@ func TestContextCanceled(t *testing.T) {
 	if _, err := s.Record(ctx, "P1", []Entry{entry("A", t0)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Record: %v", err)
 	}
-	if _, err := s.Lookup(ctx, "P1", time.Time{}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Lookup(ctx, "P1", time.Time{}, farFuture); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Lookup: %v", err)
 	}
 }
@@ -332,7 +332,7 @@ func TestConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range perWorker {
-				got, err := s.Lookup(context.Background(), "shared", time.Time{})
+				got, err := s.Lookup(context.Background(), "shared", time.Time{}, farFuture)
 				if err != nil {
 					errs <- err
 					return
@@ -377,7 +377,7 @@ func TestCorruptValue(t *testing.T) {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Lookup(context.Background(), "P1", time.Time{})
+	_, err := s.Lookup(context.Background(), "P1", time.Time{}, farFuture)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "P1") || !strings.Contains(err.Error(), "version 2") {
 		t.Fatalf("Lookup: %v, want ErrCorrupt naming the patient and the version", err)
 	}
