@@ -30,7 +30,10 @@ FUZZ_TARGETS := \
 	./knowledge/importer:FuzzCleanText \
 	./knowledge/importer:FuzzCatalogueRows \
 	./knowledge/importer:FuzzRestrictionText \
-	./knowledge/wire:FuzzDecode
+	./knowledge/wire:FuzzDecode \
+	./knowledge:FuzzCanonicalCode \
+	./server/grpccodec:FuzzRepairUTF8 \
+	./server:FuzzCodeVariantsNeverLowerVerdict
 
 .PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
 

@@ -78,7 +78,7 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 	}
 	tb.Cleanup(func() { hist.Close() })
 	srv := New(eng, validate.DefaultLimits(), quietLog)
-	srv.Guard().WithHistory(hist)
+	srv.WithHistory(hist)
 	srv.SetReady()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

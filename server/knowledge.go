@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/knowledge/importer"
@@ -91,6 +93,9 @@ func compileVersion(ctx context.Context, st *store.Store, version string) (*engi
 
 // EnsureActive loads the persisted active release, or — on a store that
 // has none — builds the embedded demo release, stores and activates it.
+// While the store refuses writes (disk nearly full) the demo release is
+// compiled and served without being stored; calling EnsureActive again
+// once the store takes writes stores it.
 func EnsureActive(ctx context.Context, st *store.Store, eng *engine.Engine, log *slog.Logger) (knowledge.Manifest, error) {
 	m, ok, err := LoadActive(ctx, st, eng)
 	if err != nil {
@@ -105,7 +110,13 @@ func EnsureActive(ctx context.Context, st *store.Store, eng *engine.Engine, log 
 	if err != nil {
 		return m, err
 	}
+	if werr := st.Writable(); werr != nil {
+		return serveUnstored(m, records, eng, log, werr)
+	}
 	if err := st.PutRelease(ctx, m, records); err != nil {
+		if errors.Is(err, diskspace.ErrNoSpace) {
+			return serveUnstored(m, records, eng, log, err)
+		}
 		return m, fmt.Errorf("store demo release: %w", err)
 	}
 	if m, err = ActivateRelease(ctx, st, eng, m.Version); err != nil {
@@ -114,6 +125,23 @@ func EnsureActive(ctx context.Context, st *store.Store, eng *engine.Engine, log 
 	log.Info("no release in the store: built and activated the embedded demo release",
 		"version", m.Version, "records", m.RecordCount, "warnings", warningCount(report), "took", time.Since(start).Round(time.Millisecond))
 	return m, nil
+}
+
+// serveUnstored compiles a release straight into the engine, for a store
+// that cannot take it now.
+func serveUnstored(m knowledge.Manifest, records []knowledge.Record, eng *engine.Engine, log *slog.Logger, why error) (knowledge.Manifest, error) {
+	content, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		return m, fmt.Errorf("decode release %s: %w", m.Version, err)
+	}
+	idx, err := engine.Compile(m, content)
+	if err != nil {
+		return m, err
+	}
+	eng.Swap(idx)
+	log.Warn("serving the embedded demo release from memory without storing it; it is stored once the store takes writes",
+		"version", m.Version, "records", m.RecordCount, "why", why.Error())
+	return idx.Manifest, nil
 }
 
 func warningCount(r importer.Report) int {

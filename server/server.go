@@ -22,6 +22,7 @@ import (
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/grpccodec"
 	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
@@ -52,6 +53,9 @@ type Server struct {
 	// sync and plugins report to /status and /readyz when configured.
 	sync    SyncStatus
 	plugins func() []pluginhost.PluginStatus
+	storage StorageStatus // the stores' disk guards (storage.go)
+	// grpcConns and httpConns cap the connections of each listener.
+	grpcConns, httpConns *connLimiter
 }
 
 // WithPlugins runs the plugins on every check and exposes their status as
@@ -62,11 +66,23 @@ func (s *Server) WithPlugins(m *pluginhost.Manager) {
 	s.metrics.MustRegister(newPluginCollector(m.Status))
 }
 
-// New builds a server over an engine; it serves NOT_SERVING until
-// SetReady is called with an active release.
+// New builds a server over an engine with DefaultConnLimits; it serves
+// NOT_SERVING until SetReady is called with an active release.
 func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
-	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits, log), health: health.NewServer()}
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxRecvBytes))
+	return NewWithConnLimits(eng, limits, DefaultConnLimits(), log)
+}
+
+// NewWithConnLimits is New with the listeners' connection limits (zero
+// fields mean their defaults).
+func NewWithConnLimits(eng *engine.Engine, limits validate.Limits, conn ConnLimits, log *slog.Logger) *Server {
+	conn = conn.withDefaults()
+	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits, log), health: health.NewServer(),
+		grpcConns: newConnLimiter("grpc", conn.GRPC.MaxConnections, log),
+		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log)}
+	s.grpc = grpc.NewServer(append(conn.GRPC.serverOptions(), grpc.MaxRecvMsgSize(maxRecvBytes),
+		// Invalid UTF-8 reaches validation (InvalidArgument naming the
+		// field) instead of failing the decode as Internal.
+		grpc.ForceServerCodecV2(grpccodec.New()))...)
 	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -82,7 +98,8 @@ func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.metrics.MustRegister(append(s.grpcConns.collectors(), s.httpConns.collectors()...)...)
+	s.http = conn.HTTP.httpServer(mux)
 	return s
 }
 
@@ -115,6 +132,9 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			"lag_seconds": st.LagSeconds, "versions_behind": st.VersionsBehind, "bureau_latest": st.BureauLatest,
 		}
 	}
+	// Still 200 when a store refuses writes (disk nearly full): checks are
+	// answered; "degraded" says signed orders are not being recorded.
+	s.addStorage(out)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -125,11 +145,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // Serve serves gRPC on grpcLis and HTTP on httpLis (nil = no HTTP) until
-// ctx ends, then stops gracefully: in-flight checks finish.
+// ctx ends, then stops gracefully: in-flight checks finish. Each listener
+// is capped at its MaxConnections.
 func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	errc := make(chan error, 2)
+	grpcLis = s.grpcConns.wrap(grpcLis)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 	if httpLis != nil {
+		httpLis = s.httpConns.wrap(httpLis)
 		go func() {
 			if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)

@@ -42,6 +42,7 @@ func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 	if s.plugins != nil {
 		out["plugins"] = s.plugins()
 	}
+	s.addStorage(out)
 	out["time"] = time.Now().Format(time.RFC3339)
 	writeJSON(w, http.StatusOK, out)
 }

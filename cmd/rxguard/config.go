@@ -23,6 +23,12 @@ type config struct {
 	Engine   engine.Config  `json:"engine"`
 	Plugins  []pluginConfig `json:"plugins,omitempty"`
 	Bureau   bureauConfig   `json:"bureau,omitzero"`
+	// GRPC and HTTP bound the listeners' connections (conn_config.go).
+	GRPC grpcConfig `json:"grpc,omitzero"`
+	HTTP httpConfig `json:"http,omitzero"`
+	// MinFreeBytes: below this much free space on a store's filesystem the
+	// store refuses writes (disk.go); 0 means badgerdb.DefaultMinFreeBytes.
+	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the
@@ -33,6 +39,9 @@ type bureauConfig struct {
 	PollInterval string   `json:"poll_interval,omitempty"` // Go duration; default 1m
 	StaleAfter   string   `json:"stale_after,omitempty"`   // default max(3×poll, 15m)
 	MaxBackoff   string   `json:"max_backoff,omitempty"`   // default 10m
+	// MaxClockSkew: a release created further after this host's clock is
+	// refused (sync and kb import-release); default 24h.
+	MaxClockSkew string `json:"max_clock_skew,omitempty"`
 	// TLS: CAFile verifies the bureau's certificate; empty means plaintext
 	// (a bureau gateway on the hospital intranet).
 	CAFile string `json:"ca_file,omitempty"`
@@ -57,6 +66,18 @@ func (b bureauConfig) durations() (poll, stale, backoff time.Duration, err error
 	}
 	backoff, err = parse("max_backoff", b.MaxBackoff)
 	return
+}
+
+// maxClockSkew is bureau.max_clock_skew (0: bureausync's default).
+func (b bureauConfig) maxClockSkew() (time.Duration, error) {
+	if b.MaxClockSkew == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(b.MaxClockSkew)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bureau.max_clock_skew %q is not a positive Go duration (e.g. \"24h\")", b.MaxClockSkew)
+	}
+	return d, nil
 }
 
 func parseTrustedKeys(keys []string) ([]ed25519.PublicKey, error) {

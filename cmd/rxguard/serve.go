@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/engine"
@@ -28,6 +29,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	var trusted stringList
 	fs.Var(&trusted, "trusted-key", "bureau publisher public key (base64 or hex); repeatable; added to bureau.trusted_keys")
 	poll := fs.String("poll", "", "bureau poll interval (overrides bureau.poll_interval)")
+	skew := fs.String("max-clock-skew", "", "refuse releases created further after this host's clock (overrides bureau.max_clock_skew; default 24h)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -51,25 +53,34 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	if *poll != "" {
 		cfg.Bureau.PollInterval = *poll
 	}
+	if *skew != "" {
+		cfg.Bureau.MaxClockSkew = *skew
+	}
 
 	eng, err := engine.New(cfg.Engine)
 	if err != nil {
 		return fmt.Errorf("rule configuration: %w", err)
 	}
-	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log})
+	conn, err := cfg.connLimits()
+	if err != nil {
+		return fmt.Errorf("connection limits: %w", err)
+	}
+	kbSpace, histSpace := cfg.diskGuards(log)
+	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log, Space: kbSpace})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log})
+	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace})
 	if err != nil {
 		return err
 	}
 	defer hist.Close()
 
-	srv := server.New(eng, validate.DefaultLimits(), log)
-	srv.Guard().WithHistory(hist)
+	srv := server.NewWithConnLimits(eng, validate.DefaultLimits(), conn, log)
+	srv.WithHistory(hist)
+	srv.WithStorage(func() []diskspace.Status { return []diskspace.Status{kbSpace.Status(), histSpace.Status()} })
 	if len(cfg.Plugins) > 0 {
 		pcfgs, err := cfg.pluginHostConfigs()
 		if err != nil {
@@ -108,6 +119,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 		return fmt.Errorf("load knowledge: %w", err)
 	}
 	srv.SetReady()
+	watchDisk(ctx, st, eng, log, kbSpace, histSpace)
 	if sy != nil {
 		sy.start(ctx)
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/server"
 )
 
@@ -60,6 +61,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Name  string `json:"name"`
 			State string `json:"state"`
 		} `json:"plugins"`
+		Storage []diskspace.Status `json:"storage"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("sidecar on %s answered /status with something unreadable: %w", *addr, err)
@@ -98,6 +100,19 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	for _, p := range st.Plugins {
 		fmt.Fprintf(w, "plugin %s\t%s\n", p.Name, p.State)
+	}
+	for _, d := range st.Storage {
+		state := "writable"
+		if !d.Writable {
+			state = "REFUSING WRITES (" + d.Mode + ")"
+		}
+		fmt.Fprintf(w, "%s store\t%s — %s free, keeps %s free\n", d.Store, state, diskspace.Bytes(d.FreeBytes), diskspace.Bytes(d.MinFreeBytes))
+		if d.Detail != "" {
+			fmt.Fprintf(w, "  why\t%s\n", d.Detail)
+		}
+		if d.RefusedWrites > 0 {
+			fmt.Fprintf(w, "  refused writes\t%d\n", d.RefusedWrites)
+		}
 	}
 	return w.Flush()
 }

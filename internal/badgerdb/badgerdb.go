@@ -21,17 +21,32 @@ type Config struct {
 	// the heap (Badger's 0 means unbounded).
 	IndexCacheBytes int64
 	Logger          *slog.Logger
+	// ReadOnly opens an existing store without creating or writing any
+	// file (see OpenGuarded).
+	ReadOnly bool
 }
 
 // Open removes zero-byte log files a kill may have left (badger#2207) and
 // opens the database with Options.
 func Open(c Config) (*badger.DB, error) {
+	if !c.InMemory && c.ReadOnly {
+		if err := trimLogHoles(c.Dir, c.Logger); err != nil {
+			return nil, err
+		}
+	}
 	if !c.InMemory {
 		if err := removeEmptyLogFiles(c.Dir, c.Logger); err != nil {
 			return nil, err
 		}
 	}
 	db, err := badger.Open(Options(c))
+	for tries := 0; err != nil && c.ReadOnly && tries < maxLogTruncations; tries++ {
+		var cut bool
+		if cut, err = truncateLogTail(c.Dir, err, c.Logger); !cut {
+			break
+		}
+		db, err = badger.Open(Options(c))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", err)
 	}
@@ -50,6 +65,7 @@ func Options(c Config) badger.Options {
 	}
 	return badger.DefaultOptions(dir).
 		WithInMemory(c.InMemory).
+		WithReadOnly(c.ReadOnly).
 		WithLogger(slogLogger{c.Logger.With("subsystem", "badger")}).
 		// A write returns only after its commit reached the disk: a
 		// release switch, or signed orders the HIS will not resend, must

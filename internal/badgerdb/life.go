@@ -33,3 +33,16 @@ func (l *Life) Close(closeFn func() error) error {
 	l.closed = true
 	return closeFn()
 }
+
+// Swap waits for calls in progress, like Close, and runs fn while no call
+// can use the database: fn may replace it. It reports false, without
+// running fn, once the database is closed.
+func (l *Life) Swap(fn func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	fn()
+	return true
+}

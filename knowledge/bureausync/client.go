@@ -28,6 +28,29 @@ import (
 	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
+// DefaultMaxClockSkew is how far after the sidecar's clock a release may be
+// dated: hospital clocks drift, but a release from further in the future
+// is forged or misdated, and installing it would make anti-rollback refuse
+// every genuine release created before that date.
+const DefaultMaxClockSkew = 24 * time.Hour
+
+// ErrFutureRelease is returned (wrapped) for a release created further
+// after the local clock than the allowed skew.
+var ErrFutureRelease = errors.New("release is dated in the future")
+
+// CheckCreated refuses a manifest created more than skew after now. Bureau
+// sync and `kb import-release` both apply it, so no release can carry a
+// date that holds the sidecar back (anti-rollback compares Created) for
+// longer than skew.
+func CheckCreated(m knowledge.Manifest, now time.Time, skew time.Duration) error {
+	if ahead := m.Created.Sub(now); ahead > skew {
+		return fmt.Errorf("%w: release %s is created %s, %s after this host's clock (%s; at most %s is allowed): "+
+			"a forged or misdated release would make this sidecar refuse every release created before that date; check this host's clock and the publisher's",
+			ErrFutureRelease, m.Version, m.Created.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), skew)
+	}
+	return nil
+}
+
 // Target receives what the client has proven: the sidecar's store and
 // engine behind one narrow interface.
 type Target interface {
@@ -53,7 +76,10 @@ type Options struct {
 	CallTimeout time.Duration
 	// Limits bound the streams accepted.
 	Limits wire.Limits
-	Logger *slog.Logger
+	// MaxClockSkew bounds how far after this sidecar's clock a release's
+	// Created may be (default DefaultMaxClockSkew; see CheckCreated).
+	MaxClockSkew time.Duration
+	Logger       *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -73,6 +99,9 @@ func (o *Options) defaults() {
 	}
 	if o.Limits == (wire.Limits{}) {
 		o.Limits = wire.DefaultLimits()
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -294,10 +323,29 @@ func (c *Client) syncRelease(ctx context.Context) error {
 	if err := knowledge.VerifyManifest(lm, c.opts.Trusted); err != nil {
 		return fmt.Errorf("bureau %s offers %w", c.addr, err)
 	}
+	now := c.opts.Now()
+	if err := CheckCreated(lm, now, c.opts.MaxClockSkew); err != nil {
+		return fmt.Errorf("bureau %s offers a release it should not have published, nothing written: %w", c.addr, err)
+	}
 	if haveActive && active.Signature != "" && lm.Created.Before(active.Created) {
+		if CheckCreated(active, now, c.opts.MaxClockSkew) != nil {
+			// Installed by an rxguard without the date check, or while
+			// this host's clock was wrong: its date would hold every
+			// release back. Only the operator can tell which, so say how.
+			return fmt.Errorf("bureau %s offers release %s created %s, older than the active %s, which is created %s, more than %s after this host's clock: "+
+				"a forged or misdated release (or a clock that is wrong now) holds back every genuine release; refusing to go back on my own. "+
+				"Check the clock; to recover, stop the sidecar, install a release you trust with `rxguard kb import-release -trusted-key KEY FILE.rxrel` "+
+				"(it replaces the active release whatever its date) and start the sidecar again",
+				c.addr, lm.Version, lm.Created.Format(time.RFC3339), active.Version, active.Created.Format(time.RFC3339), c.opts.MaxClockSkew)
+		}
 		return fmt.Errorf("bureau %s offers release %s created %s, older than the active %s (%s): refusing to go back; "+
 			"if the bureau really withdrew %s, import %s with `rxguard kb import-release`",
 			c.addr, lm.Version, lm.Created.Format(time.RFC3339), active.Version, active.Created.Format(time.RFC3339), active.Version, lm.Version)
+	}
+	// Not even fetched while the store refuses writes (disk nearly full):
+	// the poll fails, and the backoff retries it until there is room.
+	if err := c.st.Writable(); err != nil {
+		return fmt.Errorf("release %s not installed, retried later: %w", lm.Version, err)
 	}
 	start := time.Now()
 	c.opts.Logger.Info("fetching release from the bureau", "version", lm.Version, "have", active.Version)
@@ -317,7 +365,8 @@ func (c *Client) syncRelease(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fetch release %s from %s: %w", lm.Version, c.addr, err)
 	}
-	if rel.Manifest.Version != lm.Version || rel.Manifest.ContentSHA256 != lm.ContentSHA256 {
+	// The stream's manifest is the one checked above (its date too).
+	if rel.Manifest.Version != lm.Version || rel.Manifest.ContentSHA256 != lm.ContentSHA256 || !rel.Manifest.Created.Equal(lm.Created) {
 		return fmt.Errorf("bureau %s sent release %s when %s was asked for", c.addr, rel.Manifest.Version, lm.Version)
 	}
 	m, records, err := Prepare(ctx, c.st, rel, c.opts.Trusted)

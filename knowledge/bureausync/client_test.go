@@ -474,3 +474,22 @@ func TestRunBacksOffWhileDown(t *testing.T) {
 		t.Fatalf("%d attempts in 2.5 s while down", n)
 	}
 }
+
+func TestCheckCreated(t *testing.T) {
+	now := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		created time.Time
+		skew    time.Duration
+		ok      bool
+	}{
+		{now.Add(-365 * 24 * time.Hour), time.Hour, true},
+		{now.Add(time.Hour), time.Hour, true},
+		{now.Add(time.Hour + time.Second), time.Hour, false},
+		{time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), DefaultMaxClockSkew, false},
+	} {
+		err := CheckCreated(knowledge.Manifest{Version: "v", Created: tc.created}, now, tc.skew)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrFutureRelease)) {
+			t.Errorf("created %s, skew %s: %v", tc.created, tc.skew, err)
+		}
+	}
+}

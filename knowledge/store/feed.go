@@ -42,6 +42,9 @@ func (s *Store) AppendPhysicianEvents(ctx context.Context, afterSeq int64, event
 	if len(events) == 0 {
 		return afterSeq, nil
 	}
+	if err := s.space.Allow(0); err != nil {
+		return afterSeq, fmt.Errorf("store physician events after seq %d: %w; nothing stored", afterSeq, err)
+	}
 	prev := afterSeq
 	for i, e := range events {
 		if e.Seq <= prev {
@@ -132,6 +135,9 @@ func (s *Store) PutSyncState(ctx context.Context, doc []byte) error {
 	defer s.leave()
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := s.space.Allow(0); err != nil {
+		return fmt.Errorf("store sync state: %w", err)
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(keySyncState), doc) }); err != nil {
 		return fmt.Errorf("store sync state in %s: %w", s.dir, err)

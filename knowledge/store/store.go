@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rxguard/rxguard/internal/badgerdb"
+	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -33,6 +34,11 @@ type Options struct {
 	// active one. Values below 1 mean 1: the previous release is always
 	// kept because Open falls back to it when the active one is corrupt.
 	KeepReleases int
+	// Space, if set, guards the store against a full disk (space.go):
+	// writes are refused with an error matching diskspace.ErrNoSpace
+	// while it finds too little free, and a store opened then is opened
+	// without writing and reopened for writing once there is room.
+	Space *diskspace.Guard
 }
 
 // Release is a complete release as listed by Releases.
@@ -51,6 +57,8 @@ type Store struct {
 	inMemory bool
 	log      *slog.Logger
 	keep     int
+	space    *diskspace.Guard // nil: not guarded
+	cfg      badgerdb.Config  // how db was opened, to reopen it (space.go)
 
 	// life guards against Close while a method is using db: methods hold
 	// it for reading, Close for writing. Methods must not call each other
@@ -135,7 +143,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	keep := max(opts.KeepReleases, 1)
 	logger = logger.With("component", "knowledge/store", "dir", dir)
 
-	db, err := badgerdb.Open(badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: indexCacheBytes, Logger: logger})
+	cfg := badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: indexCacheBytes, Logger: logger}
+	db, mode, err := badgerdb.OpenGuarded(cfg, opts.Space)
 	if err != nil {
 		return nil, fmt.Errorf("open knowledge store %s: %w", dir, err)
 	}
@@ -145,7 +154,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		inMemory: opts.InMemory,
 		log:      logger,
 		keep:     keep,
+		space:    opts.Space,
+		cfg:      cfg,
 		busy:     map[string]struct{}{},
+	}
+	if mode != diskspace.ModeReadWrite {
+		return s.openedForReading(ctx, mode)
 	}
 	if err := s.recover(ctx); err != nil {
 		if cerr := db.Close(); cerr != nil {
@@ -167,7 +181,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Close closes Badger after in-flight calls have returned.
 func (s *Store) Close() error {
 	return s.life.Close(func() error {
-		if err := s.db.Close(); err != nil {
+		if err := badgerdb.Close(s.db, s.space, s.log); err != nil {
 			return fmt.Errorf("close knowledge store %s: %w", s.dir, err)
 		}
 		return nil
@@ -216,6 +230,9 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 	}
 	if err := checkRelease(m, records); err != nil {
 		return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
+	}
+	if err := s.space.Allow(releaseDiskBytes(records)); err != nil {
+		return fmt.Errorf("put knowledge release %q: %w; nothing written", m.Version, err)
 	}
 	v := m.Version
 	if !s.claim(v) {
@@ -396,6 +413,9 @@ func (s *Store) Activate(ctx context.Context, version string) error {
 	if err := validateVersion(version); err != nil {
 		return fmt.Errorf("activate knowledge release: %w", err)
 	}
+	if err := s.space.Allow(0); err != nil {
+		return fmt.Errorf("activate knowledge release %q: %w; the active release is unchanged", version, err)
+	}
 	s.switchMu.Lock()
 	defer s.switchMu.Unlock()
 
@@ -518,6 +538,9 @@ func (s *Store) DeleteRelease(ctx context.Context, version string) error {
 	defer s.leave()
 	if err := validateVersion(version); err != nil {
 		return fmt.Errorf("delete knowledge release: %w", err)
+	}
+	if err := s.space.Allow(0); err != nil {
+		return fmt.Errorf("delete knowledge release %q: %w", version, err)
 	}
 	s.switchMu.Lock()
 	defer s.switchMu.Unlock()
@@ -745,8 +768,8 @@ func (s *Store) RunGC(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
-	if s.inMemory {
-		return nil
+	if s.inMemory || !s.space.Writable() {
+		return nil // a rewrite is a write; it waits for the next activation
 	}
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {

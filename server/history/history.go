@@ -2,6 +2,7 @@ package history
 
 import (
 	"github.com/rxguard/rxguard/internal/badgerdb"
+	"github.com/rxguard/rxguard/internal/diskspace"
 	"sort"
 
 	"context"
@@ -11,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -48,6 +50,11 @@ type Options struct {
 	// patients (about 100 bytes each); 0 means DefaultCacheEntries, a
 	// negative number disables the cache.
 	CacheEntries int
+	// Space, if set, guards the store against a full disk (space.go):
+	// Record refuses with an error matching diskspace.ErrNoSpace while it
+	// finds too little free, and a store opened then writes nothing until
+	// it is reopened for writing once there is room.
+	Space *diskspace.Guard
 }
 
 const (
@@ -58,11 +65,18 @@ const (
 	// memory: a few thousand patients of a working day.
 	DefaultCacheEntries = 100_000
 	// MaxLookup bounds one Lookup's result. A patient with more entries
-	// since the requested time gets the newest MaxLookup of them: the
-	// history rules look back from the order being checked, so the oldest
-	// entries matter least, and the bound keeps a pathological patient
-	// from costing the hot path unbounded memory and time.
+	// in the requested window gets the newest MaxLookup of them (those
+	// nearest its upper bound, the check time): the history rules look
+	// back from the order being checked, so the oldest entries matter
+	// least, and the bound keeps a pathological patient from costing the
+	// hot path unbounded memory and time. A Lookup that reaches it is
+	// logged and counted (Truncations).
 	MaxLookup = 10_000
+	// cacheAhead: a cache miss loads the patient's entries up to this far
+	// past now (or up to the lookup's until, if later). The repeated checks
+	// of one patient within the hour are hits, and entries dated further
+	// ahead, which no check before then may see, are not read at all.
+	cacheAhead = time.Hour
 
 	// ctxEvery: how many entries pass between context checks in loops.
 	ctxEvery = 256
@@ -96,7 +110,18 @@ type Store struct {
 	life badgerdb.Life
 
 	cache *cache // nil when Options.CacheEntries < 0
+
+	space *diskspace.Guard // nil: not guarded
+	cfg   badgerdb.Config  // how db was opened, to reopen it (space.go)
+
+	// truncations counts Lookups that reached MaxLookup.
+	truncations atomic.Uint64
 }
+
+// Truncations returns how many Lookups since Open had more than MaxLookup
+// entries in their window and so returned only the newest MaxLookup: each
+// is a check that did not see all of a patient's history.
+func (s *Store) Truncations() uint64 { return s.truncations.Load() }
 
 // Open opens (creating if needed) the history store.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -126,7 +151,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// A larger index cache than the knowledge store's: this store is read
 	// on every check, and a year of a busy hospital's signed lines (some
 	// million keys) keeps its table indexes resident in 16 MiB.
-	db, err := badgerdb.Open(badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: 16 << 20, Logger: logger})
+	cfg := badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: 16 << 20, Logger: logger}
+	db, err := openGuarded(cfg, opts.Space)
 	if err != nil {
 		return nil, fmt.Errorf("open history store %s: %w", dir, err)
 	}
@@ -135,14 +161,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if cacheEntries == 0 {
 		cacheEntries = DefaultCacheEntries
 	}
-	return &Store{db: db, dir: dir, retention: retention, now: now, log: logger, cache: newCache(cacheEntries)}, nil
+	s := &Store{db: db, dir: dir, retention: retention, now: now, log: logger, cache: newCache(cacheEntries), space: opts.Space, cfg: cfg}
+	s.watchSpace()
+	return s, nil
 }
 
 // Close closes Badger after in-flight calls have returned. Later calls fail
 // with ErrClosed.
 func (s *Store) Close() error {
 	return s.life.Close(func() error {
-		if err := s.db.Close(); err != nil {
+		if err := badgerdb.Close(s.db, s.space, s.log); err != nil {
 			return fmt.Errorf("close history store %s: %w", s.dir, err)
 		}
 		return nil
@@ -227,6 +255,10 @@ func (s *Store) Record(ctx context.Context, patientID string, entries []Entry) (
 		return 0, err
 	}
 	defer s.leave()
+	// Before anything is written: refused means nothing was recorded.
+	if err := s.space.Allow(0); err != nil {
+		return 0, fmt.Errorf("record history for patient %q: %w; recorded nothing", patientID, err)
+	}
 
 	now := s.now()
 	cutoff := s.cutoff(now)
@@ -367,17 +399,24 @@ func (sc *scratch) addSpan(b []byte) span {
 	return sp
 }
 
-// Lookup returns the patient's recorded entries with Time >= since and
-// within the retention, oldest first (ties in the same second in key
-// order: item code, encounter, line id). At most MaxLookup entries are
-// returned: the newest ones. Times are returned in UTC. A patient with no
-// entries gets nil and no error.
+// Lookup returns the patient's recorded entries with since <= Time <= until
+// and within the retention, oldest first (ties in the same second in key
+// order: item code, encounter, line id). Times are returned in UTC. A
+// patient with no such entries gets nil and no error.
+//
+// until is the check time: entries after it are never returned and, beyond
+// the cache's short look-ahead, never read, so entries dated in the future
+// cannot crowd out the ones a check counts. At most MaxLookup entries are
+// returned: a patient with more in [since, until] gets the newest MaxLookup
+// (those nearest until), and the truncation is logged and counted
+// (Truncations).
 //
 // It is on the CheckOrders hot path: one prefix iteration seeking straight
-// to since (key order is time order), values read inline from the LSM tree,
-// and two allocations for the result besides Badger's own per-call ones.
-// The strings of all returned entries share one backing string.
-func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) ([]Entry, error) {
+// to since (key order is time order) and stopping after until, values read
+// inline from the LSM tree, and two allocations for the result besides
+// Badger's own per-call ones. The strings of all returned entries share one
+// backing string.
+func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.Time) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("look up history for patient %q: %w", patientID, err)
 	}
@@ -390,39 +429,66 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 	defer s.leave()
 
 	now := s.now()
-	var epoch uint64
-	asked := since
+	cutoff := s.cutoff(now)
+	// Live means after the cutoff; one nanosecond later is the first
+	// instant at or after which an entry is live.
+	live := cutoff.Add(time.Nanosecond)
+	if since.Before(live) {
+		since = live
+	}
+	if until.Before(since) {
+		return nil, nil
+	}
+	var (
+		epoch uint64
+		upto  time.Time // what a miss loads into the cache: the live entries up to it
+	)
 	if s.cache != nil {
-		hist, ok, e := s.cache.get(patientID, since, s.cutoff(now))
+		hist, ok, e := s.cache.get(patientID, since, until, cutoff)
 		if ok {
 			return hist, nil
 		}
-		// A miss reads the patient's whole retained history so the next
-		// check of this patient is served from memory.
-		epoch, since = e, s.cutoff(now)
+		epoch, upto = e, now.Add(cacheAhead)
+		if until.After(upto) {
+			upto = until
+		}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer func() {
 		if cap(sc.arena) <= maxPooledArena && cap(sc.raw) <= maxPooledRaw {
-			sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
+			sc.reset()
 			scratchPool.Put(sc)
 		}
 	}()
-	sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
+	sc.reset()
 	sc.key = appendPatientPrefix(sc.key[:0], patientID)
 	plen := len(sc.key)
 
-	truncated := false
+	want := window{lo: boundOf(since), hi: boundOf(until)}
+	cacheable, truncated := false, false
 	err := s.db.View(func(txn *badger.Txn) error {
-		full, err := s.scan(ctx, txn, sc, plen, since, now, false)
+		if s.cache != nil {
+			// A miss reads the patient's whole retained history up to
+			// upto, so the next checks of this patient are served from
+			// memory. Past MaxLookup entries it is not cached, and the
+			// lookup reads its own window instead.
+			full, err := s.scan(ctx, txn, sc, plen, window{lo: boundOf(live), hi: boundOf(upto)}, false)
+			if err != nil || !full {
+				cacheable = err == nil
+				return err
+			}
+			sc.reset()
+		}
+		full, err := s.scan(ctx, txn, sc, plen, want, false)
 		if err != nil || !full {
 			return err
 		}
 		truncated = true
-		// More than MaxLookup entries since `since`: start again from the
-		// newest end. Rare, so the common case pays for one forward scan only.
-		sc.raw, sc.arena = sc.raw[:0], sc.arena[:0]
-		if _, err := s.scan(ctx, txn, sc, plen, since, now, true); err != nil {
+		// More than MaxLookup entries in the window: start again from
+		// until, newest first. Rare, so the common case pays for one
+		// forward scan only.
+		sc.reset()
+		if _, err := s.scan(ctx, txn, sc, plen, want, true); err != nil {
 			return err
 		}
 		slices.Reverse(sc.raw)
@@ -431,9 +497,17 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("look up history for patient %q in %s: %w", patientID, s.dir, err)
 	}
+	if truncated {
+		n := s.truncations.Add(1)
+		// The patient id stays out of the log (it is personal data); the
+		// window and the count tell the operator what happened.
+		s.log.Warn("patient history lookup reached its limit: the check saw only the newest entries of its window",
+			"limit", MaxLookup, "since", since.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339),
+			"truncations", n)
+	}
 	if len(sc.raw) == 0 {
-		if s.cache != nil {
-			s.cache.put(patientID, nil, epoch) // "no history" is worth remembering too
+		if cacheable {
+			s.cache.put(patientID, nil, upto, epoch) // "no history" is worth remembering too
 		}
 		return nil, nil
 	}
@@ -454,18 +528,25 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since time.Time) (
 			DecisionID:  sub(r.decision),
 		}
 	}
-	if s.cache != nil {
-		if !truncated {
-			s.cache.put(patientID, out, epoch)
-		}
-		i := sort.Search(len(out), func(i int) bool { return !out[i].Time.Before(asked) })
-		if i == len(out) {
-			return nil, nil
-		}
-		out = out[i:]
+	if cacheable {
+		s.cache.put(patientID, out, upto, epoch)
+		out = within(out, since, until)
 	}
 	return out, nil
 }
+
+// within returns the part of hist (oldest first) with since <= Time <=
+// until, or nil.
+func within(hist []Entry, since, until time.Time) []Entry {
+	i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(since) })
+	j := sort.Search(len(hist), func(j int) bool { return hist[j].Time.After(until) })
+	if i >= j {
+		return nil
+	}
+	return hist[i:j]
+}
+
+func (sc *scratch) reset() { sc.raw, sc.arena = sc.raw[:0], sc.arena[:0] }
 
 // bound is a time as (Unix seconds, nanoseconds), compared without
 // time.Time arithmetic in the scan loop.
@@ -481,27 +562,36 @@ func (b bound) atOrAfter(sec, nsec int64) bool {
 	return sec > b.sec || sec == b.sec && nsec >= b.nsec
 }
 
-// scan collects the patient's live entries with Time >= since into sc.raw.
-// sc.key[:plen] is the patient prefix. Forward, it stops after MaxLookup
-// entries and reports full if there were more; in reverse it collects the
-// newest MaxLookup, newest first.
-func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int, since, now time.Time, reverse bool) (full bool, err error) {
+// atOrBefore reports whether (sec, nsec) <= b.
+func (b bound) atOrBefore(sec, nsec int64) bool {
+	return sec < b.sec || sec == b.sec && nsec <= b.nsec
+}
+
+// window is a closed time range [lo, hi].
+type window struct{ lo, hi bound }
+
+// The reverse seek in scan needs every len16's first byte below 0xff.
+const _ = uint8(0xfe - maxFieldLen>>8)
+
+// scan collects the patient's entries with Time in w into sc.raw; w.lo is
+// at or after the first live instant. sc.key[:plen] is the patient prefix.
+// Forward, it seeks to w.lo, stops after w.hi, and stops after MaxLookup
+// entries reporting full if there were more; in reverse it seeks to w.hi and
+// collects the newest MaxLookup, newest first.
+func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int, w window, reverse bool) (full bool, err error) {
 	prefix := sc.key[:plen]
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
 	defer it.Close()
 
-	from := boundOf(since)
-	// Live means after the cutoff; one nanosecond later is the first
-	// instant at or after which an entry is live.
-	live := boundOf(s.cutoff(now).Add(time.Nanosecond))
-	lo := max(from.sec, live.sec)
+	// Seconds only; the exact bounds are checked per entry below.
 	seek := sc.key[:plen]
 	if reverse {
-		// Past every time64 of this patient: 0xff… sorts after them all.
-		seek = append(seek, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		// After every key of w.hi's second: time64 and '/' are followed
+		// by the item's len16, whose first byte is at most
+		// maxFieldLen>>8, never 0xff.
+		seek = append(appendTime(seek, w.hi.sec), 0xff)
 	} else {
-		// Seconds only; the exact bounds are checked per entry below.
-		seek = appendTime(seek, lo)
+		seek = appendTime(seek, w.lo.sec)
 	}
 	sc.key = seek[:plen]
 	it.Seek(seek)
@@ -518,8 +608,8 @@ func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int
 		if err != nil {
 			return false, fmt.Errorf("%w: key %q: %w", ErrCorrupt, key, err)
 		}
-		if reverse && kf.sec < lo {
-			break // everything further back is older still
+		if reverse && kf.sec < w.lo.sec || !reverse && kf.sec > w.hi.sec {
+			break // everything further on is outside the window
 		}
 		// vf.decision points into Badger's buffer, valid until Next.
 		var vf valueFields
@@ -530,7 +620,7 @@ func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int
 			return false, fmt.Errorf("%w: key %q: %w", ErrCorrupt, key, err)
 		}
 		nsec := int64(vf.nanos)
-		if !from.atOrAfter(kf.sec, nsec) || !live.atOrAfter(kf.sec, nsec) {
+		if !w.lo.atOrAfter(kf.sec, nsec) || !w.hi.atOrBefore(kf.sec, nsec) {
 			continue
 		}
 		if len(sc.raw) == MaxLookup {

@@ -15,7 +15,6 @@
 package validate
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -328,27 +327,6 @@ func (l *lineIDs) first(i int) int {
 	}
 	l.seen[id] = i
 	return -1
-}
-
-// The float checks are written so that NaN, which fails every comparison,
-// fails them too.
-
-func (r *report) positive(at path, name, zh string, v float64) {
-	if !(v > 0 && v <= math.MaxFloat64) && !r.full() {
-		r.addf(at.field(name), "%s须为大于0的有限数 (%s must be a finite number > 0): got %s", zh, name, formatFloat(v))
-	}
-}
-
-func (r *report) nonNeg(at path, name, zh string, v float64) {
-	if !(v >= 0 && v <= math.MaxFloat64) && !r.full() {
-		r.addf(at.field(name), "%s须为不小于0的有限数 (%s must be a finite number >= 0): got %s", zh, name, formatFloat(v))
-	}
-}
-
-func (r *report) nonNegInt(at path, name, zh string, v int32) {
-	if v < 0 && !r.full() {
-		r.addf(at.field(name), "%s不能为负数 (%s must be >= 0): got %d", zh, name, v)
-	}
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/rxguard/rxguard/internal/badgerdb"
+	"github.com/rxguard/rxguard/internal/diskspace"
+	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/engine"
+)
+
+// diskGuards are the free-space guards of the knowledge and the history
+// store (docs/operations.md, "Disk space").
+func (c config) diskGuards(log *slog.Logger) (kb, hist *diskspace.Guard) {
+	minFree := badgerdb.DefaultMinFreeBytes()
+	if c.MinFreeBytes > 0 {
+		minFree = uint64(c.MinFreeBytes)
+	}
+	opts := diskspace.Options{MinFree: minFree, Logger: log}
+	kb = diskspace.New("knowledge", filepath.Join(c.DataDir, "kb"), opts)
+	hist = diskspace.New("history", filepath.Join(c.DataDir, "history"), opts)
+	log.Info("stores refuse writes below this much free space", "min_free_bytes", minFree, "min_free", diskspace.Bytes(minFree))
+	return kb, hist
+}
+
+// watchDisk polls both guards until ctx ends. The stores reopen themselves
+// for writing when there is room; this adds what the sidecar must do then:
+// store the embedded demo release if it is being served from memory (it
+// was started on a nearly full disk with an empty store).
+func watchDisk(ctx context.Context, st *store.Store, eng *engine.Engine, log *slog.Logger, kb, hist *diskspace.Guard) {
+	var unstored atomic.Bool
+	if _, ok, err := st.Active(ctx); err == nil && !ok {
+		unstored.Store(true)
+	}
+	kb.OnRoom(func() {
+		if !unstored.Load() || st.Writable() != nil {
+			return
+		}
+		if _, err := server.EnsureActive(ctx, st, eng, log); err != nil {
+			log.Warn("storing the embedded demo release failed; tried again at the next disk check", "err", err)
+			return
+		}
+		if _, ok, err := st.Active(ctx); err == nil && ok {
+			unstored.Store(false)
+		}
+	})
+	go kb.Run(ctx)
+	go hist.Run(ctx)
+}
