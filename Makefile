@@ -22,6 +22,7 @@ FUZZTIME ?= 30000x
 FUZZ_TARGETS := \
 	./server/validate:FuzzCheckOrders \
 	./server/validate:FuzzCheckOrdersJSON \
+	./server/validate:FuzzRecordResponse \
 	./knowledge/importer:FuzzDrugSheets \
 	./knowledge/importer:FuzzDuplicateCharge \
 	./knowledge/importer:FuzzCourseText \

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
@@ -83,7 +85,7 @@ func BenchmarkEngineCheck10Lines(b *testing.B) {
 func BenchmarkGuardCheckOrders(b *testing.B) {
 	eng, _ := engine.New(engine.Config{})
 	eng.Swap(demoIndex(b))
-	g := NewGuard(eng, validate.DefaultLimits(), quietLog)
+	g := NewGuard(check.New(check.Options{Engine: eng, Limits: validate.DefaultLimits(), Logger: quietLog}))
 	req := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -141,7 +143,7 @@ func BenchmarkGuardCheckOrdersWithHistory(b *testing.B) {
 	if _, err := hist.Record(ctx, req.Patient.Id, entries); err != nil {
 		b.Fatal(err)
 	}
-	g := NewGuard(eng, validate.DefaultLimits(), quietLog).WithHistory(hist)
+	g := NewGuard(check.New(check.Options{Engine: eng, Limits: validate.DefaultLimits(), History: hist, Logger: quietLog}))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -149,4 +151,62 @@ func BenchmarkGuardCheckOrdersWithHistory(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkGRPCDecisionLog measures CheckOrders over real gRPC on loopback
+// with the decision log on (async, the default) against the same sidecar
+// without it, in the same run: each iteration makes one call to each, so
+// machine noise hits both alike. Reported: p50 and p99 of each, and their
+// ratios (target ≤ 1.1×).
+func BenchmarkGRPCDecisionLog(b *testing.B) {
+	on := startServerWith(b, engine.Config{}, parts{})
+	off := startServerWith(b, engine.Config{}, parts{noLog: true})
+	ctx := context.Background()
+	req := benchRequest()
+	for i := 0; i < 200; i++ { // warm both up
+		_, _ = on.client.CheckOrders(ctx, req)
+		_, _ = off.client.CheckOrders(ctx, req)
+	}
+	latOn, latOff := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+	call := func(ts *testServer, into *[]time.Duration) {
+		t0 := time.Now()
+		if _, err := ts.client.CheckOrders(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		*into = append(*into, time.Since(t0))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			call(on, &latOn)
+			call(off, &latOff)
+		} else {
+			call(off, &latOff)
+			call(on, &latOn)
+		}
+	}
+	b.StopTimer()
+	pOn50, pOn99 := percentiles(latOn)
+	pOff50, pOff99 := percentiles(latOff)
+	b.ReportMetric(float64(pOn50.Microseconds()), "on-p50-µs")
+	b.ReportMetric(float64(pOn99.Microseconds()), "on-p99-µs")
+	b.ReportMetric(float64(pOff50.Microseconds()), "off-p50-µs")
+	b.ReportMetric(float64(pOff99.Microseconds()), "off-p99-µs")
+	b.ReportMetric(float64(pOn50)/float64(pOff50), "p50-ratio")
+	b.ReportMetric(float64(pOn99)/float64(pOff99), "p99-ratio")
+	if err := on.log.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st := on.log.Stats(); st.Written < uint64(b.N) {
+		b.Fatalf("decision log wrote %d of %d decisions", st.Written, b.N)
+	}
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	s := append([]time.Duration(nil), d...)
+	slices.Sort(s)
+	return s[len(s)/2], s[len(s)*99/100]
 }

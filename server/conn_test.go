@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
-	"github.com/rxguard/rxguard/server/validate"
 )
 
 // limitedServer serves an empty engine with conn limits on loopback
@@ -32,7 +32,7 @@ func limitedServer(t *testing.T, conn ConnLimits) (grpcAddr, httpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewWithConnLimits(eng, validate.DefaultLimits(), conn, quietLog)
+	srv := New(Options{Engine: eng, Logger: quietLog, Conn: conn, Service: check.New(check.Options{Engine: eng, Logger: quietLog})})
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

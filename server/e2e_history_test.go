@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
@@ -201,9 +202,9 @@ func TestE2ERecordSignedRefusesUnrecordableLines(t *testing.T) {
 // The bounds that must agree: what RecordSigned accepts as old, what the
 // store keeps, and how far back a check looks.
 func TestHistoryWindowsAgree(t *testing.T) {
-	if validate.MaxSignedAge != history.DefaultRetention || historyWindow != history.DefaultRetention {
-		t.Errorf("validate.MaxSignedAge %v, history.DefaultRetention %v, historyWindow %v: want one value",
-			validate.MaxSignedAge, history.DefaultRetention, historyWindow)
+	if validate.MaxSignedAge != history.DefaultRetention || check.HistoryWindow != history.DefaultRetention {
+		t.Errorf("validate.MaxSignedAge %v, history.DefaultRetention %v, check.HistoryWindow %v: want one value",
+			validate.MaxSignedAge, history.DefaultRetention, check.HistoryWindow)
 	}
 }
 

@@ -43,7 +43,6 @@ func pinned(t testing.TB, name, pkg string, policy pluginhost.Policy) pluginhost
 // startWithPlugins is a sidecar on loopback with both example plugins.
 func startWithPlugins(t testing.TB) (*testServer, *pluginhost.Manager) {
 	t.Helper()
-	ts := startServer(t, engine.Config{})
 	m, err := pluginhost.Start(context.Background(), []pluginhost.Config{
 		pinned(t, "antibiotic-tier", antibioticPkg, pluginhost.FailOpen),
 		pinned(t, "high-cost", highCostPkg, pluginhost.FailClosed),
@@ -52,8 +51,7 @@ func startWithPlugins(t testing.TB) (*testServer, *pluginhost.Manager) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	ts.srv.WithPlugins(m)
-	return ts, m
+	return startServerWith(t, engine.Config{}, parts{plugins: m}), m
 }
 
 // residentVoriconazole: a resident prescribes a 特殊使用级 antibiotic.

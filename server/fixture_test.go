@@ -17,8 +17,11 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/server/check"
+	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -60,12 +63,26 @@ func demoIndex(tb testing.TB) *engine.Index {
 type testServer struct {
 	srv      *Server
 	eng      *engine.Engine
+	svc      *check.Service
+	log      *decisionlog.Log
 	conn     *grpc.ClientConn
 	client   rxguardv1.GuardServiceClient
 	httpAddr string
 }
 
 func startServer(tb testing.TB, cfg engine.Config) *testServer {
+	return startServerWith(tb, cfg, parts{})
+}
+
+// parts are what a test sidecar runs with besides the demo release.
+type parts struct {
+	plugins *pluginhost.Manager // nil: none
+	noLog   bool                // no decision log (benchmark baseline)
+}
+
+// startServerWith is startServer with other parts. Unless told otherwise a
+// test sidecar records its decisions in a real decision log on disk.
+func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 	tb.Helper()
 	eng, err := engine.New(cfg)
 	if err != nil {
@@ -77,8 +94,25 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { hist.Close() })
-	srv := New(eng, validate.DefaultLimits(), quietLog)
-	srv.WithHistory(hist)
+	opts := check.Options{Engine: eng, Limits: validate.DefaultLimits(), History: hist, Logger: quietLog}
+	srvOpts := Options{Engine: eng, Logger: quietLog, HistoryTruncations: hist.Truncations}
+	var dlog *decisionlog.Log
+	if !p.noLog {
+		if dlog, err = decisionlog.Open(context.Background(), decisionlog.Options{Dir: tb.TempDir(), Logger: quietLog, SidecarID: "test-sidecar"}); err != nil {
+			tb.Fatal(err)
+		}
+		// Registered before the server's cleanup, so it runs after it:
+		// the log closes once the server has stopped.
+		tb.Cleanup(func() { dlog.Close() })
+		opts.Log, srvOpts.Decisions = dlog, dlog
+	}
+	if p.plugins != nil {
+		opts.Plugins = p.plugins
+		srvOpts.Plugins = p.plugins.Status
+	}
+	svc := check.New(opts)
+	srvOpts.Service = svc
+	srv := New(srvOpts)
 	srv.SetReady()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +137,7 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 			tb.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{srv: srv, eng: eng, conn: conn, client: rxguardv1.NewGuardServiceClient(conn), httpAddr: httpLis.Addr().String()}
+	return &testServer{srv: srv, eng: eng, svc: svc, log: dlog, conn: conn, client: rxguardv1.NewGuardServiceClient(conn), httpAddr: httpLis.Addr().String()}
 }
 
 // exampleRequest loads a request from examples/ — the files the README uses.

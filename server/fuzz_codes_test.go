@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/validate"
 )
@@ -53,7 +54,7 @@ func FuzzCodeVariantsNeverLowerVerdict(f *testing.F) {
 		f.Fatal(err)
 	}
 	eng.Swap(demoIndex(f))
-	g := NewGuard(eng, validate.DefaultLimits(), quietLog)
+	g := NewGuard(check.New(check.Options{Engine: eng, Limits: validate.DefaultLimits(), Logger: quietLog}))
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, picks, mutations []byte, who uint8) {
 		if len(picks) == 0 || len(picks) > 12 {

@@ -21,10 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/check"
+	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/grpccodec"
 	"github.com/rxguard/rxguard/server/pluginhost"
-	"github.com/rxguard/rxguard/server/validate"
 )
 
 // Default listeners (contract).
@@ -50,33 +51,54 @@ type Server struct {
 	// metrics is the sidecar's own registry (not the global default), so
 	// tests and embedders can run several servers in one process.
 	metrics *prometheus.Registry
-	// sync and plugins report to /status and /readyz when configured.
-	sync    SyncStatus
-	plugins func() []pluginhost.PluginStatus
-	storage StorageStatus // the stores' disk guards (storage.go)
+	// What reports to /readyz, /status and /metrics (nil: not configured).
+	sync      SyncStatus
+	plugins   func() []pluginhost.PluginStatus
+	storage   StorageStatus // the stores' disk guards (storage.go)
+	decisions DecisionLogStatus
 	// grpcConns and httpConns cap the connections of each listener.
 	grpcConns, httpConns *connLimiter
 }
 
-// WithPlugins runs the plugins on every check and exposes their status as
-// metrics on /metrics.
-func (s *Server) WithPlugins(m *pluginhost.Manager) {
-	s.guard.WithPlugins(m)
-	s.plugins = m.Status
-	s.metrics.MustRegister(newPluginCollector(m.Status))
+// DecisionLogStatus is what the server reports of the decision log.
+type DecisionLogStatus interface {
+	Status() decisionlog.Status
+	Stats() decisionlog.Stats
 }
 
-// New builds a server over an engine with DefaultConnLimits; it serves
-// NOT_SERVING until SetReady is called with an active release.
-func New(eng *engine.Engine, limits validate.Limits, log *slog.Logger) *Server {
-	return NewWithConnLimits(eng, limits, DefaultConnLimits(), log)
+// Options are the parts a sidecar's listeners serve and report on. Service
+// and Engine are required; a nil part is not configured.
+type Options struct {
+	// Service decides (GuardService and AuditService are its adapters).
+	Service *check.Service
+	// Engine is read for /readyz and /status (the active release).
+	Engine *engine.Engine
+	Logger *slog.Logger
+	// Conn bounds the listeners (zero fields: defaults).
+	Conn ConnLimits
+	// Sync reports bureau sync in /readyz, /status and /metrics.
+	Sync SyncStatus
+	// Plugins reports the plugin processes in /status and /metrics.
+	Plugins func() []pluginhost.PluginStatus
+	// Storage reports the stores' disk guards.
+	Storage StorageStatus
+	// Decisions reports the decision log (degraded when it cannot write).
+	Decisions DecisionLogStatus
+	// HistoryTruncations counts history lookups that hit the per-lookup
+	// cap (history.Store.Truncations).
+	HistoryTruncations func() uint64
 }
 
-// NewWithConnLimits is New with the listeners' connection limits (zero
-// fields mean their defaults).
-func NewWithConnLimits(eng *engine.Engine, limits validate.Limits, conn ConnLimits, log *slog.Logger) *Server {
-	conn = conn.withDefaults()
-	s := &Server{log: log, engine: eng, guard: NewGuard(eng, limits, log), health: health.NewServer(),
+// New builds the listeners of one sidecar; they answer NOT_SERVING until
+// SetReady is called with an active release.
+func New(o Options) *Server {
+	conn := o.Conn.withDefaults()
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{log: log, engine: o.Engine, guard: NewGuard(o.Service), health: health.NewServer(),
+		sync: o.Sync, plugins: o.Plugins, storage: o.Storage, decisions: o.Decisions,
 		grpcConns: newConnLimiter("grpc", conn.GRPC.MaxConnections, log),
 		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log)}
 	s.grpc = grpc.NewServer(append(conn.GRPC.serverOptions(), grpc.MaxRecvMsgSize(maxRecvBytes),
@@ -84,6 +106,7 @@ func NewWithConnLimits(eng *engine.Engine, limits validate.Limits, conn ConnLimi
 		// field) instead of failing the decode as Internal.
 		grpc.ForceServerCodecV2(grpccodec.New()))...)
 	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
+	rxguardv1.RegisterAuditServiceServer(s.grpc, &Audit{svc: o.Service})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -99,6 +122,25 @@ func NewWithConnLimits(eng *engine.Engine, limits validate.Limits, conn ConnLimi
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.metrics.MustRegister(append(s.grpcConns.collectors(), s.httpConns.collectors()...)...)
+	s.metrics.MustRegister(o.Service.Metrics().Collectors()...)
+	if s.sync != nil {
+		s.metrics.MustRegister(newSyncCollector(s.sync))
+	}
+	if s.plugins != nil {
+		s.metrics.MustRegister(newPluginCollector(s.plugins))
+	}
+	if s.storage != nil {
+		s.metrics.MustRegister(newStorageCollector(s.storage))
+	}
+	if s.decisions != nil {
+		s.metrics.MustRegister(newDecisionLogCollector(s.decisions))
+	}
+	if t := o.HistoryTruncations; t != nil {
+		s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rxguard_history_lookup_truncated_total",
+			Help: "History lookups that found more entries in the rules' window than the per-lookup cap; the newest were used (a patient with an implausible history: check what the HIS records).",
+		}, func() float64 { return float64(t()) }))
+	}
 	s.http = conn.HTTP.httpServer(mux)
 	return s
 }
@@ -135,6 +177,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	// Still 200 when a store refuses writes (disk nearly full): checks are
 	// answered; "degraded" says signed orders are not being recorded.
 	s.addStorage(out)
+	s.addDecisions(out)
 	writeJSON(w, http.StatusOK, out)
 }
 

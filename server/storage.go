@@ -1,11 +1,7 @@
 package server
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/rxguard/rxguard/internal/diskspace"
 )
@@ -13,14 +9,6 @@ import (
 // StorageStatus is what the server needs from the stores' disk guards:
 // one Status per store.
 type StorageStatus func() []diskspace.Status
-
-// WithStorage reports the stores' disk state in /readyz (a store that
-// refuses writes makes the sidecar degraded, still ready: checks are
-// answered), /status and /metrics. Call before Serve.
-func (s *Server) WithStorage(status StorageStatus) {
-	s.storage = status
-	s.metrics.MustRegister(newStorageCollector(status))
-}
 
 // addStorage adds the stores' disk state to a /readyz or /status document:
 // "storage" (one entry per store) and "degraded" (some store refuses
@@ -36,18 +24,6 @@ func (s *Server) addStorage(out map[string]any) {
 	}
 	out["storage"] = stores
 	out["degraded"] = degraded
-}
-
-// noSpaceStatus is RecordSigned's answer while the history store refuses
-// writes: ResourceExhausted, gRPC's code for a full filesystem, with the
-// guard's message (which names no patient).
-func noSpaceStatus(err error) error {
-	msg := diskspace.ErrNoSpace.Error()
-	var ns *diskspace.NoSpaceError
-	if errors.As(err, &ns) {
-		msg = ns.Error()
-	}
-	return status.Error(codes.ResourceExhausted, msg+"; recorded nothing: record these orders again once there is room")
 }
 
 type storageCollector struct {

@@ -15,9 +15,9 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
-	"github.com/rxguard/rxguard/server/validate"
 )
 
 // A nearly full disk (a guard over a settable free space): RecordSigned is
@@ -39,9 +39,9 @@ func TestNearlyFullDiskDegradesWithoutStoppingChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.Swap(demoIndex(t))
-	srv := New(eng, validate.DefaultLimits(), quietLog)
-	srv.Guard().WithHistory(hist)
-	srv.WithStorage(func() []diskspace.Status { return []diskspace.Status{space.Status()} })
+	srv := New(Options{Engine: eng, Logger: quietLog,
+		Service: check.New(check.Options{Engine: eng, History: hist, Logger: quietLog}),
+		Storage: func() []diskspace.Status { return []diskspace.Status{space.Status()} }})
 	srv.SetReady()
 	ctx := context.Background()
 	sign := &rxguardv1.RecordSignedRequest{PatientId: "P-DISK", EncounterId: "E1",

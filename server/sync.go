@@ -12,15 +12,6 @@ import (
 // SyncStatus is what the server needs from the bureau sync client.
 type SyncStatus func() bureausync.Status
 
-// WithSync reports the bureau sync state in /readyz, /status, /metrics and,
-// through stale (called on every check, so it must be cheap), in every
-// CheckOrdersResponse's knowledge_stale. Call before Serve.
-func (s *Server) WithSync(status SyncStatus, stale func() bool) {
-	s.sync = status
-	s.guard.stale = stale
-	s.metrics.MustRegister(newSyncCollector(status))
-}
-
 // statusPage is /status: everything hospital IT asks first.
 func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 	out := map[string]any{"ready": s.ready.Load()}
@@ -43,6 +34,7 @@ func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 		out["plugins"] = s.plugins()
 	}
 	s.addStorage(out)
+	s.addDecisions(out)
 	out["time"] = time.Now().Format(time.RFC3339)
 	writeJSON(w, http.StatusOK, out)
 }

@@ -29,6 +29,8 @@ type config struct {
 	// MinFreeBytes: below this much free space on a store's filesystem the
 	// store refuses writes (disk.go); 0 means badgerdb.DefaultMinFreeBytes.
 	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
+	// DecisionLog is the decision record (sidecar.go).
+	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

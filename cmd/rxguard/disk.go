@@ -15,7 +15,7 @@ import (
 
 // diskGuards are the free-space guards of the knowledge and the history
 // store (docs/operations.md, "Disk space").
-func (c config) diskGuards(log *slog.Logger) (kb, hist *diskspace.Guard) {
+func (c config) diskGuards(log *slog.Logger) (kb, hist, decisions *diskspace.Guard) {
 	minFree := badgerdb.DefaultMinFreeBytes()
 	if c.MinFreeBytes > 0 {
 		minFree = uint64(c.MinFreeBytes)
@@ -23,15 +23,16 @@ func (c config) diskGuards(log *slog.Logger) (kb, hist *diskspace.Guard) {
 	opts := diskspace.Options{MinFree: minFree, Logger: log}
 	kb = diskspace.New("knowledge", filepath.Join(c.DataDir, "kb"), opts)
 	hist = diskspace.New("history", filepath.Join(c.DataDir, "history"), opts)
+	decisions = diskspace.New("decisions", filepath.Join(c.DataDir, "decisions"), opts)
 	log.Info("stores refuse writes below this much free space", "min_free_bytes", minFree, "min_free", diskspace.Bytes(minFree))
-	return kb, hist
+	return kb, hist, decisions
 }
 
 // watchDisk polls both guards until ctx ends. The stores reopen themselves
 // for writing when there is room; this adds what the sidecar must do then:
 // store the embedded demo release if it is being served from memory (it
 // was started on a nearly full disk with an empty store).
-func watchDisk(ctx context.Context, st *store.Store, eng *engine.Engine, log *slog.Logger, kb, hist *diskspace.Guard) {
+func watchDisk(ctx context.Context, st *store.Store, eng *engine.Engine, log *slog.Logger, kb *diskspace.Guard, others ...*diskspace.Guard) {
 	var unstored atomic.Bool
 	if _, ok, err := st.Active(ctx); err == nil && !ok {
 		unstored.Store(true)
@@ -49,5 +50,7 @@ func watchDisk(ctx context.Context, st *store.Store, eng *engine.Engine, log *sl
 		}
 	})
 	go kb.Run(ctx)
-	go hist.Run(ctx)
+	for _, g := range others {
+		go g.Run(ctx)
+	}
 }

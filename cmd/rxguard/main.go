@@ -38,6 +38,14 @@ Usage:
   rxguard bureau publish-events -key KEYFILE [-admin ADDR] <events.csv>
                                      sign and append physician-status events (seq,physician_code,type,date,points,until,reason)
   rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
+  rxguard log query [flags]          decisions, newest first (-from -to -physician -department -patient
+                                     -verdict -rule-type -unanswered -limit -json)
+  rxguard log export -from D -to D [flags] [-o FILE]
+                                     decisions with their responses as JSON Lines; with -reason DATA_ERROR
+                                     a CSV of the findings continued with that reason (for the bureau)
+  rxguard log report -by physician|department|rule [-from D -to D]
+                                     decisions and findings per physician, department or rule type
+                                     (log commands ask a running sidecar, -server, or read -data DIR)
   rxguard version
 
 Run 'rxguard <command> -h' for a command's flags.
@@ -96,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBureau(ctx, args[1:], log, stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "log":
+		return cmdLog(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rxguard", version)
 		return nil

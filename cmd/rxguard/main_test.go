@@ -12,8 +12,8 @@ import (
 
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
-	"github.com/rxguard/rxguard/server/validate"
 )
 
 func runCmd(t *testing.T, args ...string) (string, error) {
@@ -60,7 +60,7 @@ func TestImportInspectCheck(t *testing.T) {
 	if _, ok, err := server.LoadActive(ctx, st, eng); err != nil || !ok {
 		t.Fatalf("load imported release: %v %v", ok, err)
 	}
-	srv := server.New(eng, validate.DefaultLimits(), log)
+	srv := server.New(server.Options{Engine: eng, Logger: log, Service: check.New(check.Options{Engine: eng, Logger: log})})
 	srv.SetReady()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

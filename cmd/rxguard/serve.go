@@ -3,19 +3,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"path/filepath"
 
-	"github.com/rxguard/rxguard/internal/diskspace"
-	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
-	"github.com/rxguard/rxguard/server/engine"
-	"github.com/rxguard/rxguard/server/history"
-	"github.com/rxguard/rxguard/server/pluginhost"
-	"github.com/rxguard/rxguard/server/validate"
 )
 
 func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Writer) error {
@@ -57,76 +48,10 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 		cfg.Bureau.MaxClockSkew = *skew
 	}
 
-	eng, err := engine.New(cfg.Engine)
-	if err != nil {
-		return fmt.Errorf("rule configuration: %w", err)
-	}
-	conn, err := cfg.connLimits()
-	if err != nil {
-		return fmt.Errorf("connection limits: %w", err)
-	}
-	kbSpace, histSpace := cfg.diskGuards(log)
-	st, err := store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log, Space: kbSpace})
+	sc, err := newSidecar(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace})
-	if err != nil {
-		return err
-	}
-	defer hist.Close()
-
-	srv := server.NewWithConnLimits(eng, validate.DefaultLimits(), conn, log)
-	srv.WithHistory(hist)
-	srv.WithStorage(func() []diskspace.Status { return []diskspace.Status{kbSpace.Status(), histSpace.Status()} })
-	if len(cfg.Plugins) > 0 {
-		pcfgs, err := cfg.pluginHostConfigs()
-		if err != nil {
-			return err
-		}
-		plugins, err := pluginhost.Start(ctx, pcfgs, log)
-		if err != nil {
-			return fmt.Errorf("plugins: %w", err)
-		}
-		defer plugins.Close()
-		srv.WithPlugins(plugins)
-	}
-	var sy *syncer
-	if cfg.Bureau.Address != "" {
-		if sy, err = prepareSync(ctx, cfg.Bureau, st, eng, srv, log); err != nil {
-			return fmt.Errorf("bureau sync: %w", err)
-		}
-		defer sy.close()
-	}
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("gRPC listener: %w", err)
-	}
-	var httpLis net.Listener
-	if cfg.HTTPAddr != "off" {
-		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			grpcLis.Close()
-			return fmt.Errorf("HTTP listener: %w", err)
-		}
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, grpcLis, httpLis) }()
-
-	m, err := server.EnsureActive(ctx, st, eng, log)
-	if err != nil {
-		return fmt.Errorf("load knowledge: %w", err)
-	}
-	srv.SetReady()
-	watchDisk(ctx, st, eng, log, kbSpace, histSpace)
-	if sy != nil {
-		sy.start(ctx)
-	}
-	log.Info("rxguard serving", "grpc", grpcLis.Addr().String(), "http", cfg.HTTPAddr, "knowledge_version", m.Version,
-		"codes", eng.Index().Codes(), "data", cfg.DataDir)
-	// Reclaim space of releases garbage-collected by the switch; off the
-	// request path.
-	go func() { _ = st.RunGC(ctx) }()
-	return <-served
+	defer sc.close()
+	return sc.run(ctx)
 }

@@ -24,7 +24,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // syncer is the bureau sync client with its connection. prepareSync makes
-// it (and wires its status into the server) before the server starts;
+// it before the server (which reports its status) is built;
 // start runs it in the background once a release is active: the sidecar
 // serves its persisted release and nothing waits for the bureau.
 type syncer struct {
@@ -35,7 +35,7 @@ type syncer struct {
 	cancel context.CancelFunc
 }
 
-func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *engine.Engine, srv *server.Server, log *slog.Logger) (*syncer, error) {
+func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *engine.Engine, log *slog.Logger) (*syncer, error) {
 	trusted, err := parseTrustedKeys(cfg.TrustedKeys)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,6 @@ func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *en
 		conn.Close()
 		return nil, err
 	}
-	srv.WithSync(client.Status, client.Stale)
 	log.Info("bureau sync configured", "bureau", cfg.Address, "trusted_keys", len(trusted), "poll_interval", client.PollInterval())
 	return &syncer{client: client, conn: conn, log: log}, nil
 }

@@ -1,22 +1,20 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// detailBudget bounds the bytes of violations put in one BadRequest. Status
-// details travel base64-encoded in the grpc-status-details-bin trailer, and
-// grpc-java (and C-core based clients) refuse metadata over 8 KiB by default:
-// the HIS would get INTERNAL instead of the violations. 3.5 KiB of details
-// plus the percent-encoded grpc-message stay well inside that. Violations past
-// the budget are counted in a last one on "request".
-const detailBudget = 3584
+// collectBudget bounds the bytes of violations one validation collects, so
+// a request with thousands of errors costs about as much as one with a
+// hundred. Violations past it are only counted. Each transport trims further
+// to what it can carry (the gRPC adapter to a trailer's budget).
+const collectBudget = 32 << 10
 
 // report collects violations. Its zero value is ready and allocation-free
 // until the first violation.
@@ -29,8 +27,7 @@ type report struct {
 func (r *report) failed() bool { return len(r.vs) > 0 || r.omitted > 0 }
 
 // full counts a violation when the budget is already spent, and reports
-// whether it did. Per-element checks ask it before formatting anything, so a
-// request with thousands of errors costs about as much as one with forty.
+// whether it did. Per-element checks ask it before formatting anything.
 func (r *report) full() bool {
 	if r.omitted == 0 {
 		return false
@@ -48,7 +45,7 @@ func (r *report) addf(field, format string, args ...any) {
 	}
 	desc := fmt.Sprintf(format, args...)
 	n := len(field) + len(desc) + 8 // tags and lengths
-	if r.used+n > detailBudget {
+	if r.used+n > collectBudget {
 		r.omitted++
 		return
 	}
@@ -56,32 +53,59 @@ func (r *report) addf(field, format string, args ...any) {
 	r.vs = append(r.vs, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc})
 }
 
-// err builds the InvalidArgument status. The message repeats the first
-// violation for clients that log the message and never read details.
+// err builds the typed error.
 func (r *report) err(what string) error {
-	vs := r.vs
-	if r.omitted > 0 {
-		vs = append(vs, &errdetails.BadRequest_FieldViolation{
-			Field: "request",
-			Description: fmt.Sprintf("另有%d处错误未列出 (%d more violations not listed; fix the above and retry)",
-				r.omitted, r.omitted),
-		})
-	}
-	total := len(r.vs) + r.omitted
-	msg := fmt.Sprintf("invalid %s (请求参数错误): %d violation(s); first: %s: %s",
-		what, total, vs[0].Field, vs[0].Description)
-	st, err := status.New(codes.InvalidArgument, msg).WithDetails(&errdetails.BadRequest{FieldViolations: vs})
-	if err != nil {
-		// Only a marshalling failure, which a BadRequest cannot have; the
-		// code and message are still right.
-		return status.Error(codes.InvalidArgument, msg)
-	}
-	return st.Err()
+	return &Error{What: what, Violations: r.vs, Omitted: r.omitted}
 }
 
-// Violations returns the field violations of a CheckOrders or ExplainItem
-// error (or any status error with BadRequest details), nil for other errors.
+// Error is bad input: the field violations of one request, in request
+// order, and how many more were found but not listed. Every door maps it to
+// its transport (gRPC InvalidArgument with a google.rpc.BadRequest, national
+// infcode -1, HTTP 400).
+type Error struct {
+	What       string // the message type, e.g. "CheckOrdersRequest"
+	Violations []*errdetails.BadRequest_FieldViolation
+	Omitted    int
+}
+
+// IsInvalid reports whether err is (or wraps) a validation error.
+func IsInvalid(err error) bool {
+	var ve *Error
+	return errors.As(err, &ve)
+}
+
+// Total is the number of violations found.
+func (e *Error) Total() int { return len(e.Violations) + e.Omitted }
+
+// Error repeats the first violation for callers that log the message and
+// never read the details.
+func (e *Error) Error() string {
+	first := "request: invalid"
+	if len(e.Violations) > 0 {
+		first = e.Violations[0].Field + ": " + e.Violations[0].Description
+	}
+	return fmt.Sprintf("invalid %s (请求参数错误): %d violation(s); first: %s", e.What, e.Total(), first)
+}
+
+// OmittedViolation is the violation a transport appends for n violations it
+// did not list.
+func OmittedViolation(n int) *errdetails.BadRequest_FieldViolation {
+	return &errdetails.BadRequest_FieldViolation{
+		Field:       "request",
+		Description: fmt.Sprintf("另有%d处错误未列出 (%d more violations not listed; fix the above and retry)", n, n),
+	}
+}
+
+// Violations returns the field violations of a validation error or of a
+// status error with BadRequest details, nil for other errors.
 func Violations(err error) []*errdetails.BadRequest_FieldViolation {
+	var ve *Error
+	if errors.As(err, &ve) {
+		if ve.Omitted > 0 {
+			return append(ve.Violations[:len(ve.Violations):len(ve.Violations)], OmittedViolation(ve.Omitted))
+		}
+		return ve.Violations
+	}
 	st, ok := status.FromError(err)
 	if !ok || st == nil {
 		return nil

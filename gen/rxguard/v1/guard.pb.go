@@ -570,6 +570,58 @@ func (QualificationState) EnumDescriptor() ([]byte, []int) {
 	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{9}
 }
 
+// Response is a physician's answer to one finding (national 3103 dspo_way).
+type Response int32
+
+const (
+	Response_RESPONSE_UNSPECIFIED Response = 0
+	// 继续执行: keep the order; reason_code and reason_text are required.
+	Response_RESPONSE_CONTINUE Response = 1
+	// 返回修改: go back and change the order.
+	Response_RESPONSE_MODIFY Response = 2
+)
+
+// Enum value maps for Response.
+var (
+	Response_name = map[int32]string{
+		0: "RESPONSE_UNSPECIFIED",
+		1: "RESPONSE_CONTINUE",
+		2: "RESPONSE_MODIFY",
+	}
+	Response_value = map[string]int32{
+		"RESPONSE_UNSPECIFIED": 0,
+		"RESPONSE_CONTINUE":    1,
+		"RESPONSE_MODIFY":      2,
+	}
+)
+
+func (x Response) Enum() *Response {
+	p := new(Response)
+	*p = x
+	return p
+}
+
+func (x Response) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Response) Descriptor() protoreflect.EnumDescriptor {
+	return file_rxguard_v1_guard_proto_enumTypes[10].Descriptor()
+}
+
+func (Response) Type() protoreflect.EnumType {
+	return &file_rxguard_v1_guard_proto_enumTypes[10]
+}
+
+func (x Response) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Response.Descriptor instead.
+func (Response) EnumDescriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{10}
+}
+
 type Hospital struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
@@ -2015,6 +2067,552 @@ func (x *GetPhysicianStatusResponse) GetKnowledgeVersion() string {
 	return ""
 }
 
+type FindingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A finding_id of the decision ("<decision_id>-<n>").
+	FindingId string   `protobuf:"bytes,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	Response  Response `protobuf:"varint,2,opt,name=response,proto3,enum=rxguard.v1.Response" json:"response,omitempty"`
+	// One of CLINICAL_NEED, MEETS_RESTRICTION, EMERGENCY, PATIENT_INFORMED,
+	// DATA_ERROR, OTHER (docs/api.md); required with RESPONSE_CONTINUE.
+	ReasonCode string `protobuf:"bytes,3,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// Required with RESPONSE_CONTINUE, at most 500 characters.
+	ReasonText    string `protobuf:"bytes,4,opt,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindingResponse) Reset() {
+	*x = FindingResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindingResponse) ProtoMessage() {}
+
+func (x *FindingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindingResponse.ProtoReflect.Descriptor instead.
+func (*FindingResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FindingResponse) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *FindingResponse) GetResponse() Response {
+	if x != nil {
+		return x.Response
+	}
+	return Response_RESPONSE_UNSPECIFIED
+}
+
+func (x *FindingResponse) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *FindingResponse) GetReasonText() string {
+	if x != nil {
+		return x.ReasonText
+	}
+	return ""
+}
+
+type RecordResponseRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	Responses  []*FindingResponse     `protobuf:"bytes,2,rep,name=responses,proto3" json:"responses,omitempty"`
+	// RFC 3339; defaults to now.
+	RespondedTime string `protobuf:"bytes,3,opt,name=responded_time,json=respondedTime,proto3" json:"responded_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordResponseRequest) Reset() {
+	*x = RecordResponseRequest{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordResponseRequest) ProtoMessage() {}
+
+func (x *RecordResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordResponseRequest.ProtoReflect.Descriptor instead.
+func (*RecordResponseRequest) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RecordResponseRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *RecordResponseRequest) GetResponses() []*FindingResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+func (x *RecordResponseRequest) GetRespondedTime() string {
+	if x != nil {
+		return x.RespondedTime
+	}
+	return ""
+}
+
+type RecordResponseResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// Responses stored as new revisions (the same answer again stores nothing).
+	Recorded      int32 `protobuf:"varint,2,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordResponseResponse) Reset() {
+	*x = RecordResponseResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordResponseResponse) ProtoMessage() {}
+
+func (x *RecordResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordResponseResponse.ProtoReflect.Descriptor instead.
+func (*RecordResponseResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RecordResponseResponse) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *RecordResponseResponse) GetRecorded() int32 {
+	if x != nil {
+		return x.Recorded
+	}
+	return 0
+}
+
+type GetPhysicianReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhysicianCode string                 `protobuf:"bytes,1,opt,name=physician_code,json=physicianCode,proto3" json:"physician_code,omitempty"`
+	// RFC 3339 range [from, to); defaults to the current calendar month.
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPhysicianReportRequest) Reset() {
+	*x = GetPhysicianReportRequest{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhysicianReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhysicianReportRequest) ProtoMessage() {}
+
+func (x *GetPhysicianReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhysicianReportRequest.ProtoReflect.Descriptor instead.
+func (*GetPhysicianReportRequest) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetPhysicianReportRequest) GetPhysicianCode() string {
+	if x != nil {
+		return x.PhysicianCode
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+type VerdictCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdict       Verdict                `protobuf:"varint,1,opt,name=verdict,proto3,enum=rxguard.v1.Verdict" json:"verdict,omitempty"`
+	Decisions     int64                  `protobuf:"varint,2,opt,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerdictCount) Reset() {
+	*x = VerdictCount{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerdictCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerdictCount) ProtoMessage() {}
+
+func (x *VerdictCount) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerdictCount.ProtoReflect.Descriptor instead.
+func (*VerdictCount) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *VerdictCount) GetVerdict() Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return Verdict_VERDICT_UNSPECIFIED
+}
+
+func (x *VerdictCount) GetDecisions() int64 {
+	if x != nil {
+		return x.Decisions
+	}
+	return 0
+}
+
+type RuleTypeCount struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RuleType  string                 `protobuf:"bytes,1,opt,name=rule_type,json=ruleType,proto3" json:"rule_type,omitempty"`
+	Findings  int64                  `protobuf:"varint,2,opt,name=findings,proto3" json:"findings,omitempty"`
+	Continued int64                  `protobuf:"varint,3,opt,name=continued,proto3" json:"continued,omitempty"`
+	Modified  int64                  `protobuf:"varint,4,opt,name=modified,proto3" json:"modified,omitempty"`
+	// Findings without a response.
+	Unanswered    int64 `protobuf:"varint,5,opt,name=unanswered,proto3" json:"unanswered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleTypeCount) Reset() {
+	*x = RuleTypeCount{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleTypeCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleTypeCount) ProtoMessage() {}
+
+func (x *RuleTypeCount) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleTypeCount.ProtoReflect.Descriptor instead.
+func (*RuleTypeCount) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RuleTypeCount) GetRuleType() string {
+	if x != nil {
+		return x.RuleType
+	}
+	return ""
+}
+
+func (x *RuleTypeCount) GetFindings() int64 {
+	if x != nil {
+		return x.Findings
+	}
+	return 0
+}
+
+func (x *RuleTypeCount) GetContinued() int64 {
+	if x != nil {
+		return x.Continued
+	}
+	return 0
+}
+
+func (x *RuleTypeCount) GetModified() int64 {
+	if x != nil {
+		return x.Modified
+	}
+	return 0
+}
+
+func (x *RuleTypeCount) GetUnanswered() int64 {
+	if x != nil {
+		return x.Unanswered
+	}
+	return 0
+}
+
+type ItemCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ItemCode      string                 `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	ItemName      string                 `protobuf:"bytes,2,opt,name=item_name,json=itemName,proto3" json:"item_name,omitempty"`
+	Findings      int64                  `protobuf:"varint,3,opt,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemCount) Reset() {
+	*x = ItemCount{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemCount) ProtoMessage() {}
+
+func (x *ItemCount) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemCount.ProtoReflect.Descriptor instead.
+func (*ItemCount) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ItemCount) GetItemCode() string {
+	if x != nil {
+		return x.ItemCode
+	}
+	return ""
+}
+
+func (x *ItemCount) GetItemName() string {
+	if x != nil {
+		return x.ItemName
+	}
+	return ""
+}
+
+func (x *ItemCount) GetFindings() int64 {
+	if x != nil {
+		return x.Findings
+	}
+	return 0
+}
+
+type GetPhysicianReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhysicianCode string                 `protobuf:"bytes,1,opt,name=physician_code,json=physicianCode,proto3" json:"physician_code,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// Qualification status and points at the report's end.
+	Status     *PhysicianStatus `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	Decisions  int64            `protobuf:"varint,6,opt,name=decisions,proto3" json:"decisions,omitempty"`
+	ByVerdict  []*VerdictCount  `protobuf:"bytes,7,rep,name=by_verdict,json=byVerdict,proto3" json:"by_verdict,omitempty"`
+	ByRuleType []*RuleTypeCount `protobuf:"bytes,8,rep,name=by_rule_type,json=byRuleType,proto3" json:"by_rule_type,omitempty"`
+	// The items most often flagged, most first.
+	TopItems      []*ItemCount `protobuf:"bytes,9,rep,name=top_items,json=topItems,proto3" json:"top_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPhysicianReportResponse) Reset() {
+	*x = GetPhysicianReportResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPhysicianReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPhysicianReportResponse) ProtoMessage() {}
+
+func (x *GetPhysicianReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPhysicianReportResponse.ProtoReflect.Descriptor instead.
+func (*GetPhysicianReportResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetPhysicianReportResponse) GetPhysicianCode() string {
+	if x != nil {
+		return x.PhysicianCode
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportResponse) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportResponse) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *GetPhysicianReportResponse) GetStatus() *PhysicianStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *GetPhysicianReportResponse) GetDecisions() int64 {
+	if x != nil {
+		return x.Decisions
+	}
+	return 0
+}
+
+func (x *GetPhysicianReportResponse) GetByVerdict() []*VerdictCount {
+	if x != nil {
+		return x.ByVerdict
+	}
+	return nil
+}
+
+func (x *GetPhysicianReportResponse) GetByRuleType() []*RuleTypeCount {
+	if x != nil {
+		return x.ByRuleType
+	}
+	return nil
+}
+
+func (x *GetPhysicianReportResponse) GetTopItems() []*ItemCount {
+	if x != nil {
+		return x.TopItems
+	}
+	return nil
+}
+
 var File_rxguard_v1_guard_proto protoreflect.FileDescriptor
 
 const file_rxguard_v1_guard_proto_rawDesc = "" +
@@ -2153,7 +2751,55 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"registered\x18\x03 \x01(\bR\n" +
 	"registered\x123\n" +
 	"\x06status\x18\x04 \x01(\v2\x1b.rxguard.v1.PhysicianStatusR\x06status\x12+\n" +
-	"\x11knowledge_version\x18\x05 \x01(\tR\x10knowledgeVersion*s\n" +
+	"\x11knowledge_version\x18\x05 \x01(\tR\x10knowledgeVersion\"\xa4\x01\n" +
+	"\x0fFindingResponse\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x01 \x01(\tR\tfindingId\x120\n" +
+	"\bresponse\x18\x02 \x01(\x0e2\x14.rxguard.v1.ResponseR\bresponse\x12\x1f\n" +
+	"\vreason_code\x18\x03 \x01(\tR\n" +
+	"reasonCode\x12\x1f\n" +
+	"\vreason_text\x18\x04 \x01(\tR\n" +
+	"reasonText\"\x9a\x01\n" +
+	"\x15RecordResponseRequest\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x129\n" +
+	"\tresponses\x18\x02 \x03(\v2\x1b.rxguard.v1.FindingResponseR\tresponses\x12%\n" +
+	"\x0eresponded_time\x18\x03 \x01(\tR\rrespondedTime\"U\n" +
+	"\x16RecordResponseResponse\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x12\x1a\n" +
+	"\brecorded\x18\x02 \x01(\x05R\brecorded\"f\n" +
+	"\x19GetPhysicianReportRequest\x12%\n" +
+	"\x0ephysician_code\x18\x01 \x01(\tR\rphysicianCode\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"[\n" +
+	"\fVerdictCount\x12-\n" +
+	"\averdict\x18\x01 \x01(\x0e2\x13.rxguard.v1.VerdictR\averdict\x12\x1c\n" +
+	"\tdecisions\x18\x02 \x01(\x03R\tdecisions\"\xa2\x01\n" +
+	"\rRuleTypeCount\x12\x1b\n" +
+	"\trule_type\x18\x01 \x01(\tR\bruleType\x12\x1a\n" +
+	"\bfindings\x18\x02 \x01(\x03R\bfindings\x12\x1c\n" +
+	"\tcontinued\x18\x03 \x01(\x03R\tcontinued\x12\x1a\n" +
+	"\bmodified\x18\x04 \x01(\x03R\bmodified\x12\x1e\n" +
+	"\n" +
+	"unanswered\x18\x05 \x01(\x03R\n" +
+	"unanswered\"a\n" +
+	"\tItemCount\x12\x1b\n" +
+	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x1b\n" +
+	"\titem_name\x18\x02 \x01(\tR\bitemName\x12\x1a\n" +
+	"\bfindings\x18\x03 \x01(\x03R\bfindings\"\xf8\x02\n" +
+	"\x1aGetPhysicianReportResponse\x12%\n" +
+	"\x0ephysician_code\x18\x01 \x01(\tR\rphysicianCode\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x123\n" +
+	"\x06status\x18\x05 \x01(\v2\x1b.rxguard.v1.PhysicianStatusR\x06status\x12\x1c\n" +
+	"\tdecisions\x18\x06 \x01(\x03R\tdecisions\x127\n" +
+	"\n" +
+	"by_verdict\x18\a \x03(\v2\x18.rxguard.v1.VerdictCountR\tbyVerdict\x12;\n" +
+	"\fby_rule_type\x18\b \x03(\v2\x19.rxguard.v1.RuleTypeCountR\n" +
+	"byRuleType\x122\n" +
+	"\ttop_items\x18\t \x03(\v2\x15.rxguard.v1.ItemCountR\btopItems*s\n" +
 	"\x05Scene\x12\x15\n" +
 	"\x11SCENE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCENE_OUTPATIENT\x10\x01\x12\x13\n" +
@@ -2209,12 +2855,18 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x14QUALIFICATION_NORMAL\x10\x01\x12\x1b\n" +
 	"\x17QUALIFICATION_SUSPENDED\x10\x02\x12\x1c\n" +
 	"\x18QUALIFICATION_TERMINATED\x10\x03\x12\x19\n" +
-	"\x15QUALIFICATION_UNKNOWN\x10\x042\xe6\x02\n" +
+	"\x15QUALIFICATION_UNKNOWN\x10\x04*P\n" +
+	"\bResponse\x12\x18\n" +
+	"\x14RESPONSE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11RESPONSE_CONTINUE\x10\x01\x12\x13\n" +
+	"\x0fRESPONSE_MODIFY\x10\x022\xa4\x04\n" +
 	"\fGuardService\x12N\n" +
 	"\vCheckOrders\x12\x1e.rxguard.v1.CheckOrdersRequest\x1a\x1f.rxguard.v1.CheckOrdersResponse\x12N\n" +
 	"\vExplainItem\x12\x1e.rxguard.v1.ExplainItemRequest\x1a\x1f.rxguard.v1.ExplainItemResponse\x12Q\n" +
 	"\fRecordSigned\x12\x1f.rxguard.v1.RecordSignedRequest\x1a .rxguard.v1.RecordSignedResponse\x12c\n" +
-	"\x12GetPhysicianStatus\x12%.rxguard.v1.GetPhysicianStatusRequest\x1a&.rxguard.v1.GetPhysicianStatusResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
+	"\x12GetPhysicianStatus\x12%.rxguard.v1.GetPhysicianStatusRequest\x1a&.rxguard.v1.GetPhysicianStatusResponse\x12W\n" +
+	"\x0eRecordResponse\x12!.rxguard.v1.RecordResponseRequest\x1a\".rxguard.v1.RecordResponseResponse\x12c\n" +
+	"\x12GetPhysicianReport\x12%.rxguard.v1.GetPhysicianReportRequest\x1a&.rxguard.v1.GetPhysicianReportResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
 
 var (
 	file_rxguard_v1_guard_proto_rawDescOnce sync.Once
@@ -2228,8 +2880,8 @@ func file_rxguard_v1_guard_proto_rawDescGZIP() []byte {
 	return file_rxguard_v1_guard_proto_rawDescData
 }
 
-var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_rxguard_v1_guard_proto_goTypes = []any{
 	(Scene)(0),                         // 0: rxguard.v1.Scene
 	(Gender)(0),                        // 1: rxguard.v1.Gender
@@ -2241,24 +2893,33 @@ var file_rxguard_v1_guard_proto_goTypes = []any{
 	(Verdict)(0),                       // 7: rxguard.v1.Verdict
 	(Action)(0),                        // 8: rxguard.v1.Action
 	(QualificationState)(0),            // 9: rxguard.v1.QualificationState
-	(*Hospital)(nil),                   // 10: rxguard.v1.Hospital
-	(*Patient)(nil),                    // 11: rxguard.v1.Patient
-	(*Encounter)(nil),                  // 12: rxguard.v1.Encounter
-	(*Physician)(nil),                  // 13: rxguard.v1.Physician
-	(*Diagnosis)(nil),                  // 14: rxguard.v1.Diagnosis
-	(*OrderLine)(nil),                  // 15: rxguard.v1.OrderLine
-	(*HistoryOrder)(nil),               // 16: rxguard.v1.HistoryOrder
-	(*CheckOrdersRequest)(nil),         // 17: rxguard.v1.CheckOrdersRequest
-	(*Finding)(nil),                    // 18: rxguard.v1.Finding
-	(*PhysicianStatus)(nil),            // 19: rxguard.v1.PhysicianStatus
-	(*CheckOrdersResponse)(nil),        // 20: rxguard.v1.CheckOrdersResponse
-	(*ExplainItemRequest)(nil),         // 21: rxguard.v1.ExplainItemRequest
-	(*KnowledgeEntry)(nil),             // 22: rxguard.v1.KnowledgeEntry
-	(*ExplainItemResponse)(nil),        // 23: rxguard.v1.ExplainItemResponse
-	(*RecordSignedRequest)(nil),        // 24: rxguard.v1.RecordSignedRequest
-	(*RecordSignedResponse)(nil),       // 25: rxguard.v1.RecordSignedResponse
-	(*GetPhysicianStatusRequest)(nil),  // 26: rxguard.v1.GetPhysicianStatusRequest
-	(*GetPhysicianStatusResponse)(nil), // 27: rxguard.v1.GetPhysicianStatusResponse
+	(Response)(0),                      // 10: rxguard.v1.Response
+	(*Hospital)(nil),                   // 11: rxguard.v1.Hospital
+	(*Patient)(nil),                    // 12: rxguard.v1.Patient
+	(*Encounter)(nil),                  // 13: rxguard.v1.Encounter
+	(*Physician)(nil),                  // 14: rxguard.v1.Physician
+	(*Diagnosis)(nil),                  // 15: rxguard.v1.Diagnosis
+	(*OrderLine)(nil),                  // 16: rxguard.v1.OrderLine
+	(*HistoryOrder)(nil),               // 17: rxguard.v1.HistoryOrder
+	(*CheckOrdersRequest)(nil),         // 18: rxguard.v1.CheckOrdersRequest
+	(*Finding)(nil),                    // 19: rxguard.v1.Finding
+	(*PhysicianStatus)(nil),            // 20: rxguard.v1.PhysicianStatus
+	(*CheckOrdersResponse)(nil),        // 21: rxguard.v1.CheckOrdersResponse
+	(*ExplainItemRequest)(nil),         // 22: rxguard.v1.ExplainItemRequest
+	(*KnowledgeEntry)(nil),             // 23: rxguard.v1.KnowledgeEntry
+	(*ExplainItemResponse)(nil),        // 24: rxguard.v1.ExplainItemResponse
+	(*RecordSignedRequest)(nil),        // 25: rxguard.v1.RecordSignedRequest
+	(*RecordSignedResponse)(nil),       // 26: rxguard.v1.RecordSignedResponse
+	(*GetPhysicianStatusRequest)(nil),  // 27: rxguard.v1.GetPhysicianStatusRequest
+	(*GetPhysicianStatusResponse)(nil), // 28: rxguard.v1.GetPhysicianStatusResponse
+	(*FindingResponse)(nil),            // 29: rxguard.v1.FindingResponse
+	(*RecordResponseRequest)(nil),      // 30: rxguard.v1.RecordResponseRequest
+	(*RecordResponseResponse)(nil),     // 31: rxguard.v1.RecordResponseResponse
+	(*GetPhysicianReportRequest)(nil),  // 32: rxguard.v1.GetPhysicianReportRequest
+	(*VerdictCount)(nil),               // 33: rxguard.v1.VerdictCount
+	(*RuleTypeCount)(nil),              // 34: rxguard.v1.RuleTypeCount
+	(*ItemCount)(nil),                  // 35: rxguard.v1.ItemCount
+	(*GetPhysicianReportResponse)(nil), // 36: rxguard.v1.GetPhysicianReportResponse
 }
 var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	1,  // 0: rxguard.v1.Patient.gender:type_name -> rxguard.v1.Gender
@@ -2269,35 +2930,46 @@ var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	6,  // 5: rxguard.v1.OrderLine.kind:type_name -> rxguard.v1.ItemKind
 	6,  // 6: rxguard.v1.HistoryOrder.kind:type_name -> rxguard.v1.ItemKind
 	0,  // 7: rxguard.v1.CheckOrdersRequest.scene:type_name -> rxguard.v1.Scene
-	10, // 8: rxguard.v1.CheckOrdersRequest.hospital:type_name -> rxguard.v1.Hospital
-	11, // 9: rxguard.v1.CheckOrdersRequest.patient:type_name -> rxguard.v1.Patient
-	12, // 10: rxguard.v1.CheckOrdersRequest.encounter:type_name -> rxguard.v1.Encounter
-	13, // 11: rxguard.v1.CheckOrdersRequest.physician:type_name -> rxguard.v1.Physician
-	14, // 12: rxguard.v1.CheckOrdersRequest.diagnoses:type_name -> rxguard.v1.Diagnosis
-	15, // 13: rxguard.v1.CheckOrdersRequest.orders:type_name -> rxguard.v1.OrderLine
-	16, // 14: rxguard.v1.CheckOrdersRequest.history:type_name -> rxguard.v1.HistoryOrder
+	11, // 8: rxguard.v1.CheckOrdersRequest.hospital:type_name -> rxguard.v1.Hospital
+	12, // 9: rxguard.v1.CheckOrdersRequest.patient:type_name -> rxguard.v1.Patient
+	13, // 10: rxguard.v1.CheckOrdersRequest.encounter:type_name -> rxguard.v1.Encounter
+	14, // 11: rxguard.v1.CheckOrdersRequest.physician:type_name -> rxguard.v1.Physician
+	15, // 12: rxguard.v1.CheckOrdersRequest.diagnoses:type_name -> rxguard.v1.Diagnosis
+	16, // 13: rxguard.v1.CheckOrdersRequest.orders:type_name -> rxguard.v1.OrderLine
+	17, // 14: rxguard.v1.CheckOrdersRequest.history:type_name -> rxguard.v1.HistoryOrder
 	8,  // 15: rxguard.v1.Finding.action:type_name -> rxguard.v1.Action
 	9,  // 16: rxguard.v1.PhysicianStatus.state:type_name -> rxguard.v1.QualificationState
 	7,  // 17: rxguard.v1.CheckOrdersResponse.verdict:type_name -> rxguard.v1.Verdict
-	18, // 18: rxguard.v1.CheckOrdersResponse.findings:type_name -> rxguard.v1.Finding
-	19, // 19: rxguard.v1.CheckOrdersResponse.physician_status:type_name -> rxguard.v1.PhysicianStatus
+	19, // 18: rxguard.v1.CheckOrdersResponse.findings:type_name -> rxguard.v1.Finding
+	20, // 19: rxguard.v1.CheckOrdersResponse.physician_status:type_name -> rxguard.v1.PhysicianStatus
 	8,  // 20: rxguard.v1.KnowledgeEntry.action:type_name -> rxguard.v1.Action
-	22, // 21: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
-	15, // 22: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
-	19, // 23: rxguard.v1.GetPhysicianStatusResponse.status:type_name -> rxguard.v1.PhysicianStatus
-	17, // 24: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
-	21, // 25: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
-	24, // 26: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
-	26, // 27: rxguard.v1.GuardService.GetPhysicianStatus:input_type -> rxguard.v1.GetPhysicianStatusRequest
-	20, // 28: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
-	23, // 29: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
-	25, // 30: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
-	27, // 31: rxguard.v1.GuardService.GetPhysicianStatus:output_type -> rxguard.v1.GetPhysicianStatusResponse
-	28, // [28:32] is the sub-list for method output_type
-	24, // [24:28] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	23, // 21: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
+	16, // 22: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
+	20, // 23: rxguard.v1.GetPhysicianStatusResponse.status:type_name -> rxguard.v1.PhysicianStatus
+	10, // 24: rxguard.v1.FindingResponse.response:type_name -> rxguard.v1.Response
+	29, // 25: rxguard.v1.RecordResponseRequest.responses:type_name -> rxguard.v1.FindingResponse
+	7,  // 26: rxguard.v1.VerdictCount.verdict:type_name -> rxguard.v1.Verdict
+	20, // 27: rxguard.v1.GetPhysicianReportResponse.status:type_name -> rxguard.v1.PhysicianStatus
+	33, // 28: rxguard.v1.GetPhysicianReportResponse.by_verdict:type_name -> rxguard.v1.VerdictCount
+	34, // 29: rxguard.v1.GetPhysicianReportResponse.by_rule_type:type_name -> rxguard.v1.RuleTypeCount
+	35, // 30: rxguard.v1.GetPhysicianReportResponse.top_items:type_name -> rxguard.v1.ItemCount
+	18, // 31: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
+	22, // 32: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
+	25, // 33: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
+	27, // 34: rxguard.v1.GuardService.GetPhysicianStatus:input_type -> rxguard.v1.GetPhysicianStatusRequest
+	30, // 35: rxguard.v1.GuardService.RecordResponse:input_type -> rxguard.v1.RecordResponseRequest
+	32, // 36: rxguard.v1.GuardService.GetPhysicianReport:input_type -> rxguard.v1.GetPhysicianReportRequest
+	21, // 37: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
+	24, // 38: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
+	26, // 39: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
+	28, // 40: rxguard.v1.GuardService.GetPhysicianStatus:output_type -> rxguard.v1.GetPhysicianStatusResponse
+	31, // 41: rxguard.v1.GuardService.RecordResponse:output_type -> rxguard.v1.RecordResponseResponse
+	36, // 42: rxguard.v1.GuardService.GetPhysicianReport:output_type -> rxguard.v1.GetPhysicianReportResponse
+	37, // [37:43] is the sub-list for method output_type
+	31, // [31:37] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_rxguard_v1_guard_proto_init() }
@@ -2310,8 +2982,8 @@ func file_rxguard_v1_guard_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rxguard_v1_guard_proto_rawDesc), len(file_rxguard_v1_guard_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   18,
+			NumEnums:      11,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,8 @@ const (
 	GuardService_ExplainItem_FullMethodName        = "/rxguard.v1.GuardService/ExplainItem"
 	GuardService_RecordSigned_FullMethodName       = "/rxguard.v1.GuardService/RecordSigned"
 	GuardService_GetPhysicianStatus_FullMethodName = "/rxguard.v1.GuardService/GetPhysicianStatus"
+	GuardService_RecordResponse_FullMethodName     = "/rxguard.v1.GuardService/RecordResponse"
+	GuardService_GetPhysicianReport_FullMethodName = "/rxguard.v1.GuardService/GetPhysicianReport"
 )
 
 // GuardServiceClient is the client API for GuardService service.
@@ -47,6 +49,13 @@ type GuardServiceClient interface {
 	// GetPhysicianStatus returns a physician's payment qualification
 	// (医保支付资格) as folded from the bureau's status events.
 	GetPhysicianStatus(ctx context.Context, in *GetPhysicianStatusRequest, opts ...grpc.CallOption) (*GetPhysicianStatusResponse, error)
+	// RecordResponse records the physician's answer to findings of one
+	// decision (national 3103): continue with a reason, or go back and modify.
+	// Durable before it is acknowledged.
+	RecordResponse(ctx context.Context, in *RecordResponseRequest, opts ...grpc.CallOption) (*RecordResponseResponse, error)
+	// GetPhysicianReport is the physician's own view ("my points, my findings
+	// this month"); the same report AuditService gives the 医保办.
+	GetPhysicianReport(ctx context.Context, in *GetPhysicianReportRequest, opts ...grpc.CallOption) (*GetPhysicianReportResponse, error)
 }
 
 type guardServiceClient struct {
@@ -97,6 +106,26 @@ func (c *guardServiceClient) GetPhysicianStatus(ctx context.Context, in *GetPhys
 	return out, nil
 }
 
+func (c *guardServiceClient) RecordResponse(ctx context.Context, in *RecordResponseRequest, opts ...grpc.CallOption) (*RecordResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordResponseResponse)
+	err := c.cc.Invoke(ctx, GuardService_RecordResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *guardServiceClient) GetPhysicianReport(ctx context.Context, in *GetPhysicianReportRequest, opts ...grpc.CallOption) (*GetPhysicianReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPhysicianReportResponse)
+	err := c.cc.Invoke(ctx, GuardService_GetPhysicianReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GuardServiceServer is the server API for GuardService service.
 // All implementations must embed UnimplementedGuardServiceServer
 // for forward compatibility.
@@ -116,6 +145,13 @@ type GuardServiceServer interface {
 	// GetPhysicianStatus returns a physician's payment qualification
 	// (医保支付资格) as folded from the bureau's status events.
 	GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error)
+	// RecordResponse records the physician's answer to findings of one
+	// decision (national 3103): continue with a reason, or go back and modify.
+	// Durable before it is acknowledged.
+	RecordResponse(context.Context, *RecordResponseRequest) (*RecordResponseResponse, error)
+	// GetPhysicianReport is the physician's own view ("my points, my findings
+	// this month"); the same report AuditService gives the 医保办.
+	GetPhysicianReport(context.Context, *GetPhysicianReportRequest) (*GetPhysicianReportResponse, error)
 	mustEmbedUnimplementedGuardServiceServer()
 }
 
@@ -137,6 +173,12 @@ func (UnimplementedGuardServiceServer) RecordSigned(context.Context, *RecordSign
 }
 func (UnimplementedGuardServiceServer) GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetPhysicianStatus not implemented")
+}
+func (UnimplementedGuardServiceServer) RecordResponse(context.Context, *RecordResponseRequest) (*RecordResponseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordResponse not implemented")
+}
+func (UnimplementedGuardServiceServer) GetPhysicianReport(context.Context, *GetPhysicianReportRequest) (*GetPhysicianReportResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPhysicianReport not implemented")
 }
 func (UnimplementedGuardServiceServer) mustEmbedUnimplementedGuardServiceServer() {}
 func (UnimplementedGuardServiceServer) testEmbeddedByValue()                      {}
@@ -231,6 +273,42 @@ func _GuardService_GetPhysicianStatus_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GuardService_RecordResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GuardServiceServer).RecordResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GuardService_RecordResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GuardServiceServer).RecordResponse(ctx, req.(*RecordResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GuardService_GetPhysicianReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPhysicianReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GuardServiceServer).GetPhysicianReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GuardService_GetPhysicianReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GuardServiceServer).GetPhysicianReport(ctx, req.(*GetPhysicianReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GuardService_ServiceDesc is the grpc.ServiceDesc for GuardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -253,6 +331,14 @@ var GuardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPhysicianStatus",
 			Handler:    _GuardService_GetPhysicianStatus_Handler,
+		},
+		{
+			MethodName: "RecordResponse",
+			Handler:    _GuardService_RecordResponse_Handler,
+		},
+		{
+			MethodName: "GetPhysicianReport",
+			Handler:    _GuardService_GetPhysicianReport_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,73 +1,43 @@
-package server
+package check
 
 import (
 	"context"
 	"errors"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
-// HistoryStore is what the guard needs of the patient-history store.
-type HistoryStore interface {
-	Record(ctx context.Context, patientID string, entries []history.Entry) (int, error)
-	// Lookup returns the patient's entries with since <= Time <= until
-	// (until is the check time), oldest first; when more than its cap are
-	// in that window, the newest of them (see history.Store.Lookup).
-	Lookup(ctx context.Context, patientID string, since, until time.Time) ([]history.Entry, error)
-}
-
-// historyWindow bounds how far back a check looks: the longest course a
+// HistoryWindow bounds how far back a check looks: the longest course a
 // rule counts (one year) with margin, and the store's default retention.
-const historyWindow = 400 * 24 * time.Hour
-
-// WithHistory makes the sidecar record signed orders and use them as
-// patient history in later checks, and counts on /metrics the lookups that
-// hit the history store's per-lookup cap (rxguard_history_lookup_truncated_total).
-func (s *Server) WithHistory(h HistoryStore) {
-	s.guard.WithHistory(h)
-	if t, ok := h.(interface{ Truncations() uint64 }); ok {
-		s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "rxguard_history_lookup_truncated_total",
-			Help: "History lookups that found more entries in the rules' window than the per-lookup cap; the newest were used (a patient with an implausible history: check what the HIS records).",
-		}, func() float64 { return float64(t.Truncations()) }))
-	}
-}
-
-// WithHistory makes the guard record signed orders and use them as patient
-// history in later checks.
-func (g *Guard) WithHistory(h HistoryStore) *Guard {
-	g.history = h
-	return g
-}
+const HistoryWindow = 400 * 24 * time.Hour
 
 // recordedHistory returns the patient's recorded orders that the request
-// does not already carry: those at or before check_time (a check is
+// does not already carry: only entries at or before check_time (a check is
 // reproducible, and entries dated later can never crowd out the window)
-// and at most historyWindow before it, de-duplicated against history[], and
+// and at most HistoryWindow before it, de-duplicated against history[], and
 // without this order's own lines recorded earlier (re-checking a signed
 // order must not make it its own duplicate). Item codes are compared
 // canonical (knowledge.CanonicalCode), as they are recorded.
-func (g *Guard) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) []engine.HistoryEntry {
+func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) []engine.HistoryEntry {
 	patient := req.GetPatient().GetId()
-	if g.history == nil || patient == "" {
+	if s.history == nil || patient == "" {
 		return nil
 	}
-	recorded, err := g.history.Lookup(ctx, patient, p.CheckTime.Add(-historyWindow), p.CheckTime)
+	recorded, err := s.history.Lookup(ctx, patient, p.CheckTime.Add(-HistoryWindow), p.CheckTime)
 	if err != nil {
 		// The check goes on with the request's own history: a history
 		// store problem must not stop orders being checked. The error
 		// text names the patient, so only its kind is logged.
-		g.log.Warn("patient history unavailable; checked with the request's history only", "cause", historyCause(err))
+		s.logger.Warn("patient history unavailable; checked with the request's history only", "cause", historyCause(err))
 		return nil
 	}
 	if len(recorded) == 0 {
@@ -113,14 +83,14 @@ func canonical(code string) string {
 }
 
 // RecordSigned stores the orders a physician finally signed as the
-// patient's history.
-func (g *Guard) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedRequest) (*rxguardv1.RecordSignedResponse, error) {
-	p, err := validate.RecordSigned(req, g.limits, g.now())
+// patient's history, and links them to their decision when it names one.
+func (s *Service) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedRequest) (*rxguardv1.RecordSignedResponse, error) {
+	p, err := validate.RecordSigned(req, s.limits, s.now())
 	if err != nil {
 		return nil, err
 	}
-	if g.history == nil {
-		return nil, status.Error(codes.FailedPrecondition, "this rxguard runs without a patient-history store")
+	if s.history == nil {
+		return nil, errorf(FailedPrecondition, nil, "this rxguard runs without a patient-history store")
 	}
 	entries := make([]history.Entry, len(req.Orders))
 	for i, o := range req.Orders {
@@ -132,18 +102,36 @@ func (g *Guard) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedReq
 			EncounterID: req.EncounterId, LineID: o.LineId, DecisionID: req.DecisionId,
 		}
 	}
-	n, err := g.history.Record(ctx, req.PatientId, entries)
+	n, err := s.history.Record(ctx, req.PatientId, entries)
 	switch {
 	case err == nil:
 	case errors.Is(err, history.ErrInvalid):
-		return nil, status.Errorf(codes.InvalidArgument, "record signed orders: %v", err)
+		return nil, &validate.Error{What: "RecordSignedRequest", Violations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "request", Description: "无法记录 (cannot be recorded): " + err.Error()}}}
 	case errors.Is(err, diskspace.ErrNoSpace):
-		return nil, noSpaceStatus(err)
+		msg := diskspace.ErrNoSpace.Error()
+		var ns *diskspace.NoSpaceError
+		if errors.As(err, &ns) {
+			msg = ns.Error()
+		}
+		return nil, errorf(ResourceExhausted, err, "%s; recorded nothing: record these orders again once there is room", msg)
 	case ctx.Err() != nil:
-		return nil, status.FromContextError(ctx.Err()).Err()
+		return nil, ctx.Err()
 	default:
-		g.log.Error("recording signed orders failed", "cause", historyCause(err))
-		return nil, status.Errorf(codes.Unavailable, "record signed orders: %v", err)
+		s.logger.Error("recording signed orders failed", "cause", historyCause(err))
+		return nil, errorf(Unavailable, err, "record signed orders: %s; retry", historyCause(err))
+	}
+	if s.log != nil && req.DecisionId != "" {
+		ids := make([]string, len(req.Orders))
+		for i, o := range req.Orders {
+			ids[i] = o.LineId
+		}
+		// The lines are the patient's history whether or not the link
+		// is stored; a decision id the log does not know (another
+		// sidecar's, or expired) is not an error of the signing.
+		if err := s.log.LinkSigned(ctx, req.DecisionId, ids); err != nil && !errors.Is(err, decisionlog.ErrDecisionNotFound) {
+			s.logger.Warn("signed lines not linked to their decision", "decision_id", req.DecisionId, "err", err)
+		}
 	}
 	return &rxguardv1.RecordSignedResponse{Recorded: int32(n)}, nil
 }

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rxguard/rxguard/internal/diskspace"
+	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/check"
+	"github.com/rxguard/rxguard/server/decisionlog"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/pluginhost"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+// decisionLogConfig is the decision record's section (docs/operations.md,
+// "Decision record").
+type decisionLogConfig struct {
+	// Disabled turns the decision log off (RecordResponse and AuditService
+	// then answer FailedPrecondition). It is on by default.
+	Disabled bool `json:"disabled,omitempty"`
+	// Durability: "async" (default; a kill -9 loses at most the last
+	// commit interval) or "sync" (the reply waits for the group commit).
+	Durability string `json:"durability,omitempty"`
+	// Retention: Go duration; default 26280h (3 years).
+	Retention string `json:"retention,omitempty"`
+	// CommitInterval: Go duration, the group-commit interval; default 5ms.
+	CommitInterval string `json:"commit_interval,omitempty"`
+	// QueueSize: decisions that may wait for the writer; default 8192.
+	QueueSize int `json:"queue_size,omitempty"`
+	// SidecarID names this instance in every decision; default the host
+	// name.
+	SidecarID string `json:"sidecar_id,omitempty"`
+}
+
+func (c decisionLogConfig) options(dir string, log *slog.Logger, space *diskspace.Guard) (decisionlog.Options, error) {
+	o := decisionlog.Options{Dir: dir, Logger: log, Space: space, QueueSize: c.QueueSize, SidecarID: c.SidecarID}
+	var err error
+	if o.Durability, err = decisionlog.ParseDurability(c.Durability); err != nil {
+		return o, fmt.Errorf("decision_log.durability: %w", err)
+	}
+	dur := func(name, s string) (time.Duration, error) {
+		if s == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("decision_log.%s %q is not a positive Go duration (e.g. \"26280h\", \"5ms\")", name, s)
+		}
+		return d, nil
+	}
+	if o.Retention, err = dur("retention", c.Retention); err != nil {
+		return o, err
+	}
+	if o.CommitInterval, err = dur("commit_interval", c.CommitInterval); err != nil {
+		return o, err
+	}
+	if c.QueueSize < 0 {
+		return o, fmt.Errorf("decision_log.queue_size %d: must be positive (0 for the default %d)", c.QueueSize, decisionlog.DefaultQueueSize)
+	}
+	return o, nil
+}
+
+// sidecar is one running rxguard: its stores, engine, check service,
+// plugins, bureau sync and listeners. newSidecar is the one function that
+// assembles it from its configuration; `rxguard serve` and the tests use it
+// alike.
+type sidecar struct {
+	cfg       config
+	log       *slog.Logger
+	eng       *engine.Engine
+	kb        *store.Store
+	hist      *history.Store
+	decisions *decisionlog.Log
+	plugins   *pluginhost.Manager
+	sync      *syncer
+	svc       *check.Service
+	srv       *server.Server
+	space     []*diskspace.Guard
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	closers   []func()
+}
+
+// newSidecar opens everything the configuration names and binds the
+// listeners; run serves. On error, whatever was opened is closed.
+func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, err error) {
+	sc := &sidecar{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			sc.close()
+		}
+	}()
+	if sc.eng, err = engine.New(cfg.Engine); err != nil {
+		return nil, fmt.Errorf("rule configuration: %w", err)
+	}
+	conn, err := cfg.connLimits()
+	if err != nil {
+		return nil, fmt.Errorf("connection limits: %w", err)
+	}
+	kbSpace, histSpace, decSpace := cfg.diskGuards(log)
+	sc.space = []*diskspace.Guard{kbSpace, histSpace}
+	if sc.kb, err = store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log, Space: kbSpace}); err != nil {
+		return nil, err
+	}
+	sc.closers = append(sc.closers, func() { sc.kb.Close() })
+	if sc.hist, err = history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace}); err != nil {
+		return nil, err
+	}
+	sc.closers = append(sc.closers, func() { sc.hist.Close() })
+
+	svcOpts := check.Options{Engine: sc.eng, Limits: validate.DefaultLimits(), History: sc.hist, Logger: log}
+	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: sc.hist.Truncations}
+	if !cfg.DecisionLog.Disabled {
+		o, err := cfg.DecisionLog.options(filepath.Join(cfg.DataDir, "decisions"), log, decSpace)
+		if err != nil {
+			return nil, err
+		}
+		if o.SidecarID == "" {
+			o.SidecarID, _ = os.Hostname()
+		}
+		if sc.decisions, err = decisionlog.Open(ctx, o); err != nil {
+			return nil, fmt.Errorf("decision log: %w", err)
+		}
+		// Closed after the listeners stopped: everything answered is
+		// flushed (closers run in reverse).
+		sc.closers = append(sc.closers, func() {
+			if err := sc.decisions.Close(); err != nil {
+				log.Error("decision log close", "err", err)
+			}
+		})
+		sc.space = append(sc.space, decSpace)
+		svcOpts.Log, srvOpts.Decisions = sc.decisions, sc.decisions
+	}
+	stores := sc.space
+	srvOpts.Storage = func() []diskspace.Status {
+		out := make([]diskspace.Status, len(stores))
+		for i, g := range stores {
+			out[i] = g.Status()
+		}
+		return out
+	}
+	if len(cfg.Plugins) > 0 {
+		pcfgs, err := cfg.pluginHostConfigs()
+		if err != nil {
+			return nil, err
+		}
+		if sc.plugins, err = pluginhost.Start(ctx, pcfgs, log); err != nil {
+			return nil, fmt.Errorf("plugins: %w", err)
+		}
+		sc.closers = append(sc.closers, func() { sc.plugins.Close() })
+		svcOpts.Plugins, srvOpts.Plugins = sc.plugins, sc.plugins.Status
+	}
+	if cfg.Bureau.Address != "" {
+		if sc.sync, err = prepareSync(ctx, cfg.Bureau, sc.kb, sc.eng, log); err != nil {
+			return nil, fmt.Errorf("bureau sync: %w", err)
+		}
+		sc.closers = append(sc.closers, sc.sync.close)
+		svcOpts.Stale, srvOpts.Sync = sc.sync.client.Stale, sc.sync.client.Status
+	}
+	sc.svc = check.New(svcOpts)
+	srvOpts.Service = sc.svc
+	sc.srv = server.New(srvOpts)
+
+	if sc.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if cfg.HTTPAddr != "off" {
+		if sc.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			sc.grpcLis.Close()
+			return nil, fmt.Errorf("HTTP listener: %w", err)
+		}
+	}
+	return sc, nil
+}
+
+// run serves until ctx ends, then stops gracefully (in-flight checks
+// finish; the decision log is flushed by close).
+func (sc *sidecar) run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- sc.srv.Serve(ctx, sc.grpcLis, sc.httpLis) }()
+	m, err := server.EnsureActive(ctx, sc.kb, sc.eng, sc.log)
+	if err != nil {
+		return errors.Join(fmt.Errorf("load knowledge: %w", err), <-served)
+	}
+	sc.srv.SetReady()
+	watchDisk(ctx, sc.kb, sc.eng, sc.log, sc.space[0], sc.space[1:]...)
+	if sc.sync != nil {
+		sc.sync.start(ctx)
+	}
+	httpAddr := "off"
+	if sc.httpLis != nil {
+		httpAddr = sc.httpLis.Addr().String()
+	}
+	sc.log.Info("rxguard serving", "grpc", sc.grpcLis.Addr().String(), "http", httpAddr, "knowledge_version", m.Version,
+		"codes", sc.eng.Index().Codes(), "data", sc.cfg.DataDir, "decision_log", sc.decisions != nil)
+	// Reclaim space of releases garbage-collected by the switch; off the
+	// request path.
+	go func() { _ = sc.kb.RunGC(ctx) }()
+	return <-served
+}
+
+// close closes what newSidecar opened, last opened first.
+func (sc *sidecar) close() {
+	for i := len(sc.closers) - 1; i >= 0; i-- {
+		sc.closers[i]()
+	}
+	sc.closers = nil
+}

@@ -1,0 +1,100 @@
+package decisionlog
+
+import (
+	"encoding/binary"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+)
+
+// Key prefixes and index kinds (doc.go has the layout).
+const (
+	prefixDecision = 'd'
+	prefixIndex    = 'x'
+
+	childResponse = 'r'
+	childSigned   = 's'
+
+	indexPhysician  = 'p'
+	indexDepartment = 'd'
+	indexPatient    = 'a'
+	indexVerdict    = 'v'
+	indexRuleType   = 't'
+	indexUnanswered = 'u'
+)
+
+// maxIndexValue bounds an indexed value (a physician code, a patient id …).
+// Validation bounds them far lower; a longer one is not indexed rather
+// than written into an unbounded key.
+const maxIndexValue = 1024
+
+// valueVersion is the first byte of every stored value.
+const valueVersion = 1
+
+// decisionKeyLen is the length of a decision's own key: 'd' id.
+const decisionKeyLen = 1 + idLen
+
+func appendDecisionKey(b []byte, u *id) []byte {
+	b = append(b, prefixDecision)
+	return append(b, u[:]...)
+}
+
+func appendResponseKey(b []byte, u *id, seq uint16) []byte {
+	b = appendDecisionKey(b, u)
+	b = append(b, childResponse)
+	return binary.BigEndian.AppendUint16(b, seq)
+}
+
+func appendSignedKey(b []byte, u *id) []byte {
+	b = appendDecisionKey(b, u)
+	return append(b, childSigned)
+}
+
+// appendIndexPrefix appends 'x' kind len16 value: every key of one indexed
+// value shares it, and no value's prefix is a prefix of another's.
+func appendIndexPrefix(b []byte, kind byte, value string) []byte {
+	b = append(b, prefixIndex, kind)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(value)))
+	return append(b, value...)
+}
+
+func appendIndexKey(b []byte, kind byte, value string, u *id) []byte {
+	b = appendIndexPrefix(b, kind, value)
+	return append(b, u[:]...)
+}
+
+// indexable reports whether value gets an index key.
+func indexable(value string) bool { return value != "" && len(value) <= maxIndexValue }
+
+// verdictValue is the indexed value of a verdict: its enum number as one
+// byte.
+func verdictValue(v rxguardv1.Verdict) string {
+	if v < 0 || v > 255 {
+		v = 255
+	}
+	return oneByte[v : v+1]
+}
+
+var oneByte = func() string {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return string(b)
+}()
+
+// departmentOf is the department a decision is indexed under: the
+// encounter's, else the physician's.
+func departmentOf(req *rxguardv1.CheckOrdersRequest) string {
+	if d := req.GetEncounter().GetDepartmentCode(); d != "" {
+		return d
+	}
+	return req.GetPhysician().GetDepartmentCode()
+}
+
+// needsAnswer reports whether a finding expects the physician's response:
+// it can be overridden and asks for something (an INFO finding asks for
+// nothing; a BLOCK that cannot be overridden can only be modified, which
+// the physician may still report).
+func needsAnswer(f *rxguardv1.Finding) bool {
+	return f.GetOverridable() && f.GetAction() != rxguardv1.Action_ACTION_INFO
+}
