@@ -34,6 +34,7 @@ FUZZ_TARGETS := \
 	./knowledge/wire:FuzzDecode \
 	./knowledge:FuzzCanonicalCode \
 	./server/grpccodec:FuzzRepairUTF8 \
+	./server/decisionlog:FuzzParseID \
 	./server:FuzzCodeVariantsNeverLowerVerdict
 
 .PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean

@@ -35,7 +35,7 @@ func newDecisionLogCollector(log DecisionLogStatus) *decisionLogCollector {
 		waited:   d("rxguard_decision_log_waited_total", "Checks that waited for room in a full decision-log queue (back-pressure)."),
 		failed:   d("rxguard_decision_log_failed_total", "Decisions the decision log could not write (storage error, disk nearly full)."),
 		dropped:  d("rxguard_decision_log_dropped_total", "Decisions not queued: the check's caller gave up while waiting for room, or after shutdown."),
-		commits:  d("rxguard_decision_log_commits_total", "Group commits of the decision log (one fsync each)."),
+		commits:  d("rxguard_decision_log_commits_total", "Group commits of the decision log."),
 		ok:       d("rxguard_decision_log_ok", "1 when the decision log records decisions, 0 when degraded."),
 	}
 }

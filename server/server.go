@@ -101,7 +101,9 @@ func New(o Options) *Server {
 		sync: o.Sync, plugins: o.Plugins, storage: o.Storage, decisions: o.Decisions,
 		grpcConns: newConnLimiter("grpc", conn.GRPC.MaxConnections, log),
 		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log)}
+	rec := &recoverer{log: log}
 	s.grpc = grpc.NewServer(append(conn.GRPC.serverOptions(), grpc.MaxRecvMsgSize(maxRecvBytes),
+		grpc.ChainUnaryInterceptor(rec.unary), grpc.ChainStreamInterceptor(rec.stream),
 		// Invalid UTF-8 reaches validation (InvalidArgument naming the
 		// field) instead of failing the decode as Internal.
 		grpc.ForceServerCodecV2(grpccodec.New()))...)
@@ -123,6 +125,10 @@ func New(o Options) *Server {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.metrics.MustRegister(append(s.grpcConns.collectors(), s.httpConns.collectors()...)...)
 	s.metrics.MustRegister(o.Service.Metrics().Collectors()...)
+	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "rxguard_grpc_handler_panics_total",
+		Help: "gRPC calls that panicked and were answered Internal (a bug: the log has the stack).",
+	}, func() float64 { return float64(rec.panics.Load()) }))
 	if s.sync != nil {
 		s.metrics.MustRegister(newSyncCollector(s.sync))
 	}

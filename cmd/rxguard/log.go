@@ -29,7 +29,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
-	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/decisionlog"
@@ -401,43 +400,34 @@ type dataSource struct {
 // the store's directory lock: the open is refused and the user told to ask
 // the sidecar instead.
 //
-// The store is opened read-only: it writes no new file into the sidecar's
-// directory (an operator running this as another user must not leave
-// files the sidecar cannot write). decisionlog has no read-only option
-// yet; a disk guard that always finds the disk full gets the same from
-// Open (badgerdb.OpenGuarded opens an existing store read-only).
+// The store is opened read-only (decisionlog.Options.ReadOnly): it writes
+// no new file into the sidecar's directory (an operator running this as
+// another user must not leave files the sidecar cannot write).
 func openDataSource(ctx context.Context, dir string) (*dataSource, error) {
 	ddir := filepath.Join(dir, "decisions")
 	if _, err := os.Stat(filepath.Join(ddir, "MANIFEST")); err != nil {
 		if _, err2 := os.Stat(filepath.Join(dir, "MANIFEST")); err2 == nil && filepath.Base(filepath.Clean(dir)) == "decisions" {
 			ddir = dir // named the decisions directory itself
 		} else if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s holds no decision log (no %s; 该目录没有决策记录): -data names a sidecar's data directory (its data_dir, default ./data)", dir, ddir)
+			return nil, noDecisionLog(dir, ddir)
 		} else {
 			return nil, fmt.Errorf("cannot read the decision log in %s: %w", ddir, err)
 		}
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	never := diskspace.New("decisions", ddir, diskspace.Options{MinFree: 1, Logger: quiet,
-		Statfs: func(string) (uint64, error) { return 0, nil }})
-	l, err := decisionlog.Open(ctx, decisionlog.Options{Dir: ddir, Logger: quiet, Space: never})
-	if err != nil {
-		return nil, err
+	l, err := decisionlog.Open(ctx, decisionlog.Options{Dir: ddir, Logger: slog.New(slog.DiscardHandler), ReadOnly: true})
+	switch {
+	case err == nil:
+		return &dataSource{log: l}, nil
+	case isLockError(err.Error()):
+		return nil, fmt.Errorf("the sidecar is running: use -server (边车正在运行，请用 -server 连接): %s is locked by another rxguard process", ddir)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, noDecisionLog(dir, ddir) // removed since the check above
 	}
-	if _, _, err := l.Query(ctx, decisionlog.Query{PageSize: 1}); err != nil {
-		msg := l.Status().Detail.LastError
-		l.Close()
-		if isLockError(msg) {
-			return nil, fmt.Errorf("the sidecar is running: use -server (边车正在运行，请用 -server 连接): %s is locked by another rxguard process", ddir)
-		}
-		// The guard's "disk nearly full" is this function's doing, not the
-		// disk's: say only why the read-only open failed.
-		if _, after, ok := strings.Cut(msg, "opening read-only failed: "); ok {
-			msg = after
-		}
-		return nil, fmt.Errorf("cannot read the decision log in %s: %v", ddir, cmp.Or(msg, err.Error()))
-	}
-	return &dataSource{log: l}, nil
+	return nil, fmt.Errorf("cannot read the decision log in %s: %w", ddir, err)
+}
+
+func noDecisionLog(dir, ddir string) error {
+	return fmt.Errorf("%s holds no decision log (no %s; 该目录没有决策记录): -data names a sidecar's data directory (its data_dir, default ./data)", dir, ddir)
 }
 
 // isLockError: the directory lock is held — by badgerdb's own lock before

@@ -34,6 +34,9 @@ type decisionLogConfig struct {
 	Retention string `json:"retention,omitempty"`
 	// CommitInterval: Go duration, the group-commit interval; default 5ms.
 	CommitInterval string `json:"commit_interval,omitempty"`
+	// SyncInterval: Go duration; in async durability, how often what was
+	// committed is fsynced (the power-loss window); default 1s.
+	SyncInterval string `json:"sync_interval,omitempty"`
 	// QueueSize: decisions that may wait for the writer; default 8192.
 	QueueSize int `json:"queue_size,omitempty"`
 	// SidecarID names this instance in every decision; default the host
@@ -61,6 +64,9 @@ func (c decisionLogConfig) options(dir string, log *slog.Logger, space *diskspac
 		return o, err
 	}
 	if o.CommitInterval, err = dur("commit_interval", c.CommitInterval); err != nil {
+		return o, err
+	}
+	if o.SyncInterval, err = dur("sync_interval", c.SyncInterval); err != nil {
 		return o, err
 	}
 	if c.QueueSize < 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/decisionlog"
 )
 
 // cmdStatus prints a running sidecar's /status for hospital IT: the active
@@ -61,7 +62,8 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Name  string `json:"name"`
 			State string `json:"state"`
 		} `json:"plugins"`
-		Storage []diskspace.Status `json:"storage"`
+		Storage     []diskspace.Status  `json:"storage"`
+		DecisionLog *decisionlog.Status `json:"decision_log"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("sidecar on %s answered /status with something unreadable: %w", *addr, err)
@@ -113,6 +115,26 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if d.RefusedWrites > 0 {
 			fmt.Fprintf(w, "  refused writes\t%d\n", d.RefusedWrites)
 		}
+	}
+	if d := st.DecisionLog; d != nil {
+		state := "recording"
+		if d.State != decisionlog.StateOK {
+			state = "DEGRADED (decisions are not being recorded; checks are answered)"
+		}
+		fmt.Fprintf(w, "decision log\t%s — %s, %d written, %d queued\n", state, d.Detail.Durability, d.Detail.Written, d.Detail.QueueDepth)
+		if d.Message != "" {
+			fmt.Fprintf(w, "  why\t%s\n", d.Message)
+		}
+		for _, c := range []struct {
+			name string
+			n    uint64
+		}{{"failed", d.Detail.Failed}, {"waited (queue full)", d.Detail.Waited}, {"dropped", d.Detail.Dropped}} {
+			if c.n > 0 {
+				fmt.Fprintf(w, "  %s\t%d\n", c.name, c.n)
+			}
+		}
+	} else {
+		fmt.Fprintf(w, "decision log\tnot configured\n")
 	}
 	return w.Flush()
 }

@@ -1,6 +1,7 @@
 // Package badgerdb opens Badger the way an rxguard sidecar needs it: small
 // memory, durable commits, Badger's messages in slog, and the crash
-// workaround below. knowledge/store and server/history both use it.
+// workaround below. knowledge/store, server/history and server/decisionlog
+// use it.
 package badgerdb
 
 import (
@@ -24,6 +25,10 @@ type Config struct {
 	// ReadOnly opens an existing store without creating or writing any
 	// file (see OpenGuarded).
 	ReadOnly bool
+	// Tune, if set, adjusts the options Options returns (a store's own
+	// compression, block size, durability): the store then still opens
+	// through Open and OpenGuarded, with their crash repairs.
+	Tune func(badger.Options) badger.Options
 }
 
 // Open removes zero-byte log files a kill may have left (badger#2207) and
@@ -57,8 +62,18 @@ func Open(c Config) (*badger.DB, error) {
 // defaults target a database server: 5×64 MiB memtables and a 256 MiB block
 // cache alone can take several hundred MiB of RSS. rxguard's stores are
 // small (a knowledge release is some tens of MiB; a year of signed orders a
-// few hundred MiB at most) and written in modest batches.
+// few hundred MiB at most) and written in modest batches. c.Tune, if set,
+// adjusts the result.
 func Options(c Config) badger.Options {
+	o := sidecarOptions(c)
+	if c.Tune != nil {
+		o = c.Tune(o)
+	}
+	return o
+}
+
+// sidecarOptions are Options before c.Tune.
+func sidecarOptions(c Config) badger.Options {
 	dir := c.Dir
 	if c.InMemory {
 		dir = ""

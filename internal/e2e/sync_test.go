@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -176,7 +177,8 @@ func TestSyncDeltaUnderLoadBureauDownAndBack(t *testing.T) {
 		!strings.Contains(string(metrics), "rxguard_sync_releases_applied_total 1") {
 		t.Fatalf("/metrics with the bureau down lacks rxguard_sync_stale 1 or the applied count:\n%s", grepLines(string(metrics), "rxguard_sync"))
 	}
-	if out := mustRun(t, "status", "-http", sc.httpAddr); !strings.Contains(out, "STALE") || !strings.Contains(out, "2026.11.22-1") {
+	if out := mustRun(t, "status", "-http", sc.httpAddr); !strings.Contains(out, "STALE") || !strings.Contains(out, "2026.11.22-1") ||
+		!regexp.MustCompile(`decision log +recording — async, [1-9]\d* written`).MatchString(out) {
 		t.Fatalf("rxguard status with the bureau down:\n%s", out)
 	}
 

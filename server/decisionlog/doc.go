@@ -13,33 +13,51 @@
 // nothing. One writer goroutine drains the queue in groups: a group closes
 // CommitInterval (default 5 ms) after its first decision or at MaxBatch
 // (default 256) decisions, is encoded (protobuf, in the writer) and
-// committed in one Badger transaction — with SyncWrites, one fsync. So:
+// committed in one Badger transaction. Badger runs without SyncWrites: a
+// commit lands in the memtable's log, a shared memory map (the page
+// cache), which survives a kill -9 of the process at once, and reaches the
+// disk when the log syncs it (sync.go has what Badger syncs and what it
+// does not). So:
 //
 //   - A full queue makes Append wait for room (counted in Stats.Waited):
 //     back-pressure on checks, never a silent drop. A decision is dropped
 //     only if its check's context ends while it waits, or it comes after
 //     Close (counted in Dropped).
 //   - Async (default): a kill -9 loses what was queued or in the group
-//     being committed: at most CommitInterval plus one encode-and-fsync
-//     (TestKillLosesAtMostTheCommitWindow measured ≤ 14 ms with the 5 ms
-//     default at ~4,000 decisions/s on two cores), plus any backlog if
-//     decisions arrive faster than the writer commits them.
-//   - Sync: Append returns after the group commit that holds its decision,
-//     so no acknowledged decision is lost; a check waits up to
-//     CommitInterval plus one fsync (concurrent checks share the fsync).
+//     being committed: at most CommitInterval plus encoding one group,
+//     however slow the disk's fsyncs (TestKillLosesAtMostTheCommitWindow
+//     measured ≤ 7.4 ms with the 5 ms default at ~4,000 decisions/s on two
+//     cores, ≤ 8.6 ms while another process kept the disk's fsyncs at tens
+//     of milliseconds; TestDecisionLogKillUnderLoadAsync ≤ 10 ms by
+//     decision id over 100 kills of a real sidecar, where SyncWrites had
+//     let it reach 100–200 ms), plus any backlog if decisions arrive
+//     faster than the writer commits them. Another goroutine syncs the
+//     store every SyncInterval (default 1 s) if anything was committed
+//     since: a power loss loses at most that as well.
+//   - Sync: Append returns after the group commit that holds its decision
+//     has been synced to disk, so no acknowledged decision is lost, to a
+//     kill or a power loss; a check waits up to CommitInterval plus one
+//     fsync (concurrent checks share the group and its fsync).
 //   - Close commits everything queued before it returns: a graceful stop
 //     loses no decision that was answered.
 //   - A storage error never fails a check and never panics: the decisions
 //     of a group that cannot be committed are counted in Failed, and
-//     Status turns degraded (with the error) until a commit succeeds. A
-//     store that cannot be opened (a read-only or broken directory) or that
-//     the disk guard (Options.Space) finds nearly full is degraded from the
-//     start: an existing store is opened read-only, so queries still work,
-//     and the writer tries to open it for writing again every 10 s.
+//     Status turns degraded (with the error) until a commit succeeds; so
+//     does a failed sync (RecordResponses and LinkSigned then fail: what
+//     they recorded may not survive a power loss). A store that cannot be
+//     opened (a read-only or broken directory) or that the disk guard
+//     (Options.Space) finds nearly full is degraded from the start: an
+//     existing store is opened read-only, so queries still work, and the
+//     writer tries to open it for writing again every 10 s. Each failed
+//     commit is counted, not added to the last error: that stays the
+//     opener's (or the guard's) message.
 //
 // RecordResponses and LinkSigned go through the same queue: they run after
 // every decision appended before them is committed (so answering a decision
-// still queued works), in their own transaction, synced before they return.
+// still queued works), in their own transaction, synced before they return
+// (with everything committed before them, the decision they answer
+// included). Flush syncs too, unless nothing was committed since the last
+// sync.
 // The writer is the only goroutine that writes, so there are no write
 // conflicts (Badger's conflict detection is off).
 //
@@ -61,10 +79,13 @@
 // millisecond resolution, by the id's timestamp. len16 is a big-endian
 // uint16 byte count, so one value's keys are never a prefix of another's
 // ("D1" and "D12"); values longer than 1,024 bytes are not indexed. seq16 is
-// big-endian. Index kinds:
+// big-endian. Codes are indexed in canonical form (knowledge.CanonicalCode:
+// padding trimmed, ASCII upper-cased), the form the check service and Query
+// look them up in; the stored request keeps them as received. Index kinds:
 //
-//	'p' physician.code
-//	'd' department: encounter.department_code, else physician.department_code
+//	'p' physician.code, canonical
+//	'd' department, canonical: encounter.department_code, else (none)
+//	    physician.department_code
 //	'a' patient.id
 //	'v' verdict (the enum number as one byte)
 //	't' rule_type, once per distinct rule type among the findings

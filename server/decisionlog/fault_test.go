@@ -239,3 +239,51 @@ func TestOpenRepairsEmptyLogFile(t *testing.T) {
 		t.Fatal("reopened without compression")
 	}
 }
+
+// Each failed group commit of a log that is not open for writing is
+// counted; the last error stays the opener's message instead of wrapping
+// itself once more per commit.
+func TestLastErrorDoesNotGrow(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "decisions")
+	if err := os.WriteFile(broken, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full := t.TempDir()
+	l, err := Open(context.Background(), Options{Dir: full, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(context.Background(), entry(warnSpec(1)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "decisions")
+	var disk fakeDisk
+	disk.free.Store(1 << 20)
+	for name, o := range map[string]Options{
+		"not opened":          {Dir: broken},
+		"opened read-only":    {Dir: full, Space: disk.guard(full)},
+		"not created on full": {Dir: missing, Space: disk.guard(missing)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := openTest(t, o)
+			first := l.Status().Detail.LastError
+			if first == "" {
+				t.Fatalf("no last error: %+v", l.Status())
+			}
+			for i := range 30 {
+				l.Append(context.Background(), entry(warnSpec(uint64(i))))
+				if err := l.Flush(context.Background()); err == nil {
+					t.Fatal("Flush reported no failure")
+				}
+			}
+			s := l.Status()
+			if s.Detail.LastError != first || s.Detail.Failed != 30 {
+				t.Fatalf("after 30 failed commits: failed %d, last error %q; it was %q", s.Detail.Failed, s.Detail.LastError, first)
+			}
+			if n := strings.Count(s.Detail.LastError, ErrUnavailable.Error()); n > 0 {
+				t.Fatalf("last error names %q %d times: %q", ErrUnavailable, n, s.Detail.LastError)
+			}
+		})
+	}
+}

@@ -126,23 +126,26 @@ func parseID(s string) (id, error) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, errBadID
 	}
+	// Hex digits in pairs within each group: a dash anywhere else is not a
+	// digit (skipping it would misalign the pairs and run off the end).
 	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
-			i++
-			continue
+	for _, g := range idGroups {
+		for i := g[0]; i < g[1]; i += 2 {
+			hi, ok1 := fromHex(s[i])
+			lo, ok2 := fromHex(s[i+1])
+			if !ok1 || !ok2 {
+				return u, errBadID
+			}
+			u[j] = hi<<4 | lo
+			j++
 		}
-		hi, ok1 := fromHex(s[i])
-		lo, ok2 := fromHex(s[i+1])
-		if !ok1 || !ok2 {
-			return u, errBadID
-		}
-		u[j] = hi<<4 | lo
-		j++
-		i += 2
 	}
 	return u, nil
 }
+
+// idGroups are the [start, end) offsets of a UUID's five groups of hex
+// digits.
+var idGroups = [...][2]int{{0, 8}, {9, 13}, {14, 18}, {19, 23}, {24, 36}}
 
 func fromHex(c byte) (byte, bool) {
 	switch {

@@ -103,7 +103,8 @@ func TestIncrementCarries(t *testing.T) {
 }
 
 func TestParseIDRejects(t *testing.T) {
-	for _, s := range []string{"", "01890a5d-ac96-774b-bcce-b302099a805", "01890a5d-ac96-774b-bcce-b302099a805g", "01890a5dxac96-774b-bcce-b302099a8057", "decision-1"} {
+	for _, s := range []string{"", "01890a5d-ac96-774b-bcce-b302099a805", "01890a5d-ac96-774b-bcce-b302099a805g", "01890a5dxac96-774b-bcce-b302099a8057", "decision-1",
+		"00000000-0000-0000-0000-0000-0000000", "01890a5d-ac96-774b-bcce-b302099a805-", "01890a5d-ac96-774b-bcce--302099a8057"} {
 		if _, err := parseID(s); err == nil {
 			t.Errorf("parseID(%q) succeeded", s)
 		}

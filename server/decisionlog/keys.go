@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // Key prefixes and index kinds (doc.go has the layout).
@@ -82,13 +83,27 @@ var oneByte = func() string {
 	return string(b)
 }()
 
+// canonical is knowledge.CanonicalCode, the form every code is indexed,
+// queried and reported in (the stored request keeps the codes as
+// received): a HIS that sends "d370800000001 " from a fixed-width column
+// is found by D370800000001.
+func canonical(code string) string {
+	c, _ := knowledge.CanonicalCode(code)
+	return c
+}
+
+// physicianOf is the physician code a decision is indexed under.
+func physicianOf(req *rxguardv1.CheckOrdersRequest) string {
+	return canonical(req.GetPhysician().GetCode())
+}
+
 // departmentOf is the department a decision is indexed under: the
-// encounter's, else the physician's.
+// encounter's, else (none, or only padding) the physician's.
 func departmentOf(req *rxguardv1.CheckOrdersRequest) string {
-	if d := req.GetEncounter().GetDepartmentCode(); d != "" {
+	if d := canonical(req.GetEncounter().GetDepartmentCode()); d != "" {
 		return d
 	}
-	return req.GetPhysician().GetDepartmentCode()
+	return canonical(req.GetPhysician().GetDepartmentCode())
 }
 
 // needsAnswer reports whether a finding expects the physician's response:

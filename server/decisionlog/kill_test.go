@@ -148,11 +148,21 @@ func TestKillLosesAtMostTheCommitWindow(t *testing.T) {
 			if mode == "sync" && totalLost > 0 {
 				t.Fatalf("Sync lost %d acknowledged decisions", totalLost)
 			}
-			// The window is the commit interval plus one fsync (and the
-			// kill's own latency); a generous bound keeps a loaded machine
-			// from failing the test.
-			if limit := DefaultCommitInterval + 200*time.Millisecond; worst > limit {
-				t.Fatalf("a decision acknowledged %v before the kill was lost (limit %v)", worst, limit)
+			// A kill loses the group being gathered (at most the commit
+			// interval) and the one being encoded and handed to Badger: a
+			// commit does not wait for an fsync (that is what a kill does
+			// not need; see sync.go), so a slow disk does not widen the
+			// window. The slack covers encoding and scheduling on a loaded
+			// two-core machine and the kill's own latency; the race
+			// detector slows encoding several times over. Measured with 20
+			// kills: ≤ 7.4 ms, ≤ 11.1 ms under the race detector.
+			slack := 10 * time.Millisecond
+			if raceEnabled {
+				slack *= 3
+			}
+			if limit := DefaultCommitInterval + slack; worst > limit {
+				t.Fatalf("a decision acknowledged %v before the kill was lost: the commit interval %v allows at most %v",
+					worst, DefaultCommitInterval, limit)
 			}
 		})
 	}

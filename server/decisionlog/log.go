@@ -23,12 +23,14 @@ type Durability int
 
 const (
 	// Async (the default): Append returns once the decision is queued; the
-	// writer commits it within CommitInterval (plus one fsync). A kill -9
-	// loses at most what was queued or in the group being committed.
+	// writer commits it within CommitInterval, without waiting for an
+	// fsync. A kill -9 loses at most what was queued or in the group being
+	// committed; a power loss, at most the last SyncInterval as well.
 	Async Durability = iota
 	// Sync: Append returns after the group commit that holds the decision
-	// reached the disk (or failed), so a reply is sent only for a recorded
-	// decision. It adds up to CommitInterval plus one fsync to each check.
+	// was synced to disk (or failed), so a reply is sent only for a
+	// recorded decision. It adds up to CommitInterval plus one fsync to
+	// each check.
 	Sync
 )
 
@@ -69,6 +71,11 @@ const (
 	DefaultMaxBatch = 256
 	// MaxCommitInterval is the longest CommitInterval Open accepts.
 	MaxCommitInterval = time.Second
+	// DefaultSyncInterval is how often, in Async durability, the store's
+	// logs are synced to disk: what a power loss (not a kill) loses.
+	DefaultSyncInterval = time.Second
+	// MaxSyncInterval is the longest SyncInterval Open accepts.
+	MaxSyncInterval = time.Minute
 )
 
 // reopenInterval: how often the writer tries again to open a store that
@@ -97,6 +104,16 @@ type Options struct {
 	// MaxBatch bounds a group: the writer commits as soon as it has this
 	// many decisions; 0 means DefaultMaxBatch.
 	MaxBatch int
+	// SyncInterval, in Async durability, is how often a goroutine other
+	// than the writer syncs the store's logs to disk, if anything was
+	// committed since the last sync. A committed decision survives a kill
+	// -9 at once (it is in the page cache) and a power loss once synced:
+	// a power loss loses at most SyncInterval plus CommitInterval of
+	// decisions. 0 means DefaultSyncInterval; at most MaxSyncInterval.
+	// Sync durability syncs every group commit before its Appends return
+	// and ignores it. RecordResponses, LinkSigned and Flush sync before
+	// they return in either.
+	SyncInterval time.Duration
 	// SidecarID names this sidecar instance in every decision; empty means
 	// the host name.
 	SidecarID string
@@ -110,6 +127,13 @@ type Options struct {
 	// full filesystem. A store opened then is opened read-only (or not at
 	// all) and reopened for writing once there is room.
 	Space *diskspace.Guard
+	// ReadOnly opens an existing store for reading only (`rxguard log
+	// -data`): no file is created, no writer runs, and Open fails if there
+	// is no store in Dir or it cannot be opened (another process has it
+	// open for writing). Append counts every decision as failed (Flush
+	// then reports ErrReadOnly); RecordResponses and LinkSigned fail with
+	// ErrReadOnly. Space and the durability options are ignored.
+	ReadOnly bool
 }
 
 // Entry is one decision to record. Request and Response are referenced,
@@ -135,6 +159,9 @@ var (
 	ErrUnavailable = errors.New("decision log unavailable")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("decision log closed")
+	// ErrReadOnly: the log was opened with Options.ReadOnly; it records
+	// nothing.
+	ErrReadOnly = errors.New("decision log opened read-only: it records nothing")
 	// ErrBadPageToken: a Query page token this log did not issue for the
 	// same filters.
 	ErrBadPageToken = errors.New("invalid page token")
@@ -160,9 +187,15 @@ type Log struct {
 	db   *badger.DB // nil: not open at all
 	// writable: db is open read-write (changed under life.Swap).
 	writable atomic.Bool
+	// readOnly: opened with Options.ReadOnly (no writer runs); refused
+	// counts its Appends since the last Flush.
+	readOnly    bool
+	refused     atomic.Uint64
+	refusedOnce sync.Once
 
 	counters
-	health health
+	health  health
+	syncing syncState
 
 	// Writer-goroutine state.
 	w writer
@@ -193,12 +226,30 @@ type op struct {
 }
 
 // call is work the writer runs between groups: a flush, recording
-// responses, linking signed lines.
+// responses, linking signed lines. Its caller is answered once what it
+// committed (and everything before it) is synced: by the writer in Sync
+// durability, by the syncer in Async (sync.go).
 type call struct {
 	ctx  context.Context
+	what string // context for a sync error ("record responses to …")
 	fn   func(*Log) error
 	err  error
 	done chan struct{}
+}
+
+// finish answers the caller, with syncErr (the sync after fn) if any.
+func (c *call) finish(syncErr error) {
+	if syncErr != nil {
+		if c.what != "" {
+			syncErr = fmt.Errorf("%s: %w", c.what, syncErr)
+		}
+		if c.err == nil {
+			c.err = syncErr
+		} else {
+			c.err = errors.Join(c.err, syncErr)
+		}
+	}
+	close(c.done)
 }
 
 // Open opens (creating if needed) the decision log and starts its writer.
@@ -220,6 +271,10 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		return nil, fmt.Errorf("open decision log: negative retention, queue size, commit interval or batch size")
 	case o.CommitInterval > MaxCommitInterval:
 		return nil, fmt.Errorf("open decision log: commit interval %v is longer than %v (it bounds what a kill loses)", o.CommitInterval, MaxCommitInterval)
+	case o.SyncInterval < 0:
+		return nil, fmt.Errorf("open decision log: negative sync interval")
+	case o.SyncInterval > MaxSyncInterval:
+		return nil, fmt.Errorf("open decision log: sync interval %v is longer than %v (it bounds what a power loss loses)", o.SyncInterval, MaxSyncInterval)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -236,6 +291,9 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	if o.MaxBatch == 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -246,16 +304,38 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	l := &Log{
 		opts:       o,
 		log:        logger,
-		cfg:        badgerdb.Config{Dir: o.Dir, IndexCacheBytes: indexCacheBytes, Logger: logger},
-		queue:      make(chan op, o.QueueSize),
+		cfg:        storeConfig(o.Dir, logger),
 		writerDone: make(chan struct{}),
 	}
 	l.health.since = o.Now()
+	if o.ReadOnly {
+		return l.openReadOnly()
+	}
+	l.queue = make(chan op, o.QueueSize)
 	l.w.init(l)
 	l.openOrDegrade()
 	go l.run()
+	if o.Durability == Async {
+		l.startSyncer()
+	}
 	logger.Info("decision log opened", "durability", o.Durability.String(), "retention", o.Retention.String(),
-		"commit_interval", o.CommitInterval.String(), "queue_size", o.QueueSize, "writable", l.writable.Load())
+		"commit_interval", o.CommitInterval.String(), "sync_interval", o.SyncInterval.String(),
+		"queue_size", o.QueueSize, "writable", l.writable.Load())
+	return l, nil
+}
+
+// openReadOnly is Open for Options.ReadOnly: the store, or an error; no
+// writer.
+func (l *Log) openReadOnly() (*Log, error) {
+	db, err := openReadOnly(l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.db, l.readOnly = db, true
+	l.queue = make(chan op)
+	close(l.writerDone)
+	l.health.set(l, false, "opened read-only (Options.ReadOnly): decisions and responses are not recorded", nil)
+	l.log.Info("decision log opened read-only")
 	return l, nil
 }
 
@@ -289,6 +369,14 @@ func (l *Log) openOrDegrade() {
 // commit that holds the decision (or when ctx ends). In Async mode it does
 // not allocate.
 func (l *Log) Append(ctx context.Context, e Entry) {
+	if l.readOnly {
+		l.failed.Add(1)
+		l.refused.Add(1)
+		l.refusedOnce.Do(func() {
+			l.log.Error("decisions are not logged: the decision log was opened read-only (Options.ReadOnly)", "decision_id", e.ID)
+		})
+		return
+	}
 	o := op{kind: opAppend, entry: e}
 	if l.opts.Durability == Sync {
 		o.done = getDone()
@@ -342,9 +430,13 @@ func getDone() chan struct{}  { return donePool.Get().(chan struct{}) }
 func putDone(c chan struct{}) { donePool.Put(c) }
 
 // do runs fn in the writer after everything queued before it has been
-// committed, and waits for it.
-func (l *Log) do(ctx context.Context, fn func(*Log) error) error {
-	c := &call{ctx: ctx, fn: fn, done: make(chan struct{})}
+// committed, and waits for it and the sync that follows it (what names the
+// call in a sync error).
+func (l *Log) do(ctx context.Context, what string, fn func(*Log) error) error {
+	if l.readOnly {
+		return ErrReadOnly
+	}
+	c := &call{ctx: ctx, what: what, fn: fn, done: make(chan struct{})}
 	if !l.send(ctx, op{kind: opCall, call: c}) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -362,10 +454,18 @@ func (l *Log) do(ctx context.Context, fn func(*Log) error) error {
 }
 
 // Flush returns once every decision appended before it has been committed
-// (or has failed). It reports an error if decisions failed since the
-// previous Flush.
+// (or has failed) and synced to disk. It reports an error if decisions
+// failed since the previous Flush, or the sync failed. A Flush with
+// nothing committed since the last sync does not sync again: the readers
+// that use it as a barrier cost an fsync only after writes.
 func (l *Log) Flush(ctx context.Context) error {
-	return l.do(ctx, func(l *Log) error { return l.w.takeFailures() })
+	if l.readOnly {
+		if n := l.refused.Swap(0); n > 0 {
+			return fmt.Errorf("%d decisions could not be logged since the last flush: %w", n, ErrReadOnly)
+		}
+		return ctx.Err()
+	}
+	return l.do(ctx, "", func(l *Log) error { return l.w.takeFailures() })
 }
 
 // Close commits everything queued, stops the writer and closes the store:
@@ -382,9 +482,17 @@ func (l *Log) Close() error {
 	close(l.queue)
 	l.sendMu.Unlock()
 	<-l.writerDone
+	l.stopSyncer()
 	err := l.life.Close(func() error {
 		if l.db == nil {
 			return nil
+		}
+		if l.writable.Load() {
+			// badgerdb.Close leaves the store unclosed on a nearly full
+			// disk; what was committed is on the disk all the same.
+			if err := l.syncStore(l.db); err != nil {
+				l.log.Error("sync the decision log before closing it", "err", err)
+			}
 		}
 		if err := badgerdb.Close(l.db, l.opts.Space, l.log); err != nil {
 			return fmt.Errorf("close decision log %s: %w", l.opts.Dir, err)

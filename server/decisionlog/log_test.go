@@ -37,7 +37,7 @@ func want(e Entry, sidecar string) *rxguardv1.Decision {
 func blockWriter(t testing.TB, l *Log) (release func()) {
 	t.Helper()
 	started, rel := make(chan struct{}), make(chan struct{})
-	go l.do(context.Background(), func(*Log) error {
+	go l.do(context.Background(), "", func(*Log) error {
 		close(started)
 		<-rel
 		return nil
@@ -286,6 +286,8 @@ func TestOptionsRejected(t *testing.T) {
 		"bad durability":  {Dir: t.TempDir(), Durability: 7},
 		"negative queue":  {Dir: t.TempDir(), QueueSize: -1},
 		"negative retain": {Dir: t.TempDir(), Retention: -time.Hour},
+		"negative sync":   {Dir: t.TempDir(), SyncInterval: -time.Second},
+		"long sync":       {Dir: t.TempDir(), SyncInterval: 2 * MaxSyncInterval},
 	} {
 		if l, err := Open(context.Background(), o); err == nil {
 			l.Close()

@@ -1,7 +1,12 @@
 package decisionlog
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -30,7 +35,10 @@ const blockSize = 64 << 10
 // years of decisions are some GiB of tables.
 const indexCacheBytes = 16 << 20
 
-// badgerOptions is badgerdb's sidecar tuning with what this store changes:
+// tune is what this store changes in badgerdb's sidecar tuning. It is
+// applied through badgerdb.Config.Tune, so the store opens through
+// badgerdb.Open and OpenGuarded with their crash repairs (badger#2207),
+// read-write and read-only alike:
 //
 //   - ZSTD block compression (level 1, Badger's recommendation) in 64 KiB
 //     blocks (blockSize). Decisions are repetitive protobuf (the same
@@ -39,39 +47,33 @@ const indexCacheBytes = 16 << 20
 //   - No conflict detection: one goroutine (the writer) does every write,
 //     so there is nothing to detect, and the oracle need not remember
 //     every committed key.
-func badgerOptions(cfg badgerdb.Config) badger.Options {
-	return badgerdb.Options(cfg).
+//   - No SyncWrites: a commit returns once it is in the memtable's log, a
+//     shared memory map of the file (the page cache, which outlives a
+//     kill -9 of the process), without waiting for an fsync. The log syncs
+//     the store itself (sync.go): after every group commit in Sync
+//     durability, before RecordResponses, LinkSigned and Flush return, and
+//     every SyncInterval in Async durability. With SyncWrites every group
+//     commit waited for its fsync while the next decisions waited in the
+//     queue, so a kill lost what arrived during the fsync too.
+func tune(o badger.Options) badger.Options {
+	return o.
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(1).
 		WithBlockCacheSize(blockCacheBytes).
 		WithBlockSize(blockSize).
-		WithDetectConflicts(false)
+		WithDetectConflicts(false).
+		WithSyncWrites(false)
 }
 
-// openReadWrite opens the store for writing with badgerOptions.
-//
-// badgerdb.Open cannot take other Options yet, and it is what repairs the
-// zero-byte log files a kill can leave (badger#2207). So: open with this
-// store's options; if that fails, let badgerdb.Open repair and open (with
-// its own options), close it, and open again. The fallback runs only after
-// a crash left something to repair; the memtable the repairing open
-// replays is flushed uncompressed, and later compactions compress it.
-func openReadWrite(cfg badgerdb.Config) (*badger.DB, error) {
-	db, err := badger.Open(badgerOptions(cfg))
-	if err == nil {
-		return db, nil
-	}
-	repaired, err2 := badgerdb.Open(cfg)
-	if err2 != nil {
-		return nil, err2
-	}
-	if err := repaired.Close(); err != nil {
-		return nil, fmt.Errorf("close the store after repairing it: %w", err)
-	}
-	if db, err = badger.Open(badgerOptions(cfg)); err != nil {
-		return nil, fmt.Errorf("%w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", err)
-	}
-	return db, nil
+// storeConfig is the badgerdb configuration of the store in dir.
+func storeConfig(dir string, logger *slog.Logger) badgerdb.Config {
+	return badgerdb.Config{Dir: dir, IndexCacheBytes: indexCacheBytes, Logger: logger, Tune: tune}
+}
+
+// badgerOptions are the Badger options the store opens with.
+func badgerOptions(cfg badgerdb.Config) badger.Options {
+	cfg.Tune = tune
+	return badgerdb.Options(cfg)
 }
 
 // openStore opens the store as the disk allows: read-write when g finds
@@ -80,27 +82,11 @@ func openReadWrite(cfg badgerdb.Config) (*badger.DB, error) {
 // database (nil when there is none to read), whether it takes writes, and
 // the error that kept it from opening read-write.
 func openStore(cfg badgerdb.Config, g *diskspace.Guard) (db *badger.DB, writable bool, err error) {
-	if g.Check() {
-		db, err := openReadWrite(cfg)
-		if err != nil {
-			return nil, false, err
-		}
-		g.SetMode(diskspace.ModeReadWrite)
-		return db, true, nil
-	}
 	db, mode, err := badgerdb.OpenGuarded(cfg, g)
 	switch {
 	case err != nil:
 		return nil, false, err
 	case mode == diskspace.ModeReadWrite:
-		// Room came back between the two measurements: reopen with this
-		// store's options.
-		if err := db.Close(); err != nil {
-			return nil, false, err
-		}
-		if db, err = openReadWrite(cfg); err != nil {
-			return nil, false, err
-		}
 		return db, true, nil
 	case mode == diskspace.ModeNotCreated:
 		// An empty in-memory stand-in; reads say "unavailable" instead.
@@ -108,4 +94,22 @@ func openStore(cfg badgerdb.Config, g *diskspace.Guard) (db *badger.DB, writable
 		return nil, false, g.Err()
 	}
 	return db, false, g.Err()
+}
+
+// openReadOnly opens an existing store for Options.ReadOnly: no file is
+// created, and a store that is missing or cannot be opened (another
+// process holds it for writing) is an error.
+func openReadOnly(cfg badgerdb.Config) (*badger.DB, error) {
+	if _, err := os.Stat(filepath.Join(cfg.Dir, badger.ManifestFilename)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open decision log %s read-only: there is no decision log there (no %s): %w", cfg.Dir, badger.ManifestFilename, err)
+		}
+		return nil, fmt.Errorf("open decision log %s read-only: %w", cfg.Dir, err)
+	}
+	cfg.ReadOnly = true
+	db, err := badgerdb.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open decision log %s read-only: %w", cfg.Dir, err)
+	}
+	return db, nil
 }

@@ -21,7 +21,9 @@ import (
 
 // Query selects decisions (QueryDecisionsRequest with parsed times). Every
 // filter set must match; the time range is [From, To) at millisecond
-// resolution, by the decision id's timestamp.
+// resolution, by the decision id's timestamp. The physician and department
+// codes match in canonical form (knowledge.CanonicalCode) on both sides:
+// " d370800000001" finds the decisions sent with "D370800000001 ".
 type Query struct {
 	From, To       time.Time // zero: unbounded
 	PhysicianCode  string
@@ -85,6 +87,7 @@ func (l *Log) Query(ctx context.Context, q Query) (decisions []*rxguardv1.Decisi
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
+	q.canonicalize()
 	lower, upper, err := q.bounds()
 	if err != nil {
 		return nil, "", err
@@ -130,6 +133,7 @@ func (l *Log) scan(ctx context.Context, q Query, fn func(*rxguardv1.Decision)) e
 		return err
 	}
 	q.PageToken = ""
+	q.canonicalize()
 	lower, upper, err := q.bounds()
 	if err != nil {
 		return err
@@ -194,6 +198,12 @@ func (l *Log) Export(ctx context.Context, q Query, w io.Writer) (n int, err erro
 		}
 		q.PageToken = next
 	}
+}
+
+// canonicalize puts q's codes in the form they are indexed in (before its
+// filters are hashed for a page token, too).
+func (q *Query) canonicalize() {
+	q.PhysicianCode, q.DepartmentCode = canonical(q.PhysicianCode), canonical(q.DepartmentCode)
 }
 
 // bounds is q's id range [lower, upper), narrowed by its page token.

@@ -17,8 +17,11 @@ const TopItems = 10
 // were continued, modified or left unanswered (by each finding's latest
 // response revision), and the TopItems items most often flagged. It reads
 // the physician's index, not every decision. Status is the caller's to
-// fill (it comes from the knowledge release, not the log).
+// fill (it comes from the knowledge release, not the log). Physician,
+// department and item codes are matched and reported in canonical form
+// (knowledge.CanonicalCode), however the HIS padded or cased them.
 func (l *Log) PhysicianReport(ctx context.Context, physicianCode string, from, to time.Time) (*rxguardv1.GetPhysicianReportResponse, error) {
+	physicianCode = canonical(physicianCode)
 	a := newAggregate()
 	if err := l.scan(ctx, Query{From: from, To: to, PhysicianCode: physicianCode}, a.add); err != nil {
 		return nil, err
@@ -39,6 +42,7 @@ func (l *Log) PhysicianReport(ctx context.Context, physicianCode string, from, t
 // department is its encounter's, else its physician's), with a summary
 // per physician, most decisions first.
 func (l *Log) DepartmentReport(ctx context.Context, dept string, from, to time.Time) (*rxguardv1.GetDepartmentReportResponse, error) {
+	dept = canonical(dept)
 	a := newAggregate()
 	if err := l.scan(ctx, Query{From: from, To: to, DepartmentCode: dept}, a.add); err != nil {
 		return nil, err
@@ -86,7 +90,7 @@ func (a *aggregate) add(d *rxguardv1.Decision) {
 	a.decisions++
 	a.verdicts[resp.GetVerdict()]++
 
-	code := req.GetPhysician().GetCode()
+	code := physicianOf(req)
 	p := a.physicians[code]
 	if p == nil {
 		// Decisions come newest first: the name is the latest one.
@@ -124,16 +128,21 @@ func (a *aggregate) add(d *rxguardv1.Decision) {
 		default:
 			rt.Unanswered++
 		}
-		// Each item the finding flags, once per finding.
+		// Each item the finding flags, once per finding, by canonical
+		// code.
 		for i, lineID := range f.GetLineIds() {
 			o := orderLine(req, lineID)
-			if o == nil || o.GetItemCode() == "" || flaggedBefore(req, f.GetLineIds()[:i], o.GetItemCode()) {
+			if o == nil {
 				continue
 			}
-			it := a.items[o.GetItemCode()]
+			item := canonical(o.GetItemCode())
+			if item == "" || flaggedBefore(req, f.GetLineIds()[:i], item) {
+				continue
+			}
+			it := a.items[item]
 			if it == nil {
-				it = &rxguardv1.ItemCount{ItemCode: o.GetItemCode()}
-				a.items[o.GetItemCode()] = it
+				it = &rxguardv1.ItemCount{ItemCode: item}
+				a.items[item] = it
 			}
 			if it.ItemName == "" {
 				it.ItemName = o.GetItemName()
@@ -152,10 +161,11 @@ func orderLine(req *rxguardv1.CheckOrdersRequest, lineID string) *rxguardv1.Orde
 	return nil
 }
 
-// flaggedBefore: an earlier line of the same finding has the same item.
+// flaggedBefore: an earlier line of the same finding has the same item
+// (itemCode is canonical).
 func flaggedBefore(req *rxguardv1.CheckOrdersRequest, lineIDs []string, itemCode string) bool {
 	for _, id := range lineIDs {
-		if o := orderLine(req, id); o != nil && o.GetItemCode() == itemCode {
+		if o := orderLine(req, id); o != nil && canonical(o.GetItemCode()) == itemCode {
 			return true
 		}
 	}

@@ -38,7 +38,8 @@ const maxResponseRevisions = 1 << 16
 
 // RecordResponses records physicians' answers to findings of a decision and
 // returns how many were stored as new revisions. It is synced to disk
-// before it returns.
+// before it returns, and so is the decision it answers (and everything
+// committed before it), even when nothing new was stored.
 //
 // It runs after every decision appended before it has been committed, so
 // an answer to a decision still queued finds it. It is idempotent per
@@ -54,11 +55,14 @@ func (l *Log) RecordResponses(ctx context.Context, decisionID string, rs []*rxgu
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q", ErrDecisionNotFound, decisionID)
 	}
+	if l.readOnly {
+		return 0, fmt.Errorf("record responses to decision %s: %w", decisionID, ErrReadOnly)
+	}
 	if respondedTime.IsZero() {
 		respondedTime = l.opts.Now()
 	}
 	var n int
-	if err := l.do(ctx, func(l *Log) (err error) {
+	if err := l.do(ctx, "record responses to decision "+decisionID, func(l *Log) (err error) {
 		n, err = l.recordResponses(&u, decisionID, rs, respondedTime)
 		return err
 	}); err != nil {
@@ -128,6 +132,9 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 		seq++
 	}
 	if len(added) == 0 {
+		// Nothing new. The caller is answered after a sync all the same
+		// (do): the revision it repeats is unsynced if an earlier sync
+		// failed.
 		return 0, nil
 	}
 	answered := true
@@ -149,12 +156,14 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 	for _, rr := range added {
 		l.countResponse(rr.Response, rr.ReasonCode)
 	}
+	// Committed (a retry finds the revisions and stores nothing); do
+	// answers the caller once it is on the disk.
 	return len(added), nil
 }
 
 // LinkSigned records that lines of a decision were signed (RecordSigned
 // with its decision_id). Line ids already linked are kept once; the link
-// is synced to disk before it returns. Like RecordResponses it runs after
+// (and the decision) is synced to disk before it returns. Like RecordResponses it runs after
 // every decision appended before it. ErrDecisionNotFound if there is no
 // such decision.
 func (l *Log) LinkSigned(ctx context.Context, decisionID string, lineIDs []string) error {
@@ -162,7 +171,10 @@ func (l *Log) LinkSigned(ctx context.Context, decisionID string, lineIDs []strin
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrDecisionNotFound, decisionID)
 	}
-	return l.do(ctx, func(l *Log) error { return l.linkSigned(&u, decisionID, lineIDs) })
+	if l.readOnly {
+		return fmt.Errorf("link signed lines to decision %s: %w", decisionID, ErrReadOnly)
+	}
+	return l.do(ctx, "link signed lines to decision "+decisionID, func(l *Log) error { return l.linkSigned(&u, decisionID, lineIDs) })
 }
 
 func (l *Log) linkSigned(u *id, decisionID string, lineIDs []string) error {

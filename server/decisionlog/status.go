@@ -72,7 +72,8 @@ type Stats struct {
 	// Dropped: decisions not even queued: their check's context ended
 	// while waiting for room, or they came after Close.
 	Dropped uint64
-	// Commits: group commits (each one fsync).
+	// Commits: Badger transactions committed (group commits, recorded
+	// responses, signed links).
 	Commits uint64
 	// Responses: response revisions recorded, by response and reason
 	// code (non-zero counts only).

@@ -13,8 +13,8 @@ import (
 )
 
 // writer is the state of the one goroutine that writes (run): it gathers
-// appends into groups and commits each group in one Badger transaction,
-// which with SyncWrites is one fsync.
+// appends into groups and commits each group in one Badger transaction
+// (in Sync durability followed by one fsync, sync.go).
 type writer struct {
 	l     *Log
 	group []op
@@ -92,14 +92,22 @@ func (l *Log) run() {
 }
 
 // runCall runs a call queued behind appends (their group is committed).
+// Its caller is answered after a sync: in Async durability the syncer's,
+// so that the writer goes on committing meanwhile.
 func (w *writer) runCall(c *call) {
+	l := w.l
 	if err := c.ctx.Err(); err != nil {
 		c.err = err // the caller has stopped waiting: do not act for it
-	} else {
-		w.maybeReopen()
-		c.err = c.fn(w.l)
+		close(c.done)
+		return
 	}
-	close(c.done)
+	w.maybeReopen()
+	c.err = c.fn(l)
+	if l.opts.Durability == Async {
+		l.afterSync(c)
+		return
+	}
+	c.finish(l.syncOpen())
 }
 
 // commit writes a group and accounts for it.
@@ -107,6 +115,12 @@ func (w *writer) commit(group []op) {
 	l := w.l
 	w.maybeReopen()
 	written, bad, badErr, err := w.write(group)
+	var syncErr error
+	if l.opts.Durability == Sync && written > 0 {
+		// Before the Appends return, and before the next write: so a
+		// memtable is synced before it fills (sync.go).
+		syncErr = l.syncOpen()
+	}
 	failed := uint64(len(group) - written)
 	l.written.Add(uint64(written))
 	if failed > 0 {
@@ -118,8 +132,8 @@ func (w *writer) commit(group []op) {
 		w.lastFailure = err
 		switch {
 		case !l.writable.Load():
-			// Not open for writing: the opener's message stands.
-			l.health.noteError(l, err)
+			// Not open for writing: the opener's message and error stand
+			// (err repeats it); the decisions are counted in Failed.
 		case errors.Is(err, diskspace.ErrNoSpace):
 			if l.health.isOK() {
 				l.log.Error("DISK NEARLY FULL: decisions are counted as failed until there is room (checks are answered)", "err", err)
@@ -131,12 +145,16 @@ func (w *writer) commit(group []op) {
 			}
 			l.health.set(l, false, "the decision log cannot write: decisions are not recorded (checks are answered)", err)
 		}
+	case syncErr != nil:
+		// Committed (and counted written: they survive a kill), not
+		// synced; syncStore has degraded the log.
+		w.lastFailure = syncErr
 	case bad > 0:
 		w.lastFailure = badErr
 		l.log.Error("decisions not logged: unusable entries", "count", bad, "err", badErr)
 		l.health.noteError(l, badErr)
 	default:
-		if !l.health.isOK() && l.writable.Load() {
+		if !l.health.isOK() && l.writable.Load() && !l.syncing.broken.Load() {
 			l.health.set(l, true, "", nil)
 		}
 	}
@@ -314,7 +332,7 @@ func (w *writer) encode(e *Entry) error {
 	w.ents = append(w.ents, badger.Entry{Key: key, Value: val, ExpiresAt: exp})
 
 	req, resp := e.Request, e.Response
-	w.index(indexPhysician, req.GetPhysician().GetCode(), &u, exp)
+	w.index(indexPhysician, physicianOf(req), &u, exp)
 	w.index(indexDepartment, departmentOf(req), &u, exp)
 	w.index(indexPatient, req.GetPatient().GetId(), &u, exp)
 	w.index(indexVerdict, verdictValue(resp.GetVerdict()), &u, exp)
