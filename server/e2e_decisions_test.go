@@ -206,6 +206,11 @@ func TestE2EDecisionRecord(t *testing.T) {
 	if _, err := audit.GetDepartmentReport(ctx, &rxguardv1.GetDepartmentReportRequest{}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("department report without code: %v", err)
 	}
+	for _, bad := range []*rxguardv1.GetPhysicianReportRequest{{}, {PhysicianCode: "  "}, {PhysicianCode: "D1", From: "11/01"}, {PhysicianCode: "D1", From: to, To: from}} {
+		if _, err := ts.client.GetPhysicianReport(ctx, bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("GetPhysicianReport(%v): %v, want InvalidArgument", bad, err)
+		}
+	}
 
 	// Check metrics.
 	body := scrape(t, ts)
