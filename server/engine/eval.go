@@ -58,7 +58,6 @@ type event struct {
 	line      int // index into Req.Orders, or -1 for history
 	t         time.Time
 	day       int // local calendar day number
-	hour      int64
 	quantity  float64
 	days      int32
 	encounter bool // in the request's encounter
@@ -102,10 +101,6 @@ func dayNumber(t time.Time) int {
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
 
-func hourNumber(t time.Time) int64 {
-	return t.Unix() / 3600 // Shanghai is a whole-hour offset, so UTC hours align with local ones
-}
-
 // ageAt returns completed years and days lived at the check date.
 func ageAt(birth, at time.Time) (years, days int) {
 	by, bm, bd := birth.In(Shanghai).Date()
@@ -133,7 +128,7 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			t = in.OrderTimes[i]
 		}
 		ev.lines[i] = event{
-			code: o.ItemCode, line: i, t: t, day: dayNumber(t), hour: hourNumber(t),
+			code: o.ItemCode, line: i, t: t, day: dayNumber(t),
 			quantity: o.Quantity, days: o.Days, encounter: true,
 			insured: !o.SelfPay && !selfPayPatient,
 		}
@@ -143,7 +138,7 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 		ev.history = make([]event, 0, n)
 		add := func(code string, t time.Time, qty float64, days int32, enc string) {
 			ev.history = append(ev.history, event{
-				code: code, line: -1, t: t, day: dayNumber(t), hour: hourNumber(t),
+				code: code, line: -1, t: t, day: dayNumber(t),
 				quantity: qty, days: days,
 				encounter: encID != "" && enc == encID,
 				insured:   true,

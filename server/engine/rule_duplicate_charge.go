@@ -9,9 +9,10 @@ import (
 
 // DUPLICATE_CHARGE (第七批 重复收费): the 从项 is included in the 主项 and may
 // not be charged beside it within the window (单日: same calendar day;
-// 单次就诊: same encounter; 6小时: less than six hours apart; 同一小时: the
-// same clock hour). The finding is on the 从项 line; when the 主项 is in this
-// order too, it names both lines.
+// 单次就诊: same encounter; 6小时: less than six hours apart; 同一小时: less
+// than 60 minutes apart — a rolling window like 6小时, not the clock hour, so
+// 09:55 and 10:05 fire as 10:05 and 10:55 do). The finding is on the 从项
+// line; when the 主项 is in this order too, it names both lines.
 var duplicateChargeRule = &ruleSpec{
 	typ: knowledge.RuleDuplicateCharge, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
 	title: "重复收费", check: checkDuplicateCharge,
@@ -31,15 +32,20 @@ func withinWindow(w knowledge.Window, secondary, primary *event) bool {
 	case knowledge.WindowSameEncounter:
 		return primary.encounter
 	case knowledge.WindowSixHours:
-		d := secondary.t.Sub(primary.t)
-		if d < 0 {
-			d = -d
-		}
-		return d < 6*time.Hour
+		return apart(secondary, primary) < 6*time.Hour
 	case knowledge.WindowSameHour:
-		return secondary.hour == primary.hour
+		return apart(secondary, primary) < time.Hour
 	}
 	return false // a 频度 kept as text cannot be judged
+}
+
+// apart is the time between two occurrences, either way round.
+func apart(a, b *event) time.Duration {
+	d := a.t.Sub(b.t)
+	if d < 0 {
+		d = -d
+	}
+	return d
 }
 
 func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) {
