@@ -6,6 +6,8 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 export GOFLAGS := -buildvcs=false
+# A go.work in a parent directory must not change the build (it broke `make test`).
+export GOWORK := off
 
 BUF_VERSION          := v1.50.0
 PROTOC_GEN_GO_GRPC   := v1.5.1

@@ -211,6 +211,7 @@ func goBuild(dir, pkg string) (string, error) {
 	}
 	// go test puts its own go command first in PATH.
 	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "GOWORK=off") // a go.work above the checkout must not change the build
 	msg, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, strings.TrimSpace(string(msg)))
