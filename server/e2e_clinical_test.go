@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -106,13 +107,18 @@ func TestE2ERecordSignedFeedsHistory(t *testing.T) {
 	base.Patient.Id = "P-history"
 	base.Encounter.Type = rxguardv1.EncounterType_ENCOUNTER_INPATIENT
 	base.Scene = rxguardv1.Scene_SCENE_INPATIENT
+	// Yesterday, not a fixed date: RecordSigned refuses what is older than
+	// the retention, measured from the real clock.
+	y, m, d := time.Now().In(engine.Shanghai).AddDate(0, 0, -1).Date()
+	at := func(hour int) string { return time.Date(y, m, d, hour, 0, 0, 0, engine.Shanghai).Format(time.RFC3339) }
+	base.CheckTime = at(10)
 	service := func(id, code string) *rxguardv1.OrderLine {
 		return &rxguardv1.OrderLine{LineId: id, ItemCode: code, Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1}
 	}
 
 	// 08:00 the 急诊监护费 (主项) and the day's 床位费 are signed.
 	rec, err := ts.client.RecordSigned(ctx, &rxguardv1.RecordSignedRequest{
-		PatientId: "P-history", EncounterId: base.Encounter.Id, SignedTime: "2026-11-22T08:00:00+08:00",
+		PatientId: "P-history", EncounterId: base.Encounter.Id, SignedTime: at(8),
 		Orders: []*rxguardv1.OrderLine{service("S1", "001103000010000"), service("S2", "001109000010000")},
 	})
 	if err != nil || rec.Recorded != 2 {
@@ -120,7 +126,7 @@ func TestE2ERecordSignedFeedsHistory(t *testing.T) {
 	}
 	// Recording the same lines again stores nothing new.
 	if rec, err := ts.client.RecordSigned(ctx, &rxguardv1.RecordSignedRequest{
-		PatientId: "P-history", EncounterId: base.Encounter.Id, SignedTime: "2026-11-22T08:00:00+08:00",
+		PatientId: "P-history", EncounterId: base.Encounter.Id, SignedTime: at(8),
 		Orders: []*rxguardv1.OrderLine{service("S1", "001103000010000")},
 	}); err != nil || rec.Recorded != 0 {
 		t.Errorf("re-record: %v %v", rec, err)
