@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/rxguard/rxguard/knowledge"
@@ -133,6 +134,16 @@ func loadConfig(path string) (config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
+	}
+	// Strict: an unknown key stops the start with its path (a silently
+	// ignored rule setting is a clinical risk); then the values decode into
+	// the types, whose errors name their field too.
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return c, fmt.Errorf("config %s is not valid JSON: %w", path, err)
+	}
+	if err := unknownKey(doc, reflect.TypeFor[config](), ""); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)

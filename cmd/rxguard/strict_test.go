@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A configuration key the sidecar does not know stops the start with its
+// path and the keys allowed there; a wrong type names its field. Before, a
+// typo was silently ignored: {"engin": {"rules": {"DRUG_GENDER":
+// {"disabled": true}}}} started with DRUG_GENDER on.
+func TestConfigRefusesUnknownKeysWithTheirPath(t *testing.T) {
+	for _, c := range []struct {
+		name, json string
+		want       []string // all must appear in the error
+	}{
+		{"top level", `{"engin": {"rules": {"DRUG_GENDER": {"disabled": true}}}}`,
+			[]string{"engin: unknown key", "known here:", "engine", "decision_log"}},
+		{"rule type", `{"engine": {"rules": {"DRUG_GENDR": {"disabled": true}}}}`,
+			[]string{"engine.rules.DRUG_GENDR: unknown rule type", "DRUG_GENDER"}},
+		{"rule setting", `{"engine": {"rules": {"DRUG_GENDER": {"disable": true}}}}`,
+			[]string{"engine.rules.DRUG_GENDER.disable: unknown key", "action, disabled"}},
+		{"engine section", `{"engine": {"rule": {}}}`, []string{"engine.rule: unknown key", "rules"}},
+		{"bureau", `{"bureau": {"address": "127.0.0.1:7700", "pol_interval": "1m"}}`,
+			[]string{"bureau.pol_interval: unknown key", "poll_interval"}},
+		{"plugin in a list", `{"plugins": [{"name": "a", "path": "/x", "sha256": "00"}, {"name": "b", "timout": "20ms"}]}`,
+			[]string{"plugins[1].timout: unknown key", "timeout"}},
+		{"grpc", `{"grpc": {"max_conections": 4}}`, []string{"grpc.max_conections: unknown key", "max_connections"}},
+		{"http", `{"http": {"idle": "1s"}}`, []string{"http.idle: unknown key", "idle_timeout"}},
+		{"decision log", `{"decision_log": {"durabilty": "sync"}}`, []string{"decision_log.durabilty: unknown key", "durability"}},
+		{"wrong type", `{"engine": {"rules": {"DRUG_GENDER": {"disabled": "yes"}}}}`, []string{"disabled", "bool"}},
+		{"wrong type at the top", `{"min_free_bytes": "lots"}`, []string{"min_free_bytes"}},
+		{"not an object", `[1, 2]`, []string{"cannot unmarshal array"}},
+		{"not JSON", `{"engine": `, []string{"not valid JSON"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rxguard.json")
+			if err := os.WriteFile(path, []byte(c.json), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(path)
+			if err == nil {
+				t.Fatal("config accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Every key the sidecar knows is accepted.
+func TestConfigAcceptsEveryKnownKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rxguard.json")
+	full := `{
+  "grpc_addr": "127.0.0.1:7600", "http_addr": "127.0.0.1:7601", "data_dir": "./data", "min_free_bytes": 268435456,
+  "engine": {"rules": {"DRUG_GENDER": {"disabled": false, "action": "BLOCK"}, "QUANTITY_LIMIT": {"action": "WARN"}}},
+  "plugins": [{"name": "p", "path": "/bin/true", "sha256": "00", "args": ["-x"], "timeout": "20ms", "on_failure": "fail_closed"}],
+  "bureau": {"address": "127.0.0.1:7700", "trusted_keys": ["k"], "poll_interval": "1m", "stale_after": "15m",
+             "max_backoff": "10m", "max_clock_skew": "24h", "ca_file": ""},
+  "grpc": {"max_connections": 64, "max_concurrent_streams": 128, "handshake_timeout": "5s", "keepalive_min_time": "10s",
+           "keepalive_permit_without_stream": true, "max_connection_idle": "5m", "max_connection_age": "30m",
+           "max_connection_age_grace": "10s", "keepalive_time": "2m", "keepalive_timeout": "20s"},
+  "http": {"max_connections": 64, "read_header_timeout": "5s", "read_timeout": "15s", "write_timeout": "30s",
+           "idle_timeout": "90s", "max_header_bytes": 65536, "max_body_bytes": 4194304},
+  "decision_log": {"disabled": false, "durability": "sync", "retention": "26280h", "commit_interval": "5ms",
+                   "sync_interval": "1s", "queue_size": 8192, "sidecar_id": "his-app-1"}
+}`
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DecisionLog.Durability != "sync" || c.Bureau.MaxClockSkew != "24h" || len(c.Plugins) != 1 {
+		t.Errorf("decoded %+v", c)
+	}
+}
