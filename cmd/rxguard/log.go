@@ -33,6 +33,7 @@ import (
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
 )
 
 // The decision record on the command line (事后监管): `rxguard log query`,
@@ -57,25 +58,14 @@ func cmdLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return usageError{"unknown log subcommand " + args[0] + "; " + logUsage}
 }
 
-// reasonCodes is the contract's list of response reason codes
-// (INTEROP.md), with their Chinese names.
-var reasonCodes = []struct{ code, zh string }{
-	{"CLINICAL_NEED", "病情需要"},
-	{"MEETS_RESTRICTION", "符合限定支付范围"},
-	{"EMERGENCY", "急诊抢救"},
-	{"PATIENT_INFORMED", "患者知情同意"},
-	{"DATA_ERROR", "知识库或规则有误"},
-	{"OTHER", "其他"},
-}
-
 func parseReasonCode(s string) (string, error) {
 	c := strings.ToUpper(strings.TrimSpace(s))
 	var list []string
-	for _, r := range reasonCodes {
-		if r.code == c {
+	for _, r := range validate.ReasonCodes {
+		if r.Code == c {
 			return c, nil
 		}
-		list = append(list, r.code+" "+r.zh)
+		list = append(list, r.Code+" "+r.Name)
 	}
 	return "", usageError{fmt.Sprintf("-reason %q is not a reason code (无效的理由代码); want one of: %s", s, strings.Join(list, ", "))}
 }

@@ -9,6 +9,7 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server/decisionlog"
+	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
@@ -137,7 +138,7 @@ func (s *Service) DepartmentReport(ctx context.Context, req *rxguardv1.GetDepart
 // defaultMonth parses [from, to), defaulting to the current calendar month
 // in Asia/Shanghai.
 func (s *Service) defaultMonth(r *fieldErrors, from, to string) (time.Time, time.Time) {
-	now := s.now().In(engineZone())
+	now := s.now().In(engine.Shanghai)
 	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
 	return r.rangeOf(from, to, first, first.AddDate(0, 1, 0))
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/rxguard/rxguard/server/validate"
 )
 
-func engineZone() *time.Location { return engine.Shanghai }
-
 // Metrics counts decisions and responses with atomics: the check path
 // never locks or allocates for them. A finding of a rule type or source
 // not seen before (a plugin's) takes a lock once, to extend a

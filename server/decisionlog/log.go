@@ -204,7 +204,6 @@ type Log struct {
 // counters are the Stats atomics.
 type counters struct {
 	written, waited, failed, dropped, commits atomic.Uint64
-	responses                                 [3][len(reasonCodes) + 1]atomic.Uint64
 }
 
 type opKind uint8

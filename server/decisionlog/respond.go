@@ -153,9 +153,6 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 		return 0, fmt.Errorf("record responses to decision %s: %w", decisionID, err)
 	}
 	l.commits.Add(1)
-	for _, rr := range added {
-		l.countResponse(rr.Response, rr.ReasonCode)
-	}
 	// Committed (a retry finds the revisions and stores nothing); do
 	// answers the caller once it is on the disk.
 	return len(added), nil

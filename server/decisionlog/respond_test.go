@@ -80,22 +80,6 @@ func TestRecordResponsesRevisions(t *testing.T) {
 			t.Errorf("response %d = %v, want %v", i, got[i], wantRevs[i])
 		}
 	}
-	st := l.Stats()
-	var cont, mod uint64
-	for _, c := range st.Responses {
-		switch c.Response {
-		case rxguardv1.Response_RESPONSE_CONTINUE:
-			cont += c.Count
-		case rxguardv1.Response_RESPONSE_MODIFY:
-			mod += c.Count
-		}
-	}
-	if cont != 3 || mod != 1 {
-		t.Fatalf("response stats %+v", st.Responses)
-	}
-	if !slices.ContainsFunc(st.Responses, func(c ResponseCount) bool { return c.ReasonCode == "DATA_ERROR" && c.Count == 1 }) {
-		t.Fatalf("no DATA_ERROR count in %+v", st.Responses)
-	}
 }
 
 func TestRecordResponsesRefusals(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/diskspace"
 )
 
@@ -55,8 +54,7 @@ type Detail struct {
 	Disk *diskspace.Status `json:"disk,omitempty"`
 }
 
-// Stats are the log's counters since Open, for metrics. Every field but
-// Responses is an atomic load.
+// Stats are the log's counters since Open, for metrics: atomic loads.
 type Stats struct {
 	// QueueDepth: decisions (and calls) waiting for the writer.
 	QueueDepth    int
@@ -75,58 +73,15 @@ type Stats struct {
 	// Commits: Badger transactions committed (group commits, recorded
 	// responses, signed links).
 	Commits uint64
-	// Responses: response revisions recorded, by response and reason
-	// code (non-zero counts only).
-	Responses []ResponseCount
-}
-
-// ResponseCount is how many response revisions were recorded with one
-// response and reason code.
-type ResponseCount struct {
-	Response   rxguardv1.Response
-	ReasonCode string // "" for a modify (or an unknown code)
-	Count      uint64
-}
-
-// reasonCodes index the response counters (the contract's list).
-var reasonCodes = [...]string{"CLINICAL_NEED", "MEETS_RESTRICTION", "EMERGENCY", "PATIENT_INFORMED", "DATA_ERROR", "OTHER"}
-
-func reasonIndex(code string) int {
-	for i, c := range reasonCodes {
-		if c == code {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-func (c *counters) countResponse(r rxguardv1.Response, code string) {
-	ri := int(r)
-	if ri < 0 || ri >= len(c.responses) {
-		ri = 0
-	}
-	c.responses[ri][reasonIndex(code)].Add(1)
 }
 
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
-	s := Stats{
+	return Stats{
 		QueueDepth: len(l.queue), QueueCapacity: cap(l.queue),
 		Written: l.written.Load(), Waited: l.waited.Load(), Failed: l.failed.Load(),
 		Dropped: l.dropped.Load(), Commits: l.commits.Load(),
 	}
-	for r := range l.responses {
-		for i := range l.responses[r] {
-			if n := l.responses[r][i].Load(); n > 0 {
-				code := ""
-				if i > 0 {
-					code = reasonCodes[i-1]
-				}
-				s.Responses = append(s.Responses, ResponseCount{Response: rxguardv1.Response(r), ReasonCode: code, Count: n})
-			}
-		}
-	}
-	return s
 }
 
 // Status reports the log's state.
