@@ -61,7 +61,7 @@ func RecordResponse(req *rxguardv1.RecordResponseRequest, lim Limits, now time.T
 	lim = lim.withDefaults()
 	var r report
 	if n := proto.Size(req); n > lim.MaxRequestBytes {
-		r.addf("request", "请求过大: %d字节, 上限%d (request too large: %d bytes, limit %d)", n, lim.MaxRequestBytes, n, lim.MaxRequestBytes)
+		r.tooLarge(n, lim.MaxRequestBytes)
 		return time.Time{}, r.err("RecordResponseRequest")
 	}
 	zone := shanghai()

@@ -44,7 +44,7 @@ func RecordSigned(req *rxguardv1.RecordSignedRequest, lim Limits, now time.Time)
 	lim = lim.withDefaults()
 	var r report
 	if n := proto.Size(req); n > lim.MaxRequestBytes {
-		r.addf("request", "请求过大: %d字节, 上限%d (request too large: %d bytes, limit %d)", n, lim.MaxRequestBytes, n, lim.MaxRequestBytes)
+		r.tooLarge(n, lim.MaxRequestBytes)
 		return ParsedSigned{}, r.err("RecordSignedRequest")
 	}
 	zone := shanghai()

@@ -109,8 +109,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	// Before anything else: an oversized request gets this one violation,
 	// not thousands about its content.
 	if ok, n := withinSize(req, lim.MaxRequestBytes); !ok {
-		r.addf("request", "请求过大: %d字节, 上限%d (request too large: %d bytes, limit %d)",
-			n, lim.MaxRequestBytes, n, lim.MaxRequestBytes)
+		r.tooLarge(n, lim.MaxRequestBytes)
 		return Parsed{}, r.err("CheckOrdersRequest")
 	}
 
@@ -376,6 +375,12 @@ func (r *report) code(at path, name, zh, s string, required bool, limit int) boo
 		return false
 	}
 	return true
+}
+
+// tooLarge is the one violation of a request over its byte limit: it
+// comes alone, not with thousands about its content.
+func (r *report) tooLarge(n, limit int) {
+	r.addf("request", "请求过大: %d字节, 上限%d (request too large: %d bytes, limit %d)", n, limit, n, limit)
 }
 
 func (r *report) missing(field, zh string) {
