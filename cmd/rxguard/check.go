@@ -46,7 +46,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := protojson.Unmarshal(b, req); err != nil {
 		return fmt.Errorf("%s is not a CheckOrdersRequest in protojson: %w", fs.Arg(0), err)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialSidecar(*addr)
 	if err != nil {
 		return err
 	}
@@ -104,4 +104,10 @@ func printResponse(w io.Writer, r *rxguardv1.CheckOrdersResponse) {
 			fmt.Fprintf(w, "   依据: %s\n", f.Evidence)
 		}
 	}
+}
+
+// dialSidecar is the CLI's connection to a running sidecar's gRPC listener
+// (check, log): the one place its transport is chosen.
+func dialSidecar(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 }

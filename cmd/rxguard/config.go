@@ -50,37 +50,34 @@ type bureauConfig struct {
 	CAFile string `json:"ca_file,omitempty"`
 }
 
+// positiveDuration parses a duration of the configuration: "" is 0 (the
+// component's default), anything else must be a positive Go duration; the
+// error names key.
+func positiveDuration(key, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q is not a positive Go duration (e.g. \"30s\", \"5ms\", \"24h\")", key, s)
+	}
+	return d, nil
+}
+
 func (b bureauConfig) durations() (poll, stale, backoff time.Duration, err error) {
-	parse := func(name, s string) (time.Duration, error) {
-		if s == "" {
-			return 0, nil
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("bureau.%s %q is not a positive Go duration (e.g. \"30s\")", name, s)
-		}
-		return d, nil
-	}
-	if poll, err = parse("poll_interval", b.PollInterval); err != nil {
+	if poll, err = positiveDuration("bureau.poll_interval", b.PollInterval); err != nil {
 		return
 	}
-	if stale, err = parse("stale_after", b.StaleAfter); err != nil {
+	if stale, err = positiveDuration("bureau.stale_after", b.StaleAfter); err != nil {
 		return
 	}
-	backoff, err = parse("max_backoff", b.MaxBackoff)
+	backoff, err = positiveDuration("bureau.max_backoff", b.MaxBackoff)
 	return
 }
 
 // maxClockSkew is bureau.max_clock_skew (0: bureausync's default).
 func (b bureauConfig) maxClockSkew() (time.Duration, error) {
-	if b.MaxClockSkew == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(b.MaxClockSkew)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("bureau.max_clock_skew %q is not a positive Go duration (e.g. \"24h\")", b.MaxClockSkew)
-	}
-	return d, nil
+	return positiveDuration("bureau.max_clock_skew", b.MaxClockSkew)
 }
 
 func parseTrustedKeys(keys []string) ([]ed25519.PublicKey, error) {

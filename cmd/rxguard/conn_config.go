@@ -45,15 +45,12 @@ func (c config) connLimits() (server.ConnLimits, error) {
 	l := server.DefaultConnLimits()
 	var errs []error
 	dur := func(key, s string, into *time.Duration) {
-		if s == "" {
-			return
+		switch d, err := positiveDuration(key, s); {
+		case err != nil:
+			errs = append(errs, err)
+		case d > 0:
+			*into = d
 		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s %q is not a positive Go duration (e.g. \"5s\")", key, s))
-			return
-		}
-		*into = d
 	}
 	count := func(key string, v int64, limit int64, into func(int64)) {
 		switch {

@@ -13,8 +13,8 @@ import (
 	"github.com/rxguard/rxguard/server/engine"
 )
 
-// diskGuards are the free-space guards of the knowledge and the history
-// store (docs/operations.md, "Disk space").
+// diskGuards are the free-space guards of the knowledge store, the history
+// store and the decision log (docs/operations.md, "Disk space").
 func (c config) diskGuards(log *slog.Logger) (kb, hist, decisions *diskspace.Guard) {
 	minFree := badgerdb.DefaultMinFreeBytes()
 	if c.MinFreeBytes > 0 {
@@ -28,7 +28,7 @@ func (c config) diskGuards(log *slog.Logger) (kb, hist, decisions *diskspace.Gua
 	return kb, hist, decisions
 }
 
-// watchDisk polls both guards until ctx ends. The stores reopen themselves
+// watchDisk polls the guards until ctx ends. The stores reopen themselves
 // for writing when there is room; this adds what the sidecar must do then:
 // store the embedded demo release if it is being served from memory (it
 // was started on a nearly full disk with an empty store).

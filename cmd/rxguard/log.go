@@ -23,12 +23,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/decisionlog"
@@ -114,8 +114,7 @@ func (s *sourceFlags) open(ctx context.Context) (logSource, error) {
 	if *s.timeout <= 0 {
 		return nil, usageError{"-timeout must be positive"}
 	}
-	conn, err := grpc.NewClient(*s.server, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)))
+	conn, err := dialSidecar(*s.server, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)))
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("-server %q: %v", *s.server, err)}
 	}
@@ -408,7 +407,7 @@ func openDataSource(ctx context.Context, dir string) (*dataSource, error) {
 	switch {
 	case err == nil:
 		return &dataSource{log: l}, nil
-	case isLockError(err.Error()):
+	case errors.Is(err, badgerdb.ErrInUse):
 		return nil, fmt.Errorf("the sidecar is running: use -server (边车正在运行，请用 -server 连接): %s is locked by another rxguard process", ddir)
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, noDecisionLog(dir, ddir) // removed since the check above
@@ -418,13 +417,6 @@ func openDataSource(ctx context.Context, dir string) (*dataSource, error) {
 
 func noDecisionLog(dir, ddir string) error {
 	return fmt.Errorf("%s holds no decision log (no %s; 该目录没有决策记录): -data names a sidecar's data directory (its data_dir, default ./data)", dir, ddir)
-}
-
-// isLockError: the directory lock is held — by badgerdb's own lock before
-// it opens, or by Badger's (their errors are text only).
-func isLockError(msg string) bool {
-	return strings.Contains(msg, "is in use by another process") ||
-		strings.Contains(msg, "Cannot acquire directory lock") || strings.Contains(msg, "Another process is using this Badger database")
 }
 
 func (s *dataSource) Close() error { return s.log.Close() }
@@ -513,7 +505,7 @@ func cmdLogQuery(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		req, resp := d.GetRequest(), d.GetResponse()
 		t.add(displayTime(d.Time), d.DecisionId, canonical(req.GetPhysician().GetCode()), req.GetPhysician().GetName(),
-			departmentOf(req), strings.TrimPrefix(resp.GetVerdict().String(), "VERDICT_"),
+			decisionlog.DepartmentOf(req), strings.TrimPrefix(resp.GetVerdict().String(), "VERDICT_"),
 			strconv.Itoa(len(resp.GetFindings())), strconv.Itoa(unanswered(d)))
 		return nil
 	})
@@ -554,29 +546,13 @@ func csvTime(s string) string {
 	return t.In(engine.Shanghai).Format(time.RFC3339)
 }
 
-// departmentOf is the department a decision counts for: the encounter's,
-// else the physician's (as the decision log indexes it).
-func departmentOf(req *rxguardv1.CheckOrdersRequest) string {
-	return canonical(cmp.Or(req.GetEncounter().GetDepartmentCode(), req.GetPhysician().GetDepartmentCode()))
-}
-
-// latestResponses is each finding's latest response revision (responses
-// are in the order recorded).
-func latestResponses(d *rxguardv1.Decision) map[string]*rxguardv1.RecordedResponse {
-	m := make(map[string]*rxguardv1.RecordedResponse, len(d.GetResponses()))
-	for _, r := range d.GetResponses() {
-		m[r.GetFindingId()] = r
-	}
-	return m
-}
-
-// unanswered counts the findings that expect the physician's answer (an
-// overridable WARN or BLOCK) and have none — what -unanswered selects.
+// unanswered counts the findings that expect the physician's answer and
+// have none — what -unanswered selects.
 func unanswered(d *rxguardv1.Decision) int {
-	latest := latestResponses(d)
+	latest := decisionlog.LatestResponses(d)
 	n := 0
 	for _, f := range d.GetResponse().GetFindings() {
-		if f.GetOverridable() && f.GetAction() != rxguardv1.Action_ACTION_INFO && latest[f.GetFindingId()] == nil {
+		if decisionlog.NeedsAnswer(f) && latest[f.GetFindingId()] == nil {
 			n++
 		}
 	}
@@ -696,7 +672,7 @@ func exportReasonCSV(ctx context.Context, s logSource, f logFilter, code string,
 	}
 	n := 0
 	err := s.each(ctx, f, decisionlog.DefaultPageSize, func(d *rxguardv1.Decision) error {
-		latest := latestResponses(d)
+		latest := decisionlog.LatestResponses(d)
 		req, resp := d.GetRequest(), d.GetResponse()
 		for _, fd := range resp.GetFindings() {
 			r := latest[fd.GetFindingId()]
@@ -716,12 +692,17 @@ func exportReasonCSV(ctx context.Context, s logSource, f logFilter, code string,
 					}
 				}
 			}
-			if err := cw.Write([]string{
-				d.DecisionId, fd.GetFindingId(), csvTime(d.Time), canonical(req.GetPhysician().GetCode()), departmentOf(req),
-				fd.GetRuleType(), fd.GetRuleId(), strings.Join(codes, ";"), cell(strings.Join(names, ";")),
-				cell(fd.GetMessage()), cell(fd.GetEvidence()), r.GetReasonCode(), cell(r.GetReasonText()),
+			row := []string{
+				d.DecisionId, fd.GetFindingId(), csvTime(d.Time), canonical(req.GetPhysician().GetCode()), decisionlog.DepartmentOf(req),
+				fd.GetRuleType(), fd.GetRuleId(), strings.Join(codes, ";"), strings.Join(names, ";"),
+				fd.GetMessage(), fd.GetEvidence(), r.GetReasonCode(), r.GetReasonText(),
 				csvTime(r.GetRespondedTime()), resp.GetKnowledgeVersion(),
-			}); err != nil {
+			}
+			// Every cell: codes and ids come from the HIS as well.
+			for i := range row {
+				row[i] = cell(row[i])
+			}
+			if err := cw.Write(row); err != nil {
 				return err
 			}
 			n++
@@ -738,8 +719,8 @@ func exportReasonCSV(ctx context.Context, s logSource, f logFilter, code string,
 	return n, bw.Flush()
 }
 
-// cell keeps a free-text value from being read as a formula by a
-// spreadsheet (a physician's reason text is typed by hand): a leading
+// cell keeps a value from being read as a formula by a spreadsheet (a
+// physician's reason text is typed by hand, codes come from the HIS): a leading
 // = + - @ gets an apostrophe, as Excel itself does.
 func cell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
@@ -931,7 +912,7 @@ func reportPhysicians(ctx context.Context, s logSource, f logFilter, asJSON bool
 }
 
 func reportDepartments(ctx context.Context, s logSource, f logFilter, asJSON bool, w io.Writer) error {
-	codes, decisions, without, err := distinctCodes(ctx, s, f, departmentOf)
+	codes, decisions, without, err := distinctCodes(ctx, s, f, decisionlog.DepartmentOf)
 	if err != nil {
 		return err
 	}
@@ -992,7 +973,7 @@ func reportRules(ctx context.Context, s logSource, f logFilter, asJSON bool, w i
 	decisions := 0
 	err := s.each(ctx, f, 500, func(d *rxguardv1.Decision) error {
 		decisions++
-		latest := latestResponses(d)
+		latest := decisionlog.LatestResponses(d)
 		for _, fd := range d.GetResponse().GetFindings() {
 			c := counts[fd.GetRuleType()]
 			if c == nil {

@@ -642,7 +642,13 @@ func TestLogBadFlags(t *testing.T) {
 	if err == nil || !asUsage(err, &ue) || !strings.Contains(err.Error(), "-server ADDR") || !strings.Contains(err.Error(), "-data DIR") {
 		t.Errorf("default server unreachable: %v", err)
 	}
-	// A failed export leaves no file behind.
+	// A failed export leaves no file behind: the temporary file is made
+	// (the directory exists), the export fails (no sidecar), and abort
+	// removes it.
+	out := filepath.Join(data, "x.jsonl")
+	if _, _, err := runLog(t, "export", "-server", closed, "-from", "2026-11-01", "-to", "2026-11-30", "-o", out); err == nil {
+		t.Fatal("export from a closed port succeeded")
+	}
 	if entries, _ := os.ReadDir(data); len(entries) != 0 {
 		t.Errorf("left in the output directory: %v", entries)
 	}

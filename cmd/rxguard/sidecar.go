@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge/store"
@@ -50,28 +48,17 @@ func (c decisionLogConfig) options(dir string, log *slog.Logger, space *diskspac
 	if o.Durability, err = decisionlog.ParseDurability(c.Durability); err != nil {
 		return o, fmt.Errorf("decision_log.durability: %w", err)
 	}
-	dur := func(name, s string) (time.Duration, error) {
-		if s == "" {
-			return 0, nil
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("decision_log.%s %q is not a positive Go duration (e.g. \"26280h\", \"5ms\")", name, s)
-		}
-		return d, nil
-	}
-	if o.Retention, err = dur("retention", c.Retention); err != nil {
+	if o.Retention, err = positiveDuration("decision_log.retention", c.Retention); err != nil {
 		return o, err
 	}
-	if o.CommitInterval, err = dur("commit_interval", c.CommitInterval); err != nil {
+	if o.CommitInterval, err = positiveDuration("decision_log.commit_interval", c.CommitInterval); err != nil {
 		return o, err
 	}
-	if o.SyncInterval, err = dur("sync_interval", c.SyncInterval); err != nil {
+	if o.SyncInterval, err = positiveDuration("decision_log.sync_interval", c.SyncInterval); err != nil {
 		return o, err
 	}
-	if c.QueueSize < 0 {
-		return o, fmt.Errorf("decision_log.queue_size %d: must be positive (0 for the default %d)", c.QueueSize, decisionlog.DefaultQueueSize)
-	}
+	// Ranges (queue_size, the intervals' upper bounds) and defaults
+	// (sidecar_id: the host name) are decisionlog.Open's.
 	return o, nil
 }
 
@@ -80,26 +67,26 @@ func (c decisionLogConfig) options(dir string, log *slog.Logger, space *diskspac
 // assembles it from its configuration; `rxguard serve` and the tests use it
 // alike.
 type sidecar struct {
-	cfg       config
 	log       *slog.Logger
+	dataDir   string
 	eng       *engine.Engine
 	kb        *store.Store
-	hist      *history.Store
-	decisions *decisionlog.Log
-	plugins   *pluginhost.Manager
-	sync      *syncer
-	svc       *check.Service
+	decisions *decisionlog.Log // nil: disabled
+	sync      *syncer          // nil: no bureau
 	srv       *server.Server
-	space     []*diskspace.Guard
-	grpcLis   net.Listener
-	httpLis   net.Listener
-	closers   []func()
+	// kbSpace guards the knowledge store (watchDisk stores the embedded
+	// demo release through it once there is room); space, the others.
+	kbSpace *diskspace.Guard
+	space   []*diskspace.Guard
+	grpcLis net.Listener
+	httpLis net.Listener
+	closers []func()
 }
 
 // newSidecar opens everything the configuration names and binds the
 // listeners; run serves. On error, whatever was opened is closed.
 func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, err error) {
-	sc := &sidecar{cfg: cfg, log: log}
+	sc := &sidecar{log: log, dataDir: cfg.DataDir}
 	defer func() {
 		if err != nil {
 			sc.close()
@@ -113,25 +100,23 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		return nil, fmt.Errorf("connection limits: %w", err)
 	}
 	kbSpace, histSpace, decSpace := cfg.diskGuards(log)
-	sc.space = []*diskspace.Guard{kbSpace, histSpace}
+	sc.kbSpace, sc.space = kbSpace, []*diskspace.Guard{histSpace}
 	if sc.kb, err = store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log, Space: kbSpace}); err != nil {
 		return nil, err
 	}
 	sc.closers = append(sc.closers, func() { sc.kb.Close() })
-	if sc.hist, err = history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace}); err != nil {
+	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace})
+	if err != nil {
 		return nil, err
 	}
-	sc.closers = append(sc.closers, func() { sc.hist.Close() })
+	sc.closers = append(sc.closers, func() { hist.Close() })
 
-	svcOpts := check.Options{Engine: sc.eng, Limits: validate.DefaultLimits(), History: sc.hist, Logger: log}
-	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: sc.hist.Truncations}
+	svcOpts := check.Options{Engine: sc.eng, Limits: validate.DefaultLimits(), History: hist, Logger: log}
+	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: hist.Truncations}
 	if !cfg.DecisionLog.Disabled {
 		o, err := cfg.DecisionLog.options(filepath.Join(cfg.DataDir, "decisions"), log, decSpace)
 		if err != nil {
 			return nil, err
-		}
-		if o.SidecarID == "" {
-			o.SidecarID, _ = os.Hostname()
 		}
 		if sc.decisions, err = decisionlog.Open(ctx, o); err != nil {
 			return nil, fmt.Errorf("decision log: %w", err)
@@ -146,7 +131,7 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		sc.space = append(sc.space, decSpace)
 		svcOpts.Log, srvOpts.Decisions = sc.decisions, sc.decisions
 	}
-	stores := sc.space
+	stores := append([]*diskspace.Guard{kbSpace}, sc.space...)
 	srvOpts.Storage = func() []diskspace.Status {
 		out := make([]diskspace.Status, len(stores))
 		for i, g := range stores {
@@ -159,11 +144,12 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		if err != nil {
 			return nil, err
 		}
-		if sc.plugins, err = pluginhost.Start(ctx, pcfgs, log); err != nil {
+		plugins, err := pluginhost.Start(ctx, pcfgs, log)
+		if err != nil {
 			return nil, fmt.Errorf("plugins: %w", err)
 		}
-		sc.closers = append(sc.closers, func() { sc.plugins.Close() })
-		svcOpts.Plugins, srvOpts.Plugins = sc.plugins, sc.plugins.Status
+		sc.closers = append(sc.closers, func() { plugins.Close() })
+		svcOpts.Plugins, srvOpts.Plugins = plugins, plugins.Status
 	}
 	if cfg.Bureau.Address != "" {
 		if sc.sync, err = prepareSync(ctx, cfg.Bureau, sc.kb, sc.eng, log); err != nil {
@@ -172,18 +158,20 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		sc.closers = append(sc.closers, sc.sync.close)
 		svcOpts.Stale, srvOpts.Sync = sc.sync.client.Stale, sc.sync.client.Status
 	}
-	sc.svc = check.New(svcOpts)
-	srvOpts.Service = sc.svc
+	srvOpts.Service = check.New(svcOpts)
 	sc.srv = server.New(srvOpts)
 
 	if sc.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
+	// Serve closes the listeners when it stops; these close them when run
+	// never started (a second Close is harmless).
+	sc.closers = append(sc.closers, func() { sc.grpcLis.Close() })
 	if cfg.HTTPAddr != "off" {
 		if sc.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			sc.grpcLis.Close()
 			return nil, fmt.Errorf("HTTP listener: %w", err)
 		}
+		sc.closers = append(sc.closers, func() { sc.httpLis.Close() })
 	}
 	return sc, nil
 }
@@ -191,14 +179,19 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 // run serves until ctx ends, then stops gracefully (in-flight checks
 // finish; the decision log is flushed by close).
 func (sc *sidecar) run(ctx context.Context) error {
+	serveCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- sc.srv.Serve(ctx, sc.grpcLis, sc.httpLis) }()
+	go func() { served <- sc.srv.Serve(serveCtx, sc.grpcLis, sc.httpLis) }()
 	m, err := server.EnsureActive(ctx, sc.kb, sc.eng, sc.log)
 	if err != nil {
+		// Stop serving: a sidecar without knowledge must exit (and be
+		// restarted by its supervisor), not hang NOT_SERVING.
+		stop()
 		return errors.Join(fmt.Errorf("load knowledge: %w", err), <-served)
 	}
 	sc.srv.SetReady()
-	watchDisk(ctx, sc.kb, sc.eng, sc.log, sc.space[0], sc.space[1:]...)
+	watchDisk(ctx, sc.kb, sc.eng, sc.log, sc.kbSpace, sc.space...)
 	if sc.sync != nil {
 		sc.sync.start(ctx)
 	}
@@ -207,7 +200,7 @@ func (sc *sidecar) run(ctx context.Context) error {
 		httpAddr = sc.httpLis.Addr().String()
 	}
 	sc.log.Info("rxguard serving", "grpc", sc.grpcLis.Addr().String(), "http", httpAddr, "knowledge_version", m.Version,
-		"codes", sc.eng.Index().Codes(), "data", sc.cfg.DataDir, "decision_log", sc.decisions != nil)
+		"codes", sc.eng.Index().Codes(), "data", sc.dataDir, "decision_log", sc.decisions != nil)
 	// Reclaim space of releases garbage-collected by the switch; off the
 	// request path.
 	go func() { _ = sc.kb.RunGC(ctx) }()

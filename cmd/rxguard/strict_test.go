@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // A configuration key the sidecar does not know stops the start with its
@@ -79,5 +83,52 @@ func TestConfigAcceptsEveryKnownKey(t *testing.T) {
 	}
 	if c.DecisionLog.Durability != "sync" || c.Bureau.MaxClockSkew != "24h" || len(c.Plugins) != 1 {
 		t.Errorf("decoded %+v", c)
+	}
+}
+
+// Every key of the config types, built by reflection (so a field added
+// later is covered), is accepted.
+func TestConfigAcceptsEveryFieldOfItsTypes(t *testing.T) {
+	var build func(reflect.Type) any
+	build = func(rt reflect.Type) any {
+		for rt.Kind() == reflect.Pointer {
+			rt = rt.Elem()
+		}
+		switch rt.Kind() {
+		case reflect.Struct:
+			m := map[string]any{}
+			for name, ft := range jsonFields(rt) {
+				m[name] = build(ft)
+			}
+			return m
+		case reflect.Map:
+			key := "k"
+			if rt.Key() == reflect.TypeFor[knowledge.RuleType]() {
+				key = string(knowledge.RuleDrugGender)
+			}
+			return map[string]any{key: build(rt.Elem())}
+		case reflect.Slice, reflect.Array:
+			return []any{build(rt.Elem())}
+		case reflect.String:
+			return ""
+		case reflect.Bool:
+			return false
+		}
+		return 0
+	}
+	doc := build(reflect.TypeFor[config]())
+	if n := len(doc.(map[string]any)); n < 10 {
+		t.Fatalf("built a document of %d top-level keys", n)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rxguard.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(path); err != nil {
+		t.Fatalf("%s\n%v", b, err)
 	}
 }

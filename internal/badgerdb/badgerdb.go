@@ -6,6 +6,7 @@ package badgerdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 )
+
+// ErrInUse: another process (another rxguard) has the store open.
+var ErrInUse = errors.New("store in use by another process")
 
 // Config is what differs between rxguard's stores.
 type Config struct {
@@ -53,6 +57,11 @@ func Open(c Config) (*badger.DB, error) {
 		db, err = badger.Open(Options(c))
 	}
 	if err != nil {
+		// Badger's own lock error is text only; it is the same condition
+		// as lockDir's, so callers test one error.
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "Another process is using this Badger database") {
+			err = fmt.Errorf("%w: %w", ErrInUse, err)
+		}
 		return nil, fmt.Errorf("%w (check that the directory exists or can be created, is writable by rxguard, and is not used by another rxguard process)", err)
 	}
 	return db, nil

@@ -21,7 +21,7 @@ func lockDir(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another process (another rxguard?): %w", dir, err)
+			return nil, fmt.Errorf("%s is in use by another process (another rxguard?): %w (%w)", dir, ErrInUse, err)
 		}
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}

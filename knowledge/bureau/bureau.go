@@ -533,7 +533,7 @@ var ErrAdminNotLoopback = errors.New("the bureau's admin service has no transpor
 // read-only bureau) until ctx ends, then stops gracefully. An adminLis
 // that is not on loopback is refused (ErrAdminNotLoopback).
 func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
-	if adminLis != nil && !IsLoopback(adminLis.Addr()) {
+	if adminLis != nil && !isLoopback(adminLis.Addr()) {
 		return fmt.Errorf("bureau admin listener %s: %w", adminLis.Addr(), ErrAdminNotLoopback)
 	}
 	public := grpc.NewServer()
@@ -581,8 +581,8 @@ func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
 	return err
 }
 
-// IsLoopback reports whether a is a TCP address on a loopback interface.
-func IsLoopback(a net.Addr) bool {
+// isLoopback reports whether a is a TCP address on a loopback interface.
+func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
 }

@@ -97,19 +97,29 @@ func physicianOf(req *rxguardv1.CheckOrdersRequest) string {
 	return canonical(req.GetPhysician().GetCode())
 }
 
-// departmentOf is the department a decision is indexed under: the
+// DepartmentOf is the department a decision is indexed under: the
 // encounter's, else (none, or only padding) the physician's.
-func departmentOf(req *rxguardv1.CheckOrdersRequest) string {
+func DepartmentOf(req *rxguardv1.CheckOrdersRequest) string {
 	if d := canonical(req.GetEncounter().GetDepartmentCode()); d != "" {
 		return d
 	}
 	return canonical(req.GetPhysician().GetDepartmentCode())
 }
 
-// needsAnswer reports whether a finding expects the physician's response:
+// NeedsAnswer reports whether a finding expects the physician's response:
 // it can be overridden and asks for something (an INFO finding asks for
 // nothing; a BLOCK that cannot be overridden can only be modified, which
 // the physician may still report).
-func needsAnswer(f *rxguardv1.Finding) bool {
+func NeedsAnswer(f *rxguardv1.Finding) bool {
 	return f.GetOverridable() && f.GetAction() != rxguardv1.Action_ACTION_INFO
+}
+
+// LatestResponses maps each answered finding of d to its latest response
+// revision (d.Responses are in the order recorded).
+func LatestResponses(d *rxguardv1.Decision) map[string]*rxguardv1.RecordedResponse {
+	m := make(map[string]*rxguardv1.RecordedResponse, len(d.GetResponses()))
+	for _, r := range d.GetResponses() {
+		m[r.GetFindingId()] = r
+	}
+	return m
 }

@@ -78,7 +78,7 @@ func (c *corpus) matches(e Entry, q Query) bool {
 	case !q.From.IsZero() && at.Before(q.From.Truncate(time.Millisecond)):
 	case !q.To.IsZero() && !at.Before(q.To.Truncate(time.Millisecond)):
 	case q.PhysicianCode != "" && e.Request.Physician.Code != q.PhysicianCode:
-	case q.DepartmentCode != "" && departmentOf(e.Request) != q.DepartmentCode:
+	case q.DepartmentCode != "" && DepartmentOf(e.Request) != q.DepartmentCode:
 	case q.PatientID != "" && e.Request.Patient.Id != q.PatientID:
 	case q.Verdict != 0 && e.Response.Verdict != q.Verdict:
 	case q.RuleType != "" && !slices.ContainsFunc(e.Response.Findings, func(f *rxguardv1.Finding) bool { return f.RuleType == q.RuleType }):
@@ -91,7 +91,7 @@ func (c *corpus) matches(e Entry, q Query) bool {
 
 func (c *corpus) unanswered(e Entry) bool {
 	for _, f := range e.Response.Findings {
-		if needsAnswer(f) && !c.answers[e.ID][f.FindingId] {
+		if NeedsAnswer(f) && !c.answers[e.ID][f.FindingId] {
 			return true
 		}
 	}

@@ -107,10 +107,7 @@ func (a *aggregate) add(d *rxguardv1.Decision) {
 
 	// The latest revision of each finding's response (responses are in
 	// the order recorded).
-	latest := make(map[string]rxguardv1.Response, len(d.Responses))
-	for _, r := range d.Responses {
-		latest[r.GetFindingId()] = r.GetResponse()
-	}
+	latest := LatestResponses(d)
 	for _, f := range resp.GetFindings() {
 		rt := a.ruleTypes[f.GetRuleType()]
 		if rt == nil {
@@ -118,7 +115,7 @@ func (a *aggregate) add(d *rxguardv1.Decision) {
 			a.ruleTypes[f.GetRuleType()] = rt
 		}
 		rt.Findings++
-		switch latest[f.GetFindingId()] {
+		switch latest[f.GetFindingId()].GetResponse() {
 		case rxguardv1.Response_RESPONSE_CONTINUE:
 			rt.Continued++
 			p.Continued++

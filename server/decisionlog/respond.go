@@ -98,10 +98,7 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 		}
 	}
 
-	latest := make(map[string]*rxguardv1.RecordedResponse, len(dec.Responses))
-	for _, rr := range dec.Responses {
-		latest[rr.FindingId] = rr
-	}
+	latest := LatestResponses(dec)
 	seq := len(dec.Responses)
 	now := l.opts.Now()
 	var added []*rxguardv1.RecordedResponse
@@ -139,7 +136,7 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 	}
 	answered := true
 	for _, f := range findings {
-		if needsAnswer(f) && latest[f.GetFindingId()] == nil {
+		if NeedsAnswer(f) && latest[f.GetFindingId()] == nil {
 			answered = false
 			break
 		}

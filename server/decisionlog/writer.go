@@ -333,12 +333,12 @@ func (w *writer) encode(e *Entry) error {
 
 	req, resp := e.Request, e.Response
 	w.index(indexPhysician, physicianOf(req), &u, exp)
-	w.index(indexDepartment, departmentOf(req), &u, exp)
+	w.index(indexDepartment, DepartmentOf(req), &u, exp)
 	w.index(indexPatient, req.GetPatient().GetId(), &u, exp)
 	w.index(indexVerdict, verdictValue(resp.GetVerdict()), &u, exp)
 	unanswered := false
 	for i, f := range resp.GetFindings() {
-		unanswered = unanswered || needsAnswer(f)
+		unanswered = unanswered || NeedsAnswer(f)
 		if seenRuleType(resp.Findings[:i], f.GetRuleType()) {
 			continue
 		}
