@@ -28,7 +28,7 @@ type config struct {
 	GRPC grpcConfig `json:"grpc,omitzero"`
 	HTTP httpConfig `json:"http,omitzero"`
 	// MinFreeBytes: below this much free space on a store's filesystem the
-	// store refuses writes (disk.go); 0 means badgerdb.DefaultMinFreeBytes.
+	// store refuses writes (disk.go); 0 means badgerdb.DefaultMinFreeBytes for the stores opened.
 	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
 	// DecisionLog is the decision record (sidecar.go).
 	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`

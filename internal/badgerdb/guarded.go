@@ -30,10 +30,13 @@ func WriteReserve() uint64 {
 	return uint64(2*o.MemTableSize*int64(o.NumMemtables) + o.MemTableSize*int64(o.NumLevelZeroTablesStall) + o.ValueLogFileSize)
 }
 
-// DefaultMinFreeBytes is the default threshold of a store's guard: the
-// write reserve of both of rxguard's stores, which share a filesystem
-// unless the operator mounts them apart (256 MiB).
-func DefaultMinFreeBytes() uint64 { return 2 * WriteReserve() }
+// DefaultMinFreeBytes is the default threshold of a store's guard when
+// stores stores share its filesystem (rxguard's data directory holds the
+// knowledge store, the history store and the decision log, unless the
+// operator mounts them apart): the write reserve of each (384 MiB for
+// three). The decision log's tuning changes blocks and compression, not
+// the memtable, level-0 or value-log sizes the reserve is made of.
+func DefaultMinFreeBytes(stores int) uint64 { return uint64(max(stores, 1)) * WriteReserve() }
 
 // OpenGuarded opens a store's database for writing if g finds at least its
 // threshold free. Otherwise it writes nothing to the disk:

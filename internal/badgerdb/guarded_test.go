@@ -27,8 +27,8 @@ func TestWriteReserveFollowsOptions(t *testing.T) {
 	if got, want := WriteReserve(), uint64(128<<20); got != want {
 		t.Fatalf("WriteReserve = %d, want %d (2 memtables × 16 MiB logs + 8 × 8 MiB level-0 tables + 32 MiB value log)", got, want)
 	}
-	if DefaultMinFreeBytes() != 2*WriteReserve() {
-		t.Fatal("the default threshold covers both stores")
+	if DefaultMinFreeBytes(3) != 3*WriteReserve() || DefaultMinFreeBytes(0) != WriteReserve() {
+		t.Fatal("the default threshold covers every store on the filesystem")
 	}
 }
 

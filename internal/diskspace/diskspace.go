@@ -128,6 +128,9 @@ type Guard struct {
 	checked  atomic.Int64 // Unix nanoseconds of the last measurement
 	lowSince atomic.Int64 // Unix nanoseconds; 0 while there is room
 	checkErr atomic.Pointer[string]
+	// unsupported: free space cannot be measured here, so writes are
+	// admitted as they were before the guard (free stays 0).
+	unsupported atomic.Bool
 
 	mu    sync.Mutex // serialises measurements' transitions and hooks
 	hooks []func()
@@ -150,15 +153,6 @@ func New(store, dir string, opts Options) *Guard {
 	return g
 }
 
-// Store is the name the guard reports under.
-func (g *Guard) Store() string { return g.store }
-
-// Dir is the directory the guard watches.
-func (g *Guard) Dir() string { return g.dir }
-
-// MinFree is the threshold in bytes.
-func (g *Guard) MinFree() uint64 { return g.min }
-
 // Check measures the free space now, updates the state and reports whether
 // it is at least MinFree.
 func (g *Guard) Check() bool {
@@ -178,6 +172,7 @@ func (g *Guard) Check() bool {
 		}
 		msg := err.Error()
 		g.checkErr.Store(&msg)
+		g.unsupported.Store(true)
 	case err != nil:
 		// Unknown counts as too little: a write into a full disk kills
 		// the process, a refused one is retried.
@@ -257,12 +252,14 @@ func (g *Guard) Err() error {
 // Allow admits a write that needs extra bytes beyond the threshold (0 if
 // not estimated): nil if it may go ahead, else a *NoSpaceError, counted in
 // RefusedWrites. A store that may write re-measures first, so a disk that
-// filled since the last poll is caught before the write.
+// filled since the last poll is caught before the write; a refusing one
+// does not (one atomic load), until Run's poll finds room again.
 func (g *Guard) Allow(extra uint64) error {
 	if g == nil {
 		return nil
 	}
-	if g.state.Load() == 0 && g.Check() && g.state.Load() == 0 && (extra == 0 || g.free.Load() >= g.min+extra) {
+	if g.state.Load() == 0 && g.Check() && g.state.Load() == 0 &&
+		(extra == 0 || g.unsupported.Load() || g.free.Load() >= g.min+extra) {
 		return nil
 	}
 	g.refused.Add(1)

@@ -134,3 +134,19 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// Where free space cannot be measured at all, writes are admitted as before
+// the guard, estimated ones too (free stays 0: before, every write with an
+// estimate — every release install — was refused).
+func TestUnsupportedPlatformAdmitsWrites(t *testing.T) {
+	g := New("knowledge", t.TempDir(), Options{MinFree: 100, Logger: quiet(),
+		Statfs: func(string) (uint64, error) { return 0, errUnsupported }})
+	if !g.Check() {
+		t.Fatal("Check on an unsupported platform reports no room")
+	}
+	for _, extra := range []uint64{0, 1, 1 << 30} {
+		if err := g.Allow(extra); err != nil {
+			t.Errorf("Allow(%d): %v", extra, err)
+		}
+	}
+}

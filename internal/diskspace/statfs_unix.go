@@ -13,5 +13,10 @@ func available(dir string) (uint64, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
+	// Bavail is signed on FreeBSD and goes negative once root eats into
+	// the reserve: that is no space, not 2^64 bytes.
+	if int64(st.Bavail) < 0 {
+		return 0, nil
+	}
 	return uint64(st.Bavail) * uint64(st.Bsize), nil
 }

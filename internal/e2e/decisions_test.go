@@ -668,7 +668,7 @@ func TestDecisionLogUnwritableDirectory(t *testing.T) {
 // records again once there is room.
 func TestDecisionLogDiskFull(t *testing.T) {
 	mnt := disktest.Mount(t, 48<<20)
-	// The default min_free_bytes (256 MiB) is larger than this disk.
+	// The default min_free_bytes (384 MiB) is larger than this disk.
 	cfg := decisionConfig(t, `{"commit_interval": "5ms"}`, `, "min_free_bytes": 8388608`)
 	data := filepath.Join(mnt, "data")
 	sc := startDecisionSidecar(t, data, cfg)

@@ -36,7 +36,7 @@ import (
 func TestFullDiskDoesNotKillTheSidecar(t *testing.T) {
 	mnt := disktest.Mount(t, 48<<20)
 	cfg := filepath.Join(t.TempDir(), "sidecar.json")
-	// The default threshold (256 MiB) is larger than this disk.
+	// The default threshold (384 MiB) is larger than this disk.
 	if err := os.WriteFile(cfg, []byte(`{"min_free_bytes": 8388608}`), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,9 @@ type Log struct {
 	closed bool
 	// writerDone is closed when the writer has drained queue and exited.
 	writerDone chan struct{}
+	// lastDropWarn (Unix nanoseconds) rate-limits the dropped-decision
+	// warning.
+	lastDropWarn atomic.Int64
 
 	// life guards db against Close and reopening while a call uses it.
 	life badgerdb.Life
@@ -189,7 +192,6 @@ type Log struct {
 	writable atomic.Bool
 	// readOnly: opened with Options.ReadOnly (no writer runs); refused
 	// counts its Appends since the last Flush.
-	readOnly    bool
 	refused     atomic.Uint64
 	refusedOnce sync.Once
 
@@ -330,7 +332,7 @@ func (l *Log) openReadOnly() (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.db, l.readOnly = db, true
+	l.db = db
 	l.queue = make(chan op)
 	close(l.writerDone)
 	l.health.set(l, false, "opened read-only (Options.ReadOnly): decisions and responses are not recorded", nil)
@@ -368,7 +370,7 @@ func (l *Log) openOrDegrade() {
 // commit that holds the decision (or when ctx ends). In Async mode it does
 // not allocate.
 func (l *Log) Append(ctx context.Context, e Entry) {
-	if l.readOnly {
+	if l.opts.ReadOnly {
 		l.failed.Add(1)
 		l.refused.Add(1)
 		l.refusedOnce.Do(func() {
@@ -416,8 +418,13 @@ func (l *Log) send(ctx context.Context, o op) bool {
 		return true
 	case <-ctx.Done():
 		if o.kind == opAppend {
-			l.dropped.Add(1)
-			l.log.Warn("a decision was not logged: its check ended while waiting for room in the decision log queue", "decision_id", o.entry.ID, "err", ctx.Err())
+			n := l.dropped.Add(1)
+			// Under overload this happens to many checks at once: counted
+			// each time, logged at most once a minute.
+			if now, last := time.Now().UnixNano(), l.lastDropWarn.Load(); now-last >= int64(time.Minute) && l.lastDropWarn.CompareAndSwap(last, now) {
+				l.log.Warn("decisions were not logged: their checks ended while waiting for room in the decision log queue",
+					"decision_id", o.entry.ID, "err", ctx.Err(), "dropped_total", n)
+			}
 		}
 		return false
 	}
@@ -432,7 +439,7 @@ func putDone(c chan struct{}) { donePool.Put(c) }
 // committed, and waits for it and the sync that follows it (what names the
 // call in a sync error).
 func (l *Log) do(ctx context.Context, what string, fn func(*Log) error) error {
-	if l.readOnly {
+	if l.opts.ReadOnly {
 		return ErrReadOnly
 	}
 	c := &call{ctx: ctx, what: what, fn: fn, done: make(chan struct{})}
@@ -458,7 +465,7 @@ func (l *Log) do(ctx context.Context, what string, fn func(*Log) error) error {
 // nothing committed since the last sync does not sync again: the readers
 // that use it as a barrier cost an fsync only after writes.
 func (l *Log) Flush(ctx context.Context) error {
-	if l.readOnly {
+	if l.opts.ReadOnly {
 		if n := l.refused.Swap(0); n > 0 {
 			return fmt.Errorf("%d decisions could not be logged since the last flush: %w", n, ErrReadOnly)
 		}

@@ -70,12 +70,6 @@ func storeConfig(dir string, logger *slog.Logger) badgerdb.Config {
 	return badgerdb.Config{Dir: dir, IndexCacheBytes: indexCacheBytes, Logger: logger, Tune: tune}
 }
 
-// badgerOptions are the Badger options the store opens with.
-func badgerOptions(cfg badgerdb.Config) badger.Options {
-	cfg.Tune = tune
-	return badgerdb.Options(cfg)
-}
-
 // openStore opens the store as the disk allows: read-write when g finds
 // room (or there is no guard), else as badgerdb.OpenGuarded does (an
 // existing store read-only, a missing one not at all). It returns the

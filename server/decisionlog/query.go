@@ -69,7 +69,7 @@ func (l *Log) Get(ctx context.Context, decisionID string) (*rxguardv1.Decision, 
 	defer l.life.Leave()
 	txn := db.NewTransaction(false)
 	defer txn.Discard()
-	d, _, err := getDecision(txn, &u, decisionID)
+	d, _, err := loadDecision(txn, &u, decisionID)
 	return d, err
 }
 

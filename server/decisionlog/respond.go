@@ -55,7 +55,7 @@ func (l *Log) RecordResponses(ctx context.Context, decisionID string, rs []*rxgu
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q", ErrDecisionNotFound, decisionID)
 	}
-	if l.readOnly {
+	if l.opts.ReadOnly {
 		return 0, fmt.Errorf("record responses to decision %s: %w", decisionID, ErrReadOnly)
 	}
 	if respondedTime.IsZero() {
@@ -79,7 +79,7 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 	defer l.life.Leave()
 	txn := db.NewTransaction(true)
 	defer txn.Discard()
-	dec, exp, err := getDecision(txn, u, decisionID)
+	dec, exp, err := loadDecision(txn, u, decisionID)
 	if err != nil {
 		return 0, err
 	}
@@ -101,7 +101,7 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 	latest := LatestResponses(dec)
 	seq := len(dec.Responses)
 	now := l.opts.Now()
-	var added []*rxguardv1.RecordedResponse
+	added := 0
 	for _, r := range rs {
 		prev := latest[r.GetFindingId()]
 		if prev != nil && prev.Response == r.GetResponse() && prev.ReasonCode == r.GetReasonCode() && prev.ReasonText == r.GetReasonText() {
@@ -125,10 +125,10 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 			return 0, fmt.Errorf("record responses to decision %s: %w", decisionID, err)
 		}
 		latest[rr.FindingId] = rr
-		added = append(added, rr)
+		added++
 		seq++
 	}
-	if len(added) == 0 {
+	if added == 0 {
 		// Nothing new. The caller is answered after a sync all the same
 		// (do): the revision it repeats is unsynced if an earlier sync
 		// failed.
@@ -152,7 +152,7 @@ func (l *Log) recordResponses(u *id, decisionID string, rs []*rxguardv1.FindingR
 	l.commits.Add(1)
 	// Committed (a retry finds the revisions and stores nothing); do
 	// answers the caller once it is on the disk.
-	return len(added), nil
+	return added, nil
 }
 
 // LinkSigned records that lines of a decision were signed (RecordSigned
@@ -165,7 +165,7 @@ func (l *Log) LinkSigned(ctx context.Context, decisionID string, lineIDs []strin
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrDecisionNotFound, decisionID)
 	}
-	if l.readOnly {
+	if l.opts.ReadOnly {
 		return fmt.Errorf("link signed lines to decision %s: %w", decisionID, ErrReadOnly)
 	}
 	return l.do(ctx, "link signed lines to decision "+decisionID, func(l *Log) error { return l.linkSigned(&u, decisionID, lineIDs) })
@@ -224,10 +224,4 @@ func (l *Log) linkSigned(u *id, decisionID string, lineIDs []string) error {
 	}
 	l.commits.Add(1)
 	return nil
-}
-
-// getDecision reads a decision with its responses and signed lines in txn,
-// and its expiry.
-func getDecision(txn *badger.Txn, u *id, decisionID string) (*rxguardv1.Decision, uint64, error) {
-	return loadDecision(txn, u, decisionID)
 }

@@ -100,7 +100,7 @@ func (l *Log) syncStore(db *badger.DB) error {
 	}
 	if err == nil {
 		if l.opts.Durability == Async || s.full {
-			err = syncMemtableLogs(l.opts.Dir)
+			_, err = syncMemtableLogs(l.opts.Dir)
 		}
 		err = errors.Join(err, db.Sync())
 	}
@@ -140,10 +140,10 @@ func (l *Log) syncFailed(err error) {
 
 // syncMemtableLogs fsyncs every memtable log (.mem file) in dir: the
 // active one and those waiting to be flushed.
-func syncMemtableLogs(dir string) error {
+func syncMemtableLogs(dir string) (synced int, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var errs []error
 	for _, e := range entries {
@@ -160,10 +160,12 @@ func syncMemtableLogs(dir string) error {
 		}
 		if err := f.Sync(); err != nil {
 			errs = append(errs, err)
+		} else {
+			synced++
 		}
 		f.Close()
 	}
-	return errors.Join(errs...)
+	return synced, errors.Join(errs...)
 }
 
 // startSyncer starts the Async syncer: off the writer's path, it syncs

@@ -49,8 +49,24 @@ func (w *writer) init(l *Log) {
 func (l *Log) run() {
 	defer close(l.writerDone)
 	w := &l.w
+	// While the store is not open for writing, the writer also wakes on
+	// its own to try to reopen it: an idle sidecar recovers (and stops
+	// reporting itself degraded) without waiting for a decision.
+	retry := time.NewTicker(w.reopenEvery)
+	defer retry.Stop()
 	for {
-		first, ok := <-l.queue
+		var wake <-chan time.Time
+		if !l.writable.Load() {
+			wake = retry.C
+		}
+		var first op
+		var ok bool
+		select {
+		case first, ok = <-l.queue:
+		case <-wake:
+			w.maybeReopen()
+			continue
+		}
 		if !ok {
 			return
 		}

@@ -116,6 +116,8 @@ type Store struct {
 
 	// truncations counts Lookups that reached MaxLookup.
 	truncations atomic.Uint64
+	// lastTruncWarn (Unix nanoseconds) rate-limits the truncation warning.
+	lastTruncWarn atomic.Int64
 }
 
 // Truncations returns how many Lookups since Open had more than MaxLookup
@@ -500,10 +502,14 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 	if truncated {
 		n := s.truncations.Add(1)
 		// The patient id stays out of the log (it is personal data); the
-		// window and the count tell the operator what happened.
-		s.log.Warn("patient history lookup reached its limit: the check saw only the newest entries of its window",
-			"limit", MaxLookup, "since", since.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339),
-			"truncations", n)
+		// window and the count tell the operator what happened. Such a
+		// patient's every check truncates: the count goes up each time,
+		// the warning at most once a minute (no log line per check).
+		if now, last := time.Now().UnixNano(), s.lastTruncWarn.Load(); now-last >= int64(time.Minute) && s.lastTruncWarn.CompareAndSwap(last, now) {
+			s.log.Warn("patient history lookup reached its limit: the check saw only the newest entries of its window",
+				"limit", MaxLookup, "since", since.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339),
+				"truncations", n)
+		}
 	}
 	if len(sc.raw) == 0 {
 		if cacheable {
