@@ -84,87 +84,68 @@ func (l *Log) Query(ctx context.Context, q Query) (decisions []*rxguardv1.Decisi
 		size = DefaultPageSize
 	}
 	size = min(size, MaxPageSize)
+	q.canonicalize() // the page token is issued for the canonical filters
+	more, err := l.walk(ctx, q, size, func(d *rxguardv1.Decision) { decisions = append(decisions, d) })
+	if err != nil || !more {
+		return decisions, "", err
+	}
+	last, _ := parseID(decisions[len(decisions)-1].DecisionId)
+	return decisions, q.token(&last), nil
+}
+
+// scan calls fn for every decision matching q's filters and range (not
+// its page size or token), newest first, in one transaction.
+func (l *Log) scan(ctx context.Context, q Query, fn func(*rxguardv1.Decision)) error {
+	q.PageToken = ""
+	_, err := l.walk(ctx, q, 0, fn)
+	return err
+}
+
+// walk calls fn for the decisions matching q (from its page token), newest
+// first, in one transaction, and stops after limit of them (0: no limit);
+// more reports whether another one follows. The next match is found before
+// a decision is loaded, so that look-ahead costs no read.
+func (l *Log) walk(ctx context.Context, q Query, limit int, fn func(*rxguardv1.Decision)) (more bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, "", err
+		return false, err
 	}
 	q.canonicalize()
 	lower, upper, err := q.bounds()
 	if err != nil {
-		return nil, "", err
+		return false, err
 	}
 	db, err := l.enter()
 	if err != nil {
-		return nil, "", err
+		return false, err
 	}
 	defer l.life.Leave()
 	txn := db.NewTransaction(false)
 	defer txn.Discard()
 	m := newMatcher(txn, &q, lower, upper)
 	defer m.close()
+	n := 0
 	for steps := 0; ; steps++ {
 		if steps%ctxEvery == ctxEvery-1 {
 			if err := ctx.Err(); err != nil {
-				return nil, "", err
+				return false, err
 			}
 		}
 		u, ok := m.next()
 		if !ok {
-			return decisions, "", nil
+			return false, nil
 		}
-		if len(decisions) == size {
-			last, _ := parseID(decisions[len(decisions)-1].DecisionId)
-			return decisions, q.token(&last), nil
+		if limit > 0 && n == limit {
+			return true, nil
 		}
 		d, _, err := loadDecision(txn, &u, "")
 		if errors.Is(err, ErrDecisionNotFound) {
 			continue // an index key whose decision expired a moment before it
 		}
 		if err != nil {
-			return nil, "", err
-		}
-		decisions = append(decisions, d)
-	}
-}
-
-// scan calls fn for every decision matching q's filters and range (not
-// its page size or token), newest first, in one transaction.
-func (l *Log) scan(ctx context.Context, q Query, fn func(*rxguardv1.Decision)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	q.PageToken = ""
-	q.canonicalize()
-	lower, upper, err := q.bounds()
-	if err != nil {
-		return err
-	}
-	db, err := l.enter()
-	if err != nil {
-		return err
-	}
-	defer l.life.Leave()
-	txn := db.NewTransaction(false)
-	defer txn.Discard()
-	m := newMatcher(txn, &q, lower, upper)
-	defer m.close()
-	for steps := 0; ; steps++ {
-		if steps%ctxEvery == ctxEvery-1 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		u, ok := m.next()
-		if !ok {
-			return nil
-		}
-		d, _, err := loadDecision(txn, &u, "")
-		if errors.Is(err, ErrDecisionNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
+			return false, err
 		}
 		fn(d)
+		n++
 	}
 }
 

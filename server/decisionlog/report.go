@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -194,36 +195,25 @@ func (a *aggregate) byVerdict() []*rxguardv1.VerdictCount {
 
 // byRuleType: most findings first.
 func (a *aggregate) byRuleType() []*rxguardv1.RuleTypeCount {
-	out := make([]*rxguardv1.RuleTypeCount, 0, len(a.ruleTypes))
-	for _, rt := range a.ruleTypes {
-		out = append(out, rt)
-	}
-	slices.SortFunc(out, func(x, y *rxguardv1.RuleTypeCount) int {
-		return cmp.Or(cmp.Compare(y.Findings, x.Findings), cmp.Compare(x.RuleType, y.RuleType))
-	})
-	return out
+	return byCount(a.ruleTypes, func(x *rxguardv1.RuleTypeCount) (int64, string) { return x.Findings, x.RuleType })
 }
 
 // topItems: the TopItems items most often flagged, most first.
 func (a *aggregate) topItems() []*rxguardv1.ItemCount {
-	out := make([]*rxguardv1.ItemCount, 0, len(a.items))
-	for _, it := range a.items {
-		out = append(out, it)
-	}
-	slices.SortFunc(out, func(x, y *rxguardv1.ItemCount) int {
-		return cmp.Or(cmp.Compare(y.Findings, x.Findings), cmp.Compare(x.ItemCode, y.ItemCode))
-	})
+	out := byCount(a.items, func(x *rxguardv1.ItemCount) (int64, string) { return x.Findings, x.ItemCode })
 	return out[:min(len(out), TopItems)]
 }
 
 // physicianSummaries: most decisions first.
 func (a *aggregate) physicianSummaries() []*rxguardv1.PhysicianSummary {
-	out := make([]*rxguardv1.PhysicianSummary, 0, len(a.physicians))
-	for _, p := range a.physicians {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(x, y *rxguardv1.PhysicianSummary) int {
-		return cmp.Or(cmp.Compare(y.Decisions, x.Decisions), cmp.Compare(x.PhysicianCode, y.PhysicianCode))
+	return byCount(a.physicians, func(x *rxguardv1.PhysicianSummary) (int64, string) { return x.Decisions, x.PhysicianCode })
+}
+
+// byCount is m's values, the largest count first, ties by key.
+func byCount[T any](m map[string]T, key func(T) (count int64, name string)) []T {
+	return slices.SortedFunc(maps.Values(m), func(x, y T) int {
+		cx, nx := key(x)
+		cy, ny := key(y)
+		return cmp.Or(cmp.Compare(cy, cx), cmp.Compare(nx, ny))
 	})
-	return out
 }
