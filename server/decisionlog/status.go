@@ -108,6 +108,11 @@ func (l *Log) Status() Status {
 			ok, s.Message, s.Since = false, "disk nearly full: decisions are not recorded until there is room (checks are answered): "+ds.Detail, ds.LowSince
 		}
 	}
+	if ok && l.syncing.broken.Load() {
+		// Derived, not only stored: a commit that succeeded while the
+		// syncer was failing must not report the log healthy.
+		ok, s.Message = false, "the decision log cannot sync to disk: recent decisions and responses may not survive a power loss (checks are answered)"
+	}
 	if !ok {
 		s.State = StateDegraded
 	}
