@@ -44,6 +44,11 @@ const (
 	RuleDiagnosisGender  RuleType = "DIAGNOSIS_GENDER"
 
 	RulePhysicianQualification RuleType = "PHYSICIAN_QUALIFICATION"
+
+	// Encounter-level rules and repeat examinations (RULES.md).
+	RuleReadmission          RuleType = "READMISSION"
+	RuleLowStandardAdmission RuleType = "LOW_STANDARD_ADMISSION"
+	RuleRepeatExam           RuleType = "REPEAT_EXAM"
 )
 
 // Gender restriction of a drug or item.
@@ -212,6 +217,25 @@ type Interaction struct {
 	Source   Source `json:"source"`
 }
 
+// RecognitionItem is one examination or test on the mutual-recognition
+// list (检查检验结果互认): a result of the same item within WindowDays is
+// to be viewed and recognised rather than repeated (REPEAT_EXAM).
+type RecognitionItem struct {
+	Code       string `json:"code"` // national service-item code
+	Name       string `json:"name"`
+	WindowDays int    `json:"window_days"`
+	Scope      string `json:"scope"` // e.g. 医联体内互认, 市内互认, 省内互认
+	Source     Source `json:"source"`
+}
+
+// OutpatientCondition is an ICD-10 prefix of a condition normally treated
+// as an outpatient (LOW_STANDARD_ADMISSION).
+type OutpatientCondition struct {
+	Prefix string `json:"prefix"`
+	Name   string `json:"name"`
+	Source Source `json:"source"`
+}
+
 // ChronicDiagnosis is an ICD-10 prefix treated as chronic for the outpatient
 // 30-day supply limit.
 type ChronicDiagnosis struct {
@@ -267,32 +291,36 @@ type ImportWarning struct {
 // Content is everything a release holds. Importers fill it; the store
 // persists it as records; the engine compiles an index from it.
 type Content struct {
-	Restrictions        []Restriction       `json:"restrictions,omitempty"`
-	Drugs               []Drug              `json:"drugs,omitempty"`
-	Catalogue           []CatalogueDrug     `json:"catalogue,omitempty"`
-	Interactions        []Interaction       `json:"interactions,omitempty"`
-	ChronicDiagnoses    []ChronicDiagnosis  `json:"chronic_diagnoses,omitempty"`
-	DiagnosisCategories []DiagnosisCategory `json:"diagnosis_categories,omitempty"`
-	DiagnosisBlocks     []DiagnosisBlock    `json:"diagnosis_blocks,omitempty"`
-	Physicians          []PhysicianRecord   `json:"physicians,omitempty"`
-	PhysicianEvents     []PhysicianEvent    `json:"physician_events,omitempty"`
-	Warnings            []ImportWarning     `json:"warnings,omitempty"`
+	Restrictions         []Restriction         `json:"restrictions,omitempty"`
+	Drugs                []Drug                `json:"drugs,omitempty"`
+	Catalogue            []CatalogueDrug       `json:"catalogue,omitempty"`
+	Interactions         []Interaction         `json:"interactions,omitempty"`
+	ChronicDiagnoses     []ChronicDiagnosis    `json:"chronic_diagnoses,omitempty"`
+	DiagnosisCategories  []DiagnosisCategory   `json:"diagnosis_categories,omitempty"`
+	DiagnosisBlocks      []DiagnosisBlock      `json:"diagnosis_blocks,omitempty"`
+	Physicians           []PhysicianRecord     `json:"physicians,omitempty"`
+	PhysicianEvents      []PhysicianEvent      `json:"physician_events,omitempty"`
+	Recognition          []RecognitionItem     `json:"recognition,omitempty"`
+	OutpatientConditions []OutpatientCondition `json:"outpatient_conditions,omitempty"`
+	Warnings             []ImportWarning       `json:"warnings,omitempty"`
 }
 
 // Class names a kind of record in the store.
 type Class string
 
 const (
-	ClassRestriction       Class = "restriction"
-	ClassDrug              Class = "drug"
-	ClassCatalogueDrug     Class = "catalogue_drug"
-	ClassInteraction       Class = "interaction"
-	ClassChronicDiagnosis  Class = "chronic_diagnosis"
-	ClassDiagnosisCategory Class = "diagnosis_category"
-	ClassDiagnosisBlock    Class = "diagnosis_block"
-	ClassPhysician         Class = "physician"
-	ClassPhysicianEvent    Class = "physician_event"
-	ClassWarning           Class = "import_warning"
+	ClassRestriction         Class = "restriction"
+	ClassDrug                Class = "drug"
+	ClassCatalogueDrug       Class = "catalogue_drug"
+	ClassInteraction         Class = "interaction"
+	ClassChronicDiagnosis    Class = "chronic_diagnosis"
+	ClassDiagnosisCategory   Class = "diagnosis_category"
+	ClassDiagnosisBlock      Class = "diagnosis_block"
+	ClassPhysician           Class = "physician"
+	ClassPhysicianEvent      Class = "physician_event"
+	ClassWarning             Class = "import_warning"
+	ClassRecognitionItem     Class = "recognition_item"
+	ClassOutpatientCondition Class = "outpatient_condition"
 )
 
 // Record is the unit the store persists: a class, a key unique in the
@@ -362,6 +390,16 @@ func (c *Content) Records() ([]Record, error) {
 			return nil, err
 		}
 	}
+	for i := range c.Recognition {
+		if err := add(ClassRecognitionItem, c.Recognition[i].Code, &c.Recognition[i]); err != nil {
+			return nil, err
+		}
+	}
+	for i := range c.OutpatientConditions {
+		if err := add(ClassOutpatientCondition, c.OutpatientConditions[i].Prefix, &c.OutpatientConditions[i]); err != nil {
+			return nil, err
+		}
+	}
 	for i := range c.Warnings {
 		if err := add(ClassWarning, fmt.Sprintf("%06d", i), &c.Warnings[i]); err != nil {
 			return nil, err
@@ -421,6 +459,12 @@ func ContentFromRecords(records []Record) (*Content, error) {
 		case ClassPhysicianEvent:
 			c.PhysicianEvents = append(c.PhysicianEvents, PhysicianEvent{})
 			err = json.Unmarshal(r.Value, &c.PhysicianEvents[len(c.PhysicianEvents)-1])
+		case ClassRecognitionItem:
+			c.Recognition = append(c.Recognition, RecognitionItem{})
+			err = json.Unmarshal(r.Value, &c.Recognition[len(c.Recognition)-1])
+		case ClassOutpatientCondition:
+			c.OutpatientConditions = append(c.OutpatientConditions, OutpatientCondition{})
+			err = json.Unmarshal(r.Value, &c.OutpatientConditions[len(c.OutpatientConditions)-1])
 		case ClassWarning:
 			c.Warnings = append(c.Warnings, ImportWarning{})
 			err = json.Unmarshal(r.Value, &c.Warnings[len(c.Warnings)-1])

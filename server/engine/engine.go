@@ -251,6 +251,7 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, ruleID
 		Suggestion:  v.suggestion,
 		Overridable: action != rxguardv1.Action_ACTION_BLOCK,
 		Source:      "builtin",
+		Fixes:       v.fixes,
 	})
 	ev.lineOf(len(ev.out)-1, li)
 }

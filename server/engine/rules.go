@@ -49,6 +49,9 @@ type violation struct {
 	ruleID string
 	// noLine: a request-level finding that names no order line.
 	noLine bool
+	// fixes are the structured suggestions: each alone, applied to the
+	// request, makes the finding pass (Finding.fixes).
+	fixes []*rxguardv1.Fix
 }
 
 // ruleList is the set of built-in rule types, in the order their findings

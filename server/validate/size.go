@@ -39,6 +39,7 @@ var (
 	diagnosisSlop = slopOf(&rxguardv1.Diagnosis{})
 	orderSlop     = slopOf(&rxguardv1.OrderLine{})
 	historySlop   = slopOf(&rxguardv1.HistoryOrder{})
+	previousSlop  = slopOf(&rxguardv1.PreviousEncounter{})
 )
 
 func slopOf(m proto.Message) int {
@@ -79,7 +80,7 @@ func sizeBound(req *rxguardv1.CheckOrdersRequest, limit int) int {
 		n += fieldSlop + orderSlop
 		if o != nil {
 			n += unknownLen(o) + len(o.GetLineId()) + len(o.GetItemCode()) + len(o.GetItemName()) +
-				len(o.GetUnit()) + len(o.GetStartTime())
+				len(o.GetUnit()) + len(o.GetStartTime()) + len(o.GetReportId())
 		}
 		if n > limit {
 			return n
@@ -88,7 +89,18 @@ func sizeBound(req *rxguardv1.CheckOrdersRequest, limit int) int {
 	for _, h := range req.GetHistory() {
 		n += fieldSlop + historySlop
 		if h != nil {
-			n += unknownLen(h) + len(h.GetItemCode()) + len(h.GetTime()) + len(h.GetEncounterId())
+			n += unknownLen(h) + len(h.GetItemCode()) + len(h.GetTime()) + len(h.GetEncounterId()) +
+				len(h.GetHospitalCode()) + len(h.GetReportId())
+		}
+		if n > limit {
+			return n
+		}
+	}
+	for _, p := range req.GetPreviousEncounters() {
+		n += fieldSlop + previousSlop
+		if p != nil {
+			n += unknownLen(p) + len(p.GetId()) + len(p.GetHospitalCode()) + len(p.GetAdmitDate()) +
+				len(p.GetDischargeDate()) + len(p.GetPrimaryDiagnosis())
 		}
 		if n > limit {
 			return n

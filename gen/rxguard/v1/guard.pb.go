@@ -32,6 +32,11 @@ const (
 	Scene_SCENE_INPATIENT   Scene = 2 // 住院医嘱
 	Scene_SCENE_DISCHARGE   Scene = 3 // 出院带药
 	Scene_SCENE_EMERGENCY   Scene = 4
+	// 住院登记 (national 3101 trig_scen 3): may carry no order lines; the
+	// encounter-level rules (READMISSION, LOW_STANDARD_ADMISSION) run.
+	Scene_SCENE_ADMISSION Scene = 5
+	// 事中: 结算/预结算 of an encounter (national 3102).
+	Scene_SCENE_SETTLEMENT Scene = 6
 )
 
 // Enum value maps for Scene.
@@ -42,6 +47,8 @@ var (
 		2: "SCENE_INPATIENT",
 		3: "SCENE_DISCHARGE",
 		4: "SCENE_EMERGENCY",
+		5: "SCENE_ADMISSION",
+		6: "SCENE_SETTLEMENT",
 	}
 	Scene_value = map[string]int32{
 		"SCENE_UNSPECIFIED": 0,
@@ -49,6 +56,8 @@ var (
 		"SCENE_INPATIENT":   2,
 		"SCENE_DISCHARGE":   3,
 		"SCENE_EMERGENCY":   4,
+		"SCENE_ADMISSION":   5,
+		"SCENE_SETTLEMENT":  6,
 	}
 )
 
@@ -570,6 +579,74 @@ func (QualificationState) EnumDescriptor() ([]byte, []int) {
 	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{9}
 }
 
+// FixKind is a machine-readable change that makes a finding pass.
+type FixKind int32
+
+const (
+	FixKind_FIX_KIND_UNSPECIFIED FixKind = 0
+	// Set the line's quantity to Fix.quantity.
+	FixKind_FIX_KIND_REDUCE_QUANTITY FixKind = 1
+	// Set the line's days to Fix.days.
+	FixKind_FIX_KIND_REDUCE_DAYS FixKind = 2
+	// Set the line's self_pay (after the patient's informed consent).
+	FixKind_FIX_KIND_MARK_SELF_PAY FixKind = 3
+	// Set the line's restriction_attested (the patient meets 限定支付范围).
+	FixKind_FIX_KIND_ATTEST_RESTRICTION FixKind = 4
+	// Remove the line from the order.
+	FixKind_FIX_KIND_REMOVE_LINE FixKind = 5
+	// Replace the line's item by Fix.item_code / Fix.item_name.
+	FixKind_FIX_KIND_CHANGE_ITEM FixKind = 6
+)
+
+// Enum value maps for FixKind.
+var (
+	FixKind_name = map[int32]string{
+		0: "FIX_KIND_UNSPECIFIED",
+		1: "FIX_KIND_REDUCE_QUANTITY",
+		2: "FIX_KIND_REDUCE_DAYS",
+		3: "FIX_KIND_MARK_SELF_PAY",
+		4: "FIX_KIND_ATTEST_RESTRICTION",
+		5: "FIX_KIND_REMOVE_LINE",
+		6: "FIX_KIND_CHANGE_ITEM",
+	}
+	FixKind_value = map[string]int32{
+		"FIX_KIND_UNSPECIFIED":        0,
+		"FIX_KIND_REDUCE_QUANTITY":    1,
+		"FIX_KIND_REDUCE_DAYS":        2,
+		"FIX_KIND_MARK_SELF_PAY":      3,
+		"FIX_KIND_ATTEST_RESTRICTION": 4,
+		"FIX_KIND_REMOVE_LINE":        5,
+		"FIX_KIND_CHANGE_ITEM":        6,
+	}
+)
+
+func (x FixKind) Enum() *FixKind {
+	p := new(FixKind)
+	*p = x
+	return p
+}
+
+func (x FixKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FixKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rxguard_v1_guard_proto_enumTypes[10].Descriptor()
+}
+
+func (FixKind) Type() protoreflect.EnumType {
+	return &file_rxguard_v1_guard_proto_enumTypes[10]
+}
+
+func (x FixKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FixKind.Descriptor instead.
+func (FixKind) EnumDescriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{10}
+}
+
 // Response is a physician's answer to one finding (national 3103 dspo_way).
 type Response int32
 
@@ -606,11 +683,11 @@ func (x Response) String() string {
 }
 
 func (Response) Descriptor() protoreflect.EnumDescriptor {
-	return file_rxguard_v1_guard_proto_enumTypes[10].Descriptor()
+	return file_rxguard_v1_guard_proto_enumTypes[11].Descriptor()
 }
 
 func (Response) Type() protoreflect.EnumType {
-	return &file_rxguard_v1_guard_proto_enumTypes[10]
+	return &file_rxguard_v1_guard_proto_enumTypes[11]
 }
 
 func (x Response) Number() protoreflect.EnumNumber {
@@ -619,7 +696,7 @@ func (x Response) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Response.Descriptor instead.
 func (Response) EnumDescriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{10}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{11}
 }
 
 type Hospital struct {
@@ -979,8 +1056,11 @@ type OrderLine struct {
 	SelfPay bool `protobuf:"varint,11,opt,name=self_pay,json=selfPay,proto3" json:"self_pay,omitempty"`
 	// The physician attests the patient meets the 限定支付范围.
 	RestrictionAttested bool `protobuf:"varint,12,opt,name=restriction_attested,json=restrictionAttested,proto3" json:"restriction_attested,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// RecordSigned only: the result id of this examination on the regional
+	// sharing platform, when known (检查检验结果互认).
+	ReportId      string `protobuf:"bytes,13,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderLine) Reset() {
@@ -1097,6 +1177,13 @@ func (x *OrderLine) GetRestrictionAttested() bool {
 	return false
 }
 
+func (x *OrderLine) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
 type HistoryOrder struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	ItemCode string                 `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
@@ -1104,8 +1191,12 @@ type HistoryOrder struct {
 	Quantity float64                `protobuf:"fixed64,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
 	Days     int32                  `protobuf:"varint,4,opt,name=days,proto3" json:"days,omitempty"`
 	// RFC 3339.
-	Time          string `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
-	EncounterId   string `protobuf:"bytes,6,opt,name=encounter_id,json=encounterId,proto3" json:"encounter_id,omitempty"`
+	Time        string `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	EncounterId string `protobuf:"bytes,6,opt,name=encounter_id,json=encounterId,proto3" json:"encounter_id,omitempty"`
+	// Where the item was done; empty = this hospital.
+	HospitalCode string `protobuf:"bytes,7,opt,name=hospital_code,json=hospitalCode,proto3" json:"hospital_code,omitempty"`
+	// Its result id on the regional sharing platform (检查检验结果互认).
+	ReportId      string `protobuf:"bytes,8,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1182,6 +1273,119 @@ func (x *HistoryOrder) GetEncounterId() string {
 	return ""
 }
 
+func (x *HistoryOrder) GetHospitalCode() string {
+	if x != nil {
+		return x.HospitalCode
+	}
+	return ""
+}
+
+func (x *HistoryOrder) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+// PreviousEncounter is one of the patient's earlier encounters the HIS
+// knows (for READMISSION).
+type PreviousEncounter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type  EncounterType          `protobuf:"varint,2,opt,name=type,proto3,enum=rxguard.v1.EncounterType" json:"type,omitempty"`
+	// Empty = this hospital.
+	HospitalCode string `protobuf:"bytes,3,opt,name=hospital_code,json=hospitalCode,proto3" json:"hospital_code,omitempty"`
+	// YYYY-MM-DD.
+	AdmitDate string `protobuf:"bytes,4,opt,name=admit_date,json=admitDate,proto3" json:"admit_date,omitempty"`
+	// YYYY-MM-DD.
+	DischargeDate string `protobuf:"bytes,5,opt,name=discharge_date,json=dischargeDate,proto3" json:"discharge_date,omitempty"`
+	// ICD-10 医保版 code of the primary diagnosis.
+	PrimaryDiagnosis string `protobuf:"bytes,6,opt,name=primary_diagnosis,json=primaryDiagnosis,proto3" json:"primary_diagnosis,omitempty"`
+	// 计划性再入院, e.g. a chemotherapy cycle.
+	Planned       bool `protobuf:"varint,7,opt,name=planned,proto3" json:"planned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviousEncounter) Reset() {
+	*x = PreviousEncounter{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviousEncounter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviousEncounter) ProtoMessage() {}
+
+func (x *PreviousEncounter) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviousEncounter.ProtoReflect.Descriptor instead.
+func (*PreviousEncounter) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PreviousEncounter) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PreviousEncounter) GetType() EncounterType {
+	if x != nil {
+		return x.Type
+	}
+	return EncounterType_ENCOUNTER_UNSPECIFIED
+}
+
+func (x *PreviousEncounter) GetHospitalCode() string {
+	if x != nil {
+		return x.HospitalCode
+	}
+	return ""
+}
+
+func (x *PreviousEncounter) GetAdmitDate() string {
+	if x != nil {
+		return x.AdmitDate
+	}
+	return ""
+}
+
+func (x *PreviousEncounter) GetDischargeDate() string {
+	if x != nil {
+		return x.DischargeDate
+	}
+	return ""
+}
+
+func (x *PreviousEncounter) GetPrimaryDiagnosis() string {
+	if x != nil {
+		return x.PrimaryDiagnosis
+	}
+	return ""
+}
+
+func (x *PreviousEncounter) GetPlanned() bool {
+	if x != nil {
+		return x.Planned
+	}
+	return false
+}
+
 type CheckOrdersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Caller's id, echoed in the response.
@@ -1195,14 +1399,16 @@ type CheckOrdersRequest struct {
 	Orders    []*OrderLine    `protobuf:"bytes,8,rep,name=orders,proto3" json:"orders,omitempty"`
 	History   []*HistoryOrder `protobuf:"bytes,9,rep,name=history,proto3" json:"history,omitempty"`
 	// Evaluation time, RFC 3339; defaults to now. All date logic uses it.
-	CheckTime     string `protobuf:"bytes,10,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CheckTime string `protobuf:"bytes,10,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
+	// The patient's earlier encounters (READMISSION).
+	PreviousEncounters []*PreviousEncounter `protobuf:"bytes,11,rep,name=previous_encounters,json=previousEncounters,proto3" json:"previous_encounters,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CheckOrdersRequest) Reset() {
 	*x = CheckOrdersRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[7]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1420,7 @@ func (x *CheckOrdersRequest) String() string {
 func (*CheckOrdersRequest) ProtoMessage() {}
 
 func (x *CheckOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[7]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1433,7 @@ func (x *CheckOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckOrdersRequest.ProtoReflect.Descriptor instead.
 func (*CheckOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{7}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckOrdersRequest) GetRequestId() string {
@@ -1300,6 +1506,112 @@ func (x *CheckOrdersRequest) GetCheckTime() string {
 	return ""
 }
 
+func (x *CheckOrdersRequest) GetPreviousEncounters() []*PreviousEncounter {
+	if x != nil {
+		return x.PreviousEncounters
+	}
+	return nil
+}
+
+// Fix is one structured suggestion: applying it to the request and checking
+// again passes the finding it belongs to.
+type Fix struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  FixKind                `protobuf:"varint,1,opt,name=kind,proto3,enum=rxguard.v1.FixKind" json:"kind,omitempty"`
+	// The order line to change.
+	LineId string `protobuf:"bytes,2,opt,name=line_id,json=lineId,proto3" json:"line_id,omitempty"`
+	// FIX_KIND_REDUCE_QUANTITY: the largest quantity that passes.
+	Quantity float64 `protobuf:"fixed64,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// FIX_KIND_REDUCE_DAYS: the largest days that pass.
+	Days int32 `protobuf:"varint,4,opt,name=days,proto3" json:"days,omitempty"`
+	// FIX_KIND_CHANGE_ITEM: the replacement.
+	ItemCode string `protobuf:"bytes,5,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	ItemName string `protobuf:"bytes,6,opt,name=item_name,json=itemName,proto3" json:"item_name,omitempty"`
+	// Chinese label for a button ("数量改为 30").
+	Label         string `protobuf:"bytes,7,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fix) Reset() {
+	*x = Fix{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fix) ProtoMessage() {}
+
+func (x *Fix) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fix.ProtoReflect.Descriptor instead.
+func (*Fix) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Fix) GetKind() FixKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FixKind_FIX_KIND_UNSPECIFIED
+}
+
+func (x *Fix) GetLineId() string {
+	if x != nil {
+		return x.LineId
+	}
+	return ""
+}
+
+func (x *Fix) GetQuantity() float64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *Fix) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *Fix) GetItemCode() string {
+	if x != nil {
+		return x.ItemCode
+	}
+	return ""
+}
+
+func (x *Fix) GetItemName() string {
+	if x != nil {
+		return x.ItemName
+	}
+	return ""
+}
+
+func (x *Fix) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 type Finding struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	FindingId string                 `protobuf:"bytes,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
@@ -1315,14 +1627,16 @@ type Finding struct {
 	Suggestion  string `protobuf:"bytes,8,opt,name=suggestion,proto3" json:"suggestion,omitempty"`
 	Overridable bool   `protobuf:"varint,9,opt,name=overridable,proto3" json:"overridable,omitempty"`
 	// Where the finding comes from: "builtin" or "plugin:<name>".
-	Source        string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	// Structured suggestions: each one alone makes this finding pass.
+	Fixes         []*Fix `protobuf:"bytes,11,rep,name=fixes,proto3" json:"fixes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[8]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1648,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[8]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1661,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{8}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Finding) GetFindingId() string {
@@ -1420,6 +1734,13 @@ func (x *Finding) GetSource() string {
 	return ""
 }
 
+func (x *Finding) GetFixes() []*Fix {
+	if x != nil {
+		return x.Fixes
+	}
+	return nil
+}
+
 type PhysicianStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	State QualificationState     `protobuf:"varint,1,opt,name=state,proto3,enum=rxguard.v1.QualificationState" json:"state,omitempty"`
@@ -1433,7 +1754,7 @@ type PhysicianStatus struct {
 
 func (x *PhysicianStatus) Reset() {
 	*x = PhysicianStatus{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[9]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1766,7 @@ func (x *PhysicianStatus) String() string {
 func (*PhysicianStatus) ProtoMessage() {}
 
 func (x *PhysicianStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[9]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1779,7 @@ func (x *PhysicianStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhysicianStatus.ProtoReflect.Descriptor instead.
 func (*PhysicianStatus) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{9}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PhysicianStatus) GetState() QualificationState {
@@ -1501,7 +1822,7 @@ type CheckOrdersResponse struct {
 
 func (x *CheckOrdersResponse) Reset() {
 	*x = CheckOrdersResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[10]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1834,7 @@ func (x *CheckOrdersResponse) String() string {
 func (*CheckOrdersResponse) ProtoMessage() {}
 
 func (x *CheckOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[10]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1847,7 @@ func (x *CheckOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckOrdersResponse.ProtoReflect.Descriptor instead.
 func (*CheckOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{10}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CheckOrdersResponse) GetRequestId() string {
@@ -1597,7 +1918,7 @@ type ExplainItemRequest struct {
 
 func (x *ExplainItemRequest) Reset() {
 	*x = ExplainItemRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[11]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1930,7 @@ func (x *ExplainItemRequest) String() string {
 func (*ExplainItemRequest) ProtoMessage() {}
 
 func (x *ExplainItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[11]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1943,7 @@ func (x *ExplainItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainItemRequest.ProtoReflect.Descriptor instead.
 func (*ExplainItemRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{11}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExplainItemRequest) GetItemCode() string {
@@ -1659,7 +1980,7 @@ type KnowledgeEntry struct {
 
 func (x *KnowledgeEntry) Reset() {
 	*x = KnowledgeEntry{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[12]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1992,7 @@ func (x *KnowledgeEntry) String() string {
 func (*KnowledgeEntry) ProtoMessage() {}
 
 func (x *KnowledgeEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[12]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +2005,7 @@ func (x *KnowledgeEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KnowledgeEntry.ProtoReflect.Descriptor instead.
 func (*KnowledgeEntry) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{12}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KnowledgeEntry) GetRuleType() string {
@@ -1750,7 +2071,7 @@ type ExplainItemResponse struct {
 
 func (x *ExplainItemResponse) Reset() {
 	*x = ExplainItemResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[13]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2083,7 @@ func (x *ExplainItemResponse) String() string {
 func (*ExplainItemResponse) ProtoMessage() {}
 
 func (x *ExplainItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[13]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2096,7 @@ func (x *ExplainItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainItemResponse.ProtoReflect.Descriptor instead.
 func (*ExplainItemResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{13}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExplainItemResponse) GetItemCode() string {
@@ -1822,14 +2143,16 @@ type RecordSignedRequest struct {
 	// The signed lines; a line without start_time happened at signed_time.
 	Orders []*OrderLine `protobuf:"bytes,4,rep,name=orders,proto3" json:"orders,omitempty"`
 	// RFC 3339; defaults to now.
-	SignedTime    string `protobuf:"bytes,5,opt,name=signed_time,json=signedTime,proto3" json:"signed_time,omitempty"`
+	SignedTime string `protobuf:"bytes,5,opt,name=signed_time,json=signedTime,proto3" json:"signed_time,omitempty"`
+	// Where the orders were signed; empty = this hospital.
+	HospitalCode  string `protobuf:"bytes,6,opt,name=hospital_code,json=hospitalCode,proto3" json:"hospital_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordSignedRequest) Reset() {
 	*x = RecordSignedRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2164,7 @@ func (x *RecordSignedRequest) String() string {
 func (*RecordSignedRequest) ProtoMessage() {}
 
 func (x *RecordSignedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[14]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2177,7 @@ func (x *RecordSignedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSignedRequest.ProtoReflect.Descriptor instead.
 func (*RecordSignedRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{14}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RecordSignedRequest) GetDecisionId() string {
@@ -1892,6 +2215,13 @@ func (x *RecordSignedRequest) GetSignedTime() string {
 	return ""
 }
 
+func (x *RecordSignedRequest) GetHospitalCode() string {
+	if x != nil {
+		return x.HospitalCode
+	}
+	return ""
+}
+
 type RecordSignedResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Lines stored (a line already recorded is not stored twice).
@@ -1902,7 +2232,7 @@ type RecordSignedResponse struct {
 
 func (x *RecordSignedResponse) Reset() {
 	*x = RecordSignedResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2244,7 @@ func (x *RecordSignedResponse) String() string {
 func (*RecordSignedResponse) ProtoMessage() {}
 
 func (x *RecordSignedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[15]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,10 +2257,189 @@ func (x *RecordSignedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSignedResponse.ProtoReflect.Descriptor instead.
 func (*RecordSignedResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{15}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordSignedResponse) GetRecorded() int32 {
+	if x != nil {
+		return x.Recorded
+	}
+	return 0
+}
+
+// SharedResult is one examination or test result on the regional sharing
+// platform (检查检验结果互认).
+type SharedResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// National service-item code.
+	ItemCode string `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	ItemName string `protobuf:"bytes,2,opt,name=item_name,json=itemName,proto3" json:"item_name,omitempty"`
+	// The hospital that did it (its national 定点医药机构 code).
+	HospitalCode string `protobuf:"bytes,3,opt,name=hospital_code,json=hospitalCode,proto3" json:"hospital_code,omitempty"`
+	// When it was done, RFC 3339.
+	Time string `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// The platform's result id, to view and recognise it.
+	ReportId      string `protobuf:"bytes,5,opt,name=report_id,json=reportId,proto3" json:"report_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SharedResult) Reset() {
+	*x = SharedResult{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedResult) ProtoMessage() {}
+
+func (x *SharedResult) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedResult.ProtoReflect.Descriptor instead.
+func (*SharedResult) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SharedResult) GetItemCode() string {
+	if x != nil {
+		return x.ItemCode
+	}
+	return ""
+}
+
+func (x *SharedResult) GetItemName() string {
+	if x != nil {
+		return x.ItemName
+	}
+	return ""
+}
+
+func (x *SharedResult) GetHospitalCode() string {
+	if x != nil {
+		return x.HospitalCode
+	}
+	return ""
+}
+
+func (x *SharedResult) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *SharedResult) GetReportId() string {
+	if x != nil {
+		return x.ReportId
+	}
+	return ""
+}
+
+type RecordSharedResultsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PatientId     string                 `protobuf:"bytes,1,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	Results       []*SharedResult        `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSharedResultsRequest) Reset() {
+	*x = RecordSharedResultsRequest{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSharedResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSharedResultsRequest) ProtoMessage() {}
+
+func (x *RecordSharedResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSharedResultsRequest.ProtoReflect.Descriptor instead.
+func (*RecordSharedResultsRequest) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RecordSharedResultsRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *RecordSharedResultsRequest) GetResults() []*SharedResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type RecordSharedResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Results stored (a result already recorded is not stored twice).
+	Recorded      int32 `protobuf:"varint,1,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordSharedResultsResponse) Reset() {
+	*x = RecordSharedResultsResponse{}
+	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordSharedResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordSharedResultsResponse) ProtoMessage() {}
+
+func (x *RecordSharedResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordSharedResultsResponse.ProtoReflect.Descriptor instead.
+func (*RecordSharedResultsResponse) Descriptor() ([]byte, []int) {
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RecordSharedResultsResponse) GetRecorded() int32 {
 	if x != nil {
 		return x.Recorded
 	}
@@ -1948,7 +2457,7 @@ type GetPhysicianStatusRequest struct {
 
 func (x *GetPhysicianStatusRequest) Reset() {
 	*x = GetPhysicianStatusRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2469,7 @@ func (x *GetPhysicianStatusRequest) String() string {
 func (*GetPhysicianStatusRequest) ProtoMessage() {}
 
 func (x *GetPhysicianStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[16]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2482,7 @@ func (x *GetPhysicianStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhysicianStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetPhysicianStatusRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{16}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetPhysicianStatusRequest) GetPhysicianCode() string {
@@ -2004,7 +2513,7 @@ type GetPhysicianStatusResponse struct {
 
 func (x *GetPhysicianStatusResponse) Reset() {
 	*x = GetPhysicianStatusResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2525,7 @@ func (x *GetPhysicianStatusResponse) String() string {
 func (*GetPhysicianStatusResponse) ProtoMessage() {}
 
 func (x *GetPhysicianStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[17]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2538,7 @@ func (x *GetPhysicianStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhysicianStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetPhysicianStatusResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{17}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetPhysicianStatusResponse) GetPhysicianCode() string {
@@ -2083,7 +2592,7 @@ type FindingResponse struct {
 
 func (x *FindingResponse) Reset() {
 	*x = FindingResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2604,7 @@ func (x *FindingResponse) String() string {
 func (*FindingResponse) ProtoMessage() {}
 
 func (x *FindingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[18]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2617,7 @@ func (x *FindingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingResponse.ProtoReflect.Descriptor instead.
 func (*FindingResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{18}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FindingResponse) GetFindingId() string {
@@ -2151,7 +2660,7 @@ type RecordResponseRequest struct {
 
 func (x *RecordResponseRequest) Reset() {
 	*x = RecordResponseRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2672,7 @@ func (x *RecordResponseRequest) String() string {
 func (*RecordResponseRequest) ProtoMessage() {}
 
 func (x *RecordResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[19]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2685,7 @@ func (x *RecordResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordResponseRequest.ProtoReflect.Descriptor instead.
 func (*RecordResponseRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{19}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecordResponseRequest) GetDecisionId() string {
@@ -2211,7 +2720,7 @@ type RecordResponseResponse struct {
 
 func (x *RecordResponseResponse) Reset() {
 	*x = RecordResponseResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2732,7 @@ func (x *RecordResponseResponse) String() string {
 func (*RecordResponseResponse) ProtoMessage() {}
 
 func (x *RecordResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[20]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2745,7 @@ func (x *RecordResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordResponseResponse.ProtoReflect.Descriptor instead.
 func (*RecordResponseResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{20}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RecordResponseResponse) GetDecisionId() string {
@@ -2265,7 +2774,7 @@ type GetPhysicianReportRequest struct {
 
 func (x *GetPhysicianReportRequest) Reset() {
 	*x = GetPhysicianReportRequest{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2786,7 @@ func (x *GetPhysicianReportRequest) String() string {
 func (*GetPhysicianReportRequest) ProtoMessage() {}
 
 func (x *GetPhysicianReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[21]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2799,7 @@ func (x *GetPhysicianReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhysicianReportRequest.ProtoReflect.Descriptor instead.
 func (*GetPhysicianReportRequest) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{21}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetPhysicianReportRequest) GetPhysicianCode() string {
@@ -2324,7 +2833,7 @@ type VerdictCount struct {
 
 func (x *VerdictCount) Reset() {
 	*x = VerdictCount{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2845,7 @@ func (x *VerdictCount) String() string {
 func (*VerdictCount) ProtoMessage() {}
 
 func (x *VerdictCount) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[22]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2858,7 @@ func (x *VerdictCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictCount.ProtoReflect.Descriptor instead.
 func (*VerdictCount) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{22}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VerdictCount) GetVerdict() Verdict {
@@ -2380,7 +2889,7 @@ type RuleTypeCount struct {
 
 func (x *RuleTypeCount) Reset() {
 	*x = RuleTypeCount{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2901,7 @@ func (x *RuleTypeCount) String() string {
 func (*RuleTypeCount) ProtoMessage() {}
 
 func (x *RuleTypeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[23]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2914,7 @@ func (x *RuleTypeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleTypeCount.ProtoReflect.Descriptor instead.
 func (*RuleTypeCount) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{23}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RuleTypeCount) GetRuleType() string {
@@ -2454,7 +2963,7 @@ type ItemCount struct {
 
 func (x *ItemCount) Reset() {
 	*x = ItemCount{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2975,7 @@ func (x *ItemCount) String() string {
 func (*ItemCount) ProtoMessage() {}
 
 func (x *ItemCount) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[24]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2988,7 @@ func (x *ItemCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemCount.ProtoReflect.Descriptor instead.
 func (*ItemCount) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{24}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ItemCount) GetItemCode() string {
@@ -2522,7 +3031,7 @@ type GetPhysicianReportResponse struct {
 
 func (x *GetPhysicianReportResponse) Reset() {
 	*x = GetPhysicianReportResponse{}
-	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +3043,7 @@ func (x *GetPhysicianReportResponse) String() string {
 func (*GetPhysicianReportResponse) ProtoMessage() {}
 
 func (x *GetPhysicianReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rxguard_v1_guard_proto_msgTypes[25]
+	mi := &file_rxguard_v1_guard_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +3056,7 @@ func (x *GetPhysicianReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhysicianReportResponse.ProtoReflect.Descriptor instead.
 func (*GetPhysicianReportResponse) Descriptor() ([]byte, []int) {
-	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{25}
+	return file_rxguard_v1_guard_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetPhysicianReportResponse) GetPhysicianCode() string {
@@ -2644,7 +3153,7 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\tDiagnosis\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\aprimary\x18\x03 \x01(\bR\aprimary\"\xfc\x02\n" +
+	"\aprimary\x18\x03 \x01(\bR\aprimary\"\x99\x03\n" +
 	"\tOrderLine\x12\x17\n" +
 	"\aline_id\x18\x01 \x01(\tR\x06lineId\x12\x1b\n" +
 	"\titem_code\x18\x02 \x01(\tR\bitemCode\x12\x1b\n" +
@@ -2660,14 +3169,26 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"unit_price\x18\n" +
 	" \x01(\x01R\tunitPrice\x12\x19\n" +
 	"\bself_pay\x18\v \x01(\bR\aselfPay\x121\n" +
-	"\x14restriction_attested\x18\f \x01(\bR\x13restrictionAttested\"\xbc\x01\n" +
+	"\x14restriction_attested\x18\f \x01(\bR\x13restrictionAttested\x12\x1b\n" +
+	"\treport_id\x18\r \x01(\tR\breportId\"\xfe\x01\n" +
 	"\fHistoryOrder\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.rxguard.v1.ItemKindR\x04kind\x12\x1a\n" +
 	"\bquantity\x18\x03 \x01(\x01R\bquantity\x12\x12\n" +
 	"\x04days\x18\x04 \x01(\x05R\x04days\x12\x12\n" +
 	"\x04time\x18\x05 \x01(\tR\x04time\x12!\n" +
-	"\fencounter_id\x18\x06 \x01(\tR\vencounterId\"\xde\x03\n" +
+	"\fencounter_id\x18\x06 \x01(\tR\vencounterId\x12#\n" +
+	"\rhospital_code\x18\a \x01(\tR\fhospitalCode\x12\x1b\n" +
+	"\treport_id\x18\b \x01(\tR\breportId\"\x84\x02\n" +
+	"\x11PreviousEncounter\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x19.rxguard.v1.EncounterTypeR\x04type\x12#\n" +
+	"\rhospital_code\x18\x03 \x01(\tR\fhospitalCode\x12\x1d\n" +
+	"\n" +
+	"admit_date\x18\x04 \x01(\tR\tadmitDate\x12%\n" +
+	"\x0edischarge_date\x18\x05 \x01(\tR\rdischargeDate\x12+\n" +
+	"\x11primary_diagnosis\x18\x06 \x01(\tR\x10primaryDiagnosis\x12\x18\n" +
+	"\aplanned\x18\a \x01(\bR\aplanned\"\xae\x04\n" +
 	"\x12CheckOrdersRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12'\n" +
@@ -2681,7 +3202,16 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\ahistory\x18\t \x03(\v2\x18.rxguard.v1.HistoryOrderR\ahistory\x12\x1d\n" +
 	"\n" +
 	"check_time\x18\n" +
-	" \x01(\tR\tcheckTime\"\xb5\x02\n" +
+	" \x01(\tR\tcheckTime\x12N\n" +
+	"\x13previous_encounters\x18\v \x03(\v2\x1d.rxguard.v1.PreviousEncounterR\x12previousEncounters\"\xc7\x01\n" +
+	"\x03Fix\x12'\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x13.rxguard.v1.FixKindR\x04kind\x12\x17\n" +
+	"\aline_id\x18\x02 \x01(\tR\x06lineId\x12\x1a\n" +
+	"\bquantity\x18\x03 \x01(\x01R\bquantity\x12\x12\n" +
+	"\x04days\x18\x04 \x01(\x05R\x04days\x12\x1b\n" +
+	"\titem_code\x18\x05 \x01(\tR\bitemCode\x12\x1b\n" +
+	"\titem_name\x18\x06 \x01(\tR\bitemName\x12\x14\n" +
+	"\x05label\x18\a \x01(\tR\x05label\"\xdc\x02\n" +
 	"\aFinding\x12\x1d\n" +
 	"\n" +
 	"finding_id\x18\x01 \x01(\tR\tfindingId\x12\x17\n" +
@@ -2696,7 +3226,8 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"suggestion\x12 \n" +
 	"\voverridable\x18\t \x01(\bR\voverridable\x12\x16\n" +
 	"\x06source\x18\n" +
-	" \x01(\tR\x06source\"u\n" +
+	" \x01(\tR\x06source\x12%\n" +
+	"\x05fixes\x18\v \x03(\v2\x0f.rxguard.v1.FixR\x05fixes\"u\n" +
 	"\x0fPhysicianStatus\x124\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x1e.rxguard.v1.QualificationStateR\x05state\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x05R\x06points\x12\x14\n" +
@@ -2729,7 +3260,7 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\titem_name\x18\x02 \x01(\tR\bitemName\x12+\n" +
 	"\x11knowledge_version\x18\x03 \x01(\tR\x10knowledgeVersion\x12(\n" +
 	"\x10code_well_formed\x18\x04 \x01(\bR\x0ecodeWellFormed\x124\n" +
-	"\aentries\x18\x05 \x03(\v2\x1a.rxguard.v1.KnowledgeEntryR\aentries\"\xc8\x01\n" +
+	"\aentries\x18\x05 \x03(\v2\x1a.rxguard.v1.KnowledgeEntryR\aentries\"\xed\x01\n" +
 	"\x13RecordSignedRequest\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -2738,8 +3269,21 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\fencounter_id\x18\x03 \x01(\tR\vencounterId\x12-\n" +
 	"\x06orders\x18\x04 \x03(\v2\x15.rxguard.v1.OrderLineR\x06orders\x12\x1f\n" +
 	"\vsigned_time\x18\x05 \x01(\tR\n" +
-	"signedTime\"2\n" +
+	"signedTime\x12#\n" +
+	"\rhospital_code\x18\x06 \x01(\tR\fhospitalCode\"2\n" +
 	"\x14RecordSignedResponse\x12\x1a\n" +
+	"\brecorded\x18\x01 \x01(\x05R\brecorded\"\x9e\x01\n" +
+	"\fSharedResult\x12\x1b\n" +
+	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x1b\n" +
+	"\titem_name\x18\x02 \x01(\tR\bitemName\x12#\n" +
+	"\rhospital_code\x18\x03 \x01(\tR\fhospitalCode\x12\x12\n" +
+	"\x04time\x18\x04 \x01(\tR\x04time\x12\x1b\n" +
+	"\treport_id\x18\x05 \x01(\tR\breportId\"o\n" +
+	"\x1aRecordSharedResultsRequest\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x01 \x01(\tR\tpatientId\x122\n" +
+	"\aresults\x18\x02 \x03(\v2\x18.rxguard.v1.SharedResultR\aresults\"9\n" +
+	"\x1bRecordSharedResultsResponse\x12\x1a\n" +
 	"\brecorded\x18\x01 \x01(\x05R\brecorded\"R\n" +
 	"\x19GetPhysicianStatusRequest\x12%\n" +
 	"\x0ephysician_code\x18\x01 \x01(\tR\rphysicianCode\x12\x0e\n" +
@@ -2799,13 +3343,15 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"by_verdict\x18\a \x03(\v2\x18.rxguard.v1.VerdictCountR\tbyVerdict\x12;\n" +
 	"\fby_rule_type\x18\b \x03(\v2\x19.rxguard.v1.RuleTypeCountR\n" +
 	"byRuleType\x122\n" +
-	"\ttop_items\x18\t \x03(\v2\x15.rxguard.v1.ItemCountR\btopItems*s\n" +
+	"\ttop_items\x18\t \x03(\v2\x15.rxguard.v1.ItemCountR\btopItems*\x9e\x01\n" +
 	"\x05Scene\x12\x15\n" +
 	"\x11SCENE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCENE_OUTPATIENT\x10\x01\x12\x13\n" +
 	"\x0fSCENE_INPATIENT\x10\x02\x12\x13\n" +
 	"\x0fSCENE_DISCHARGE\x10\x03\x12\x13\n" +
-	"\x0fSCENE_EMERGENCY\x10\x04*X\n" +
+	"\x0fSCENE_EMERGENCY\x10\x04\x12\x13\n" +
+	"\x0fSCENE_ADMISSION\x10\x05\x12\x14\n" +
+	"\x10SCENE_SETTLEMENT\x10\x06*X\n" +
 	"\x06Gender\x12\x16\n" +
 	"\x12GENDER_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vGENDER_MALE\x10\x01\x12\x11\n" +
@@ -2855,16 +3401,25 @@ const file_rxguard_v1_guard_proto_rawDesc = "" +
 	"\x14QUALIFICATION_NORMAL\x10\x01\x12\x1b\n" +
 	"\x17QUALIFICATION_SUSPENDED\x10\x02\x12\x1c\n" +
 	"\x18QUALIFICATION_TERMINATED\x10\x03\x12\x19\n" +
-	"\x15QUALIFICATION_UNKNOWN\x10\x04*P\n" +
+	"\x15QUALIFICATION_UNKNOWN\x10\x04*\xcc\x01\n" +
+	"\aFixKind\x12\x18\n" +
+	"\x14FIX_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18FIX_KIND_REDUCE_QUANTITY\x10\x01\x12\x18\n" +
+	"\x14FIX_KIND_REDUCE_DAYS\x10\x02\x12\x1a\n" +
+	"\x16FIX_KIND_MARK_SELF_PAY\x10\x03\x12\x1f\n" +
+	"\x1bFIX_KIND_ATTEST_RESTRICTION\x10\x04\x12\x18\n" +
+	"\x14FIX_KIND_REMOVE_LINE\x10\x05\x12\x18\n" +
+	"\x14FIX_KIND_CHANGE_ITEM\x10\x06*P\n" +
 	"\bResponse\x12\x18\n" +
 	"\x14RESPONSE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11RESPONSE_CONTINUE\x10\x01\x12\x13\n" +
-	"\x0fRESPONSE_MODIFY\x10\x022\xa4\x04\n" +
+	"\x0fRESPONSE_MODIFY\x10\x022\x8c\x05\n" +
 	"\fGuardService\x12N\n" +
 	"\vCheckOrders\x12\x1e.rxguard.v1.CheckOrdersRequest\x1a\x1f.rxguard.v1.CheckOrdersResponse\x12N\n" +
 	"\vExplainItem\x12\x1e.rxguard.v1.ExplainItemRequest\x1a\x1f.rxguard.v1.ExplainItemResponse\x12Q\n" +
 	"\fRecordSigned\x12\x1f.rxguard.v1.RecordSignedRequest\x1a .rxguard.v1.RecordSignedResponse\x12c\n" +
-	"\x12GetPhysicianStatus\x12%.rxguard.v1.GetPhysicianStatusRequest\x1a&.rxguard.v1.GetPhysicianStatusResponse\x12W\n" +
+	"\x12GetPhysicianStatus\x12%.rxguard.v1.GetPhysicianStatusRequest\x1a&.rxguard.v1.GetPhysicianStatusResponse\x12f\n" +
+	"\x13RecordSharedResults\x12&.rxguard.v1.RecordSharedResultsRequest\x1a'.rxguard.v1.RecordSharedResultsResponse\x12W\n" +
 	"\x0eRecordResponse\x12!.rxguard.v1.RecordResponseRequest\x1a\".rxguard.v1.RecordResponseResponse\x12c\n" +
 	"\x12GetPhysicianReport\x12%.rxguard.v1.GetPhysicianReportRequest\x1a&.rxguard.v1.GetPhysicianReportResponseB5Z3github.com/rxguard/rxguard/gen/rxguard/v1;rxguardv1b\x06proto3"
 
@@ -2880,46 +3435,52 @@ func file_rxguard_v1_guard_proto_rawDescGZIP() []byte {
 	return file_rxguard_v1_guard_proto_rawDescData
 }
 
-var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_rxguard_v1_guard_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_rxguard_v1_guard_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_rxguard_v1_guard_proto_goTypes = []any{
-	(Scene)(0),                         // 0: rxguard.v1.Scene
-	(Gender)(0),                        // 1: rxguard.v1.Gender
-	(InsuranceType)(0),                 // 2: rxguard.v1.InsuranceType
-	(Maternity)(0),                     // 3: rxguard.v1.Maternity
-	(EncounterType)(0),                 // 4: rxguard.v1.EncounterType
-	(Title)(0),                         // 5: rxguard.v1.Title
-	(ItemKind)(0),                      // 6: rxguard.v1.ItemKind
-	(Verdict)(0),                       // 7: rxguard.v1.Verdict
-	(Action)(0),                        // 8: rxguard.v1.Action
-	(QualificationState)(0),            // 9: rxguard.v1.QualificationState
-	(Response)(0),                      // 10: rxguard.v1.Response
-	(*Hospital)(nil),                   // 11: rxguard.v1.Hospital
-	(*Patient)(nil),                    // 12: rxguard.v1.Patient
-	(*Encounter)(nil),                  // 13: rxguard.v1.Encounter
-	(*Physician)(nil),                  // 14: rxguard.v1.Physician
-	(*Diagnosis)(nil),                  // 15: rxguard.v1.Diagnosis
-	(*OrderLine)(nil),                  // 16: rxguard.v1.OrderLine
-	(*HistoryOrder)(nil),               // 17: rxguard.v1.HistoryOrder
-	(*CheckOrdersRequest)(nil),         // 18: rxguard.v1.CheckOrdersRequest
-	(*Finding)(nil),                    // 19: rxguard.v1.Finding
-	(*PhysicianStatus)(nil),            // 20: rxguard.v1.PhysicianStatus
-	(*CheckOrdersResponse)(nil),        // 21: rxguard.v1.CheckOrdersResponse
-	(*ExplainItemRequest)(nil),         // 22: rxguard.v1.ExplainItemRequest
-	(*KnowledgeEntry)(nil),             // 23: rxguard.v1.KnowledgeEntry
-	(*ExplainItemResponse)(nil),        // 24: rxguard.v1.ExplainItemResponse
-	(*RecordSignedRequest)(nil),        // 25: rxguard.v1.RecordSignedRequest
-	(*RecordSignedResponse)(nil),       // 26: rxguard.v1.RecordSignedResponse
-	(*GetPhysicianStatusRequest)(nil),  // 27: rxguard.v1.GetPhysicianStatusRequest
-	(*GetPhysicianStatusResponse)(nil), // 28: rxguard.v1.GetPhysicianStatusResponse
-	(*FindingResponse)(nil),            // 29: rxguard.v1.FindingResponse
-	(*RecordResponseRequest)(nil),      // 30: rxguard.v1.RecordResponseRequest
-	(*RecordResponseResponse)(nil),     // 31: rxguard.v1.RecordResponseResponse
-	(*GetPhysicianReportRequest)(nil),  // 32: rxguard.v1.GetPhysicianReportRequest
-	(*VerdictCount)(nil),               // 33: rxguard.v1.VerdictCount
-	(*RuleTypeCount)(nil),              // 34: rxguard.v1.RuleTypeCount
-	(*ItemCount)(nil),                  // 35: rxguard.v1.ItemCount
-	(*GetPhysicianReportResponse)(nil), // 36: rxguard.v1.GetPhysicianReportResponse
+	(Scene)(0),                          // 0: rxguard.v1.Scene
+	(Gender)(0),                         // 1: rxguard.v1.Gender
+	(InsuranceType)(0),                  // 2: rxguard.v1.InsuranceType
+	(Maternity)(0),                      // 3: rxguard.v1.Maternity
+	(EncounterType)(0),                  // 4: rxguard.v1.EncounterType
+	(Title)(0),                          // 5: rxguard.v1.Title
+	(ItemKind)(0),                       // 6: rxguard.v1.ItemKind
+	(Verdict)(0),                        // 7: rxguard.v1.Verdict
+	(Action)(0),                         // 8: rxguard.v1.Action
+	(QualificationState)(0),             // 9: rxguard.v1.QualificationState
+	(FixKind)(0),                        // 10: rxguard.v1.FixKind
+	(Response)(0),                       // 11: rxguard.v1.Response
+	(*Hospital)(nil),                    // 12: rxguard.v1.Hospital
+	(*Patient)(nil),                     // 13: rxguard.v1.Patient
+	(*Encounter)(nil),                   // 14: rxguard.v1.Encounter
+	(*Physician)(nil),                   // 15: rxguard.v1.Physician
+	(*Diagnosis)(nil),                   // 16: rxguard.v1.Diagnosis
+	(*OrderLine)(nil),                   // 17: rxguard.v1.OrderLine
+	(*HistoryOrder)(nil),                // 18: rxguard.v1.HistoryOrder
+	(*PreviousEncounter)(nil),           // 19: rxguard.v1.PreviousEncounter
+	(*CheckOrdersRequest)(nil),          // 20: rxguard.v1.CheckOrdersRequest
+	(*Fix)(nil),                         // 21: rxguard.v1.Fix
+	(*Finding)(nil),                     // 22: rxguard.v1.Finding
+	(*PhysicianStatus)(nil),             // 23: rxguard.v1.PhysicianStatus
+	(*CheckOrdersResponse)(nil),         // 24: rxguard.v1.CheckOrdersResponse
+	(*ExplainItemRequest)(nil),          // 25: rxguard.v1.ExplainItemRequest
+	(*KnowledgeEntry)(nil),              // 26: rxguard.v1.KnowledgeEntry
+	(*ExplainItemResponse)(nil),         // 27: rxguard.v1.ExplainItemResponse
+	(*RecordSignedRequest)(nil),         // 28: rxguard.v1.RecordSignedRequest
+	(*RecordSignedResponse)(nil),        // 29: rxguard.v1.RecordSignedResponse
+	(*SharedResult)(nil),                // 30: rxguard.v1.SharedResult
+	(*RecordSharedResultsRequest)(nil),  // 31: rxguard.v1.RecordSharedResultsRequest
+	(*RecordSharedResultsResponse)(nil), // 32: rxguard.v1.RecordSharedResultsResponse
+	(*GetPhysicianStatusRequest)(nil),   // 33: rxguard.v1.GetPhysicianStatusRequest
+	(*GetPhysicianStatusResponse)(nil),  // 34: rxguard.v1.GetPhysicianStatusResponse
+	(*FindingResponse)(nil),             // 35: rxguard.v1.FindingResponse
+	(*RecordResponseRequest)(nil),       // 36: rxguard.v1.RecordResponseRequest
+	(*RecordResponseResponse)(nil),      // 37: rxguard.v1.RecordResponseResponse
+	(*GetPhysicianReportRequest)(nil),   // 38: rxguard.v1.GetPhysicianReportRequest
+	(*VerdictCount)(nil),                // 39: rxguard.v1.VerdictCount
+	(*RuleTypeCount)(nil),               // 40: rxguard.v1.RuleTypeCount
+	(*ItemCount)(nil),                   // 41: rxguard.v1.ItemCount
+	(*GetPhysicianReportResponse)(nil),  // 42: rxguard.v1.GetPhysicianReportResponse
 }
 var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	1,  // 0: rxguard.v1.Patient.gender:type_name -> rxguard.v1.Gender
@@ -2929,47 +3490,54 @@ var file_rxguard_v1_guard_proto_depIdxs = []int32{
 	5,  // 4: rxguard.v1.Physician.title:type_name -> rxguard.v1.Title
 	6,  // 5: rxguard.v1.OrderLine.kind:type_name -> rxguard.v1.ItemKind
 	6,  // 6: rxguard.v1.HistoryOrder.kind:type_name -> rxguard.v1.ItemKind
-	0,  // 7: rxguard.v1.CheckOrdersRequest.scene:type_name -> rxguard.v1.Scene
-	11, // 8: rxguard.v1.CheckOrdersRequest.hospital:type_name -> rxguard.v1.Hospital
-	12, // 9: rxguard.v1.CheckOrdersRequest.patient:type_name -> rxguard.v1.Patient
-	13, // 10: rxguard.v1.CheckOrdersRequest.encounter:type_name -> rxguard.v1.Encounter
-	14, // 11: rxguard.v1.CheckOrdersRequest.physician:type_name -> rxguard.v1.Physician
-	15, // 12: rxguard.v1.CheckOrdersRequest.diagnoses:type_name -> rxguard.v1.Diagnosis
-	16, // 13: rxguard.v1.CheckOrdersRequest.orders:type_name -> rxguard.v1.OrderLine
-	17, // 14: rxguard.v1.CheckOrdersRequest.history:type_name -> rxguard.v1.HistoryOrder
-	8,  // 15: rxguard.v1.Finding.action:type_name -> rxguard.v1.Action
-	9,  // 16: rxguard.v1.PhysicianStatus.state:type_name -> rxguard.v1.QualificationState
-	7,  // 17: rxguard.v1.CheckOrdersResponse.verdict:type_name -> rxguard.v1.Verdict
-	19, // 18: rxguard.v1.CheckOrdersResponse.findings:type_name -> rxguard.v1.Finding
-	20, // 19: rxguard.v1.CheckOrdersResponse.physician_status:type_name -> rxguard.v1.PhysicianStatus
-	8,  // 20: rxguard.v1.KnowledgeEntry.action:type_name -> rxguard.v1.Action
-	23, // 21: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
-	16, // 22: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
-	20, // 23: rxguard.v1.GetPhysicianStatusResponse.status:type_name -> rxguard.v1.PhysicianStatus
-	10, // 24: rxguard.v1.FindingResponse.response:type_name -> rxguard.v1.Response
-	29, // 25: rxguard.v1.RecordResponseRequest.responses:type_name -> rxguard.v1.FindingResponse
-	7,  // 26: rxguard.v1.VerdictCount.verdict:type_name -> rxguard.v1.Verdict
-	20, // 27: rxguard.v1.GetPhysicianReportResponse.status:type_name -> rxguard.v1.PhysicianStatus
-	33, // 28: rxguard.v1.GetPhysicianReportResponse.by_verdict:type_name -> rxguard.v1.VerdictCount
-	34, // 29: rxguard.v1.GetPhysicianReportResponse.by_rule_type:type_name -> rxguard.v1.RuleTypeCount
-	35, // 30: rxguard.v1.GetPhysicianReportResponse.top_items:type_name -> rxguard.v1.ItemCount
-	18, // 31: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
-	22, // 32: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
-	25, // 33: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
-	27, // 34: rxguard.v1.GuardService.GetPhysicianStatus:input_type -> rxguard.v1.GetPhysicianStatusRequest
-	30, // 35: rxguard.v1.GuardService.RecordResponse:input_type -> rxguard.v1.RecordResponseRequest
-	32, // 36: rxguard.v1.GuardService.GetPhysicianReport:input_type -> rxguard.v1.GetPhysicianReportRequest
-	21, // 37: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
-	24, // 38: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
-	26, // 39: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
-	28, // 40: rxguard.v1.GuardService.GetPhysicianStatus:output_type -> rxguard.v1.GetPhysicianStatusResponse
-	31, // 41: rxguard.v1.GuardService.RecordResponse:output_type -> rxguard.v1.RecordResponseResponse
-	36, // 42: rxguard.v1.GuardService.GetPhysicianReport:output_type -> rxguard.v1.GetPhysicianReportResponse
-	37, // [37:43] is the sub-list for method output_type
-	31, // [31:37] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	4,  // 7: rxguard.v1.PreviousEncounter.type:type_name -> rxguard.v1.EncounterType
+	0,  // 8: rxguard.v1.CheckOrdersRequest.scene:type_name -> rxguard.v1.Scene
+	12, // 9: rxguard.v1.CheckOrdersRequest.hospital:type_name -> rxguard.v1.Hospital
+	13, // 10: rxguard.v1.CheckOrdersRequest.patient:type_name -> rxguard.v1.Patient
+	14, // 11: rxguard.v1.CheckOrdersRequest.encounter:type_name -> rxguard.v1.Encounter
+	15, // 12: rxguard.v1.CheckOrdersRequest.physician:type_name -> rxguard.v1.Physician
+	16, // 13: rxguard.v1.CheckOrdersRequest.diagnoses:type_name -> rxguard.v1.Diagnosis
+	17, // 14: rxguard.v1.CheckOrdersRequest.orders:type_name -> rxguard.v1.OrderLine
+	18, // 15: rxguard.v1.CheckOrdersRequest.history:type_name -> rxguard.v1.HistoryOrder
+	19, // 16: rxguard.v1.CheckOrdersRequest.previous_encounters:type_name -> rxguard.v1.PreviousEncounter
+	10, // 17: rxguard.v1.Fix.kind:type_name -> rxguard.v1.FixKind
+	8,  // 18: rxguard.v1.Finding.action:type_name -> rxguard.v1.Action
+	21, // 19: rxguard.v1.Finding.fixes:type_name -> rxguard.v1.Fix
+	9,  // 20: rxguard.v1.PhysicianStatus.state:type_name -> rxguard.v1.QualificationState
+	7,  // 21: rxguard.v1.CheckOrdersResponse.verdict:type_name -> rxguard.v1.Verdict
+	22, // 22: rxguard.v1.CheckOrdersResponse.findings:type_name -> rxguard.v1.Finding
+	23, // 23: rxguard.v1.CheckOrdersResponse.physician_status:type_name -> rxguard.v1.PhysicianStatus
+	8,  // 24: rxguard.v1.KnowledgeEntry.action:type_name -> rxguard.v1.Action
+	26, // 25: rxguard.v1.ExplainItemResponse.entries:type_name -> rxguard.v1.KnowledgeEntry
+	17, // 26: rxguard.v1.RecordSignedRequest.orders:type_name -> rxguard.v1.OrderLine
+	30, // 27: rxguard.v1.RecordSharedResultsRequest.results:type_name -> rxguard.v1.SharedResult
+	23, // 28: rxguard.v1.GetPhysicianStatusResponse.status:type_name -> rxguard.v1.PhysicianStatus
+	11, // 29: rxguard.v1.FindingResponse.response:type_name -> rxguard.v1.Response
+	35, // 30: rxguard.v1.RecordResponseRequest.responses:type_name -> rxguard.v1.FindingResponse
+	7,  // 31: rxguard.v1.VerdictCount.verdict:type_name -> rxguard.v1.Verdict
+	23, // 32: rxguard.v1.GetPhysicianReportResponse.status:type_name -> rxguard.v1.PhysicianStatus
+	39, // 33: rxguard.v1.GetPhysicianReportResponse.by_verdict:type_name -> rxguard.v1.VerdictCount
+	40, // 34: rxguard.v1.GetPhysicianReportResponse.by_rule_type:type_name -> rxguard.v1.RuleTypeCount
+	41, // 35: rxguard.v1.GetPhysicianReportResponse.top_items:type_name -> rxguard.v1.ItemCount
+	20, // 36: rxguard.v1.GuardService.CheckOrders:input_type -> rxguard.v1.CheckOrdersRequest
+	25, // 37: rxguard.v1.GuardService.ExplainItem:input_type -> rxguard.v1.ExplainItemRequest
+	28, // 38: rxguard.v1.GuardService.RecordSigned:input_type -> rxguard.v1.RecordSignedRequest
+	33, // 39: rxguard.v1.GuardService.GetPhysicianStatus:input_type -> rxguard.v1.GetPhysicianStatusRequest
+	31, // 40: rxguard.v1.GuardService.RecordSharedResults:input_type -> rxguard.v1.RecordSharedResultsRequest
+	36, // 41: rxguard.v1.GuardService.RecordResponse:input_type -> rxguard.v1.RecordResponseRequest
+	38, // 42: rxguard.v1.GuardService.GetPhysicianReport:input_type -> rxguard.v1.GetPhysicianReportRequest
+	24, // 43: rxguard.v1.GuardService.CheckOrders:output_type -> rxguard.v1.CheckOrdersResponse
+	27, // 44: rxguard.v1.GuardService.ExplainItem:output_type -> rxguard.v1.ExplainItemResponse
+	29, // 45: rxguard.v1.GuardService.RecordSigned:output_type -> rxguard.v1.RecordSignedResponse
+	34, // 46: rxguard.v1.GuardService.GetPhysicianStatus:output_type -> rxguard.v1.GetPhysicianStatusResponse
+	32, // 47: rxguard.v1.GuardService.RecordSharedResults:output_type -> rxguard.v1.RecordSharedResultsResponse
+	37, // 48: rxguard.v1.GuardService.RecordResponse:output_type -> rxguard.v1.RecordResponseResponse
+	42, // 49: rxguard.v1.GuardService.GetPhysicianReport:output_type -> rxguard.v1.GetPhysicianReportResponse
+	43, // [43:50] is the sub-list for method output_type
+	36, // [36:43] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_rxguard_v1_guard_proto_init() }
@@ -2982,8 +3550,8 @@ func file_rxguard_v1_guard_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rxguard_v1_guard_proto_rawDesc), len(file_rxguard_v1_guard_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   26,
+			NumEnums:      12,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

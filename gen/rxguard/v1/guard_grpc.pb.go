@@ -22,12 +22,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	GuardService_CheckOrders_FullMethodName        = "/rxguard.v1.GuardService/CheckOrders"
-	GuardService_ExplainItem_FullMethodName        = "/rxguard.v1.GuardService/ExplainItem"
-	GuardService_RecordSigned_FullMethodName       = "/rxguard.v1.GuardService/RecordSigned"
-	GuardService_GetPhysicianStatus_FullMethodName = "/rxguard.v1.GuardService/GetPhysicianStatus"
-	GuardService_RecordResponse_FullMethodName     = "/rxguard.v1.GuardService/RecordResponse"
-	GuardService_GetPhysicianReport_FullMethodName = "/rxguard.v1.GuardService/GetPhysicianReport"
+	GuardService_CheckOrders_FullMethodName         = "/rxguard.v1.GuardService/CheckOrders"
+	GuardService_ExplainItem_FullMethodName         = "/rxguard.v1.GuardService/ExplainItem"
+	GuardService_RecordSigned_FullMethodName        = "/rxguard.v1.GuardService/RecordSigned"
+	GuardService_GetPhysicianStatus_FullMethodName  = "/rxguard.v1.GuardService/GetPhysicianStatus"
+	GuardService_RecordSharedResults_FullMethodName = "/rxguard.v1.GuardService/RecordSharedResults"
+	GuardService_RecordResponse_FullMethodName      = "/rxguard.v1.GuardService/RecordResponse"
+	GuardService_GetPhysicianReport_FullMethodName  = "/rxguard.v1.GuardService/GetPhysicianReport"
 )
 
 // GuardServiceClient is the client API for GuardService service.
@@ -49,6 +50,10 @@ type GuardServiceClient interface {
 	// GetPhysicianStatus returns a physician's payment qualification
 	// (医保支付资格) as folded from the bureau's status events.
 	GetPhysicianStatus(ctx context.Context, in *GetPhysicianStatusRequest, opts ...grpc.CallOption) (*GetPhysicianStatusResponse, error)
+	// RecordSharedResults records examinations and tests done elsewhere, as
+	// exported by the regional sharing platform (检查检验结果互认): they become
+	// the patient's history for REPEAT_EXAM, with the report id to view.
+	RecordSharedResults(ctx context.Context, in *RecordSharedResultsRequest, opts ...grpc.CallOption) (*RecordSharedResultsResponse, error)
 	// RecordResponse records the physician's answer to findings of one
 	// decision (national 3103): continue with a reason, or go back and modify.
 	// Durable before it is acknowledged.
@@ -106,6 +111,16 @@ func (c *guardServiceClient) GetPhysicianStatus(ctx context.Context, in *GetPhys
 	return out, nil
 }
 
+func (c *guardServiceClient) RecordSharedResults(ctx context.Context, in *RecordSharedResultsRequest, opts ...grpc.CallOption) (*RecordSharedResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordSharedResultsResponse)
+	err := c.cc.Invoke(ctx, GuardService_RecordSharedResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *guardServiceClient) RecordResponse(ctx context.Context, in *RecordResponseRequest, opts ...grpc.CallOption) (*RecordResponseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RecordResponseResponse)
@@ -145,6 +160,10 @@ type GuardServiceServer interface {
 	// GetPhysicianStatus returns a physician's payment qualification
 	// (医保支付资格) as folded from the bureau's status events.
 	GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error)
+	// RecordSharedResults records examinations and tests done elsewhere, as
+	// exported by the regional sharing platform (检查检验结果互认): they become
+	// the patient's history for REPEAT_EXAM, with the report id to view.
+	RecordSharedResults(context.Context, *RecordSharedResultsRequest) (*RecordSharedResultsResponse, error)
 	// RecordResponse records the physician's answer to findings of one
 	// decision (national 3103): continue with a reason, or go back and modify.
 	// Durable before it is acknowledged.
@@ -173,6 +192,9 @@ func (UnimplementedGuardServiceServer) RecordSigned(context.Context, *RecordSign
 }
 func (UnimplementedGuardServiceServer) GetPhysicianStatus(context.Context, *GetPhysicianStatusRequest) (*GetPhysicianStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetPhysicianStatus not implemented")
+}
+func (UnimplementedGuardServiceServer) RecordSharedResults(context.Context, *RecordSharedResultsRequest) (*RecordSharedResultsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordSharedResults not implemented")
 }
 func (UnimplementedGuardServiceServer) RecordResponse(context.Context, *RecordResponseRequest) (*RecordResponseResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordResponse not implemented")
@@ -273,6 +295,24 @@ func _GuardService_GetPhysicianStatus_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GuardService_RecordSharedResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordSharedResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GuardServiceServer).RecordSharedResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GuardService_RecordSharedResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GuardServiceServer).RecordSharedResults(ctx, req.(*RecordSharedResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _GuardService_RecordResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecordResponseRequest)
 	if err := dec(in); err != nil {
@@ -331,6 +371,10 @@ var GuardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPhysicianStatus",
 			Handler:    _GuardService_GetPhysicianStatus_Handler,
+		},
+		{
+			MethodName: "RecordSharedResults",
+			Handler:    _GuardService_RecordSharedResults_Handler,
 		},
 		{
 			MethodName: "RecordResponse",
