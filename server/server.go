@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
@@ -87,6 +88,8 @@ type Options struct {
 	// HistoryTruncations counts history lookups that hit the per-lookup
 	// cap (history.Store.Truncations).
 	HistoryTruncations func() uint64
+	// CDSHooks serves /cds-services on the HTTP listener (nil: off).
+	CDSHooks *cdshooks.Handler
 }
 
 // New builds the listeners of one sidecar; they answer NOT_SERVING until
@@ -146,6 +149,10 @@ func New(o Options) *Server {
 			Name: "rxguard_history_lookup_truncated_total",
 			Help: "History lookups that found more entries in the rules' window than the per-lookup cap; the newest were used (a patient with an implausible history: check what the HIS records).",
 		}, func() float64 { return float64(t()) }))
+	}
+	if h := o.CDSHooks; h != nil {
+		h.Register(mux)
+		s.metrics.MustRegister(h.Collectors()...)
 	}
 	s.http = conn.HTTP.httpServer(mux)
 	return s

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/pluginhost"
 )
@@ -32,6 +33,8 @@ type config struct {
 	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
 	// DecisionLog is the decision record (sidecar.go).
 	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`
+	// CDSHooks is the HL7 CDS Hooks endpoint (docs/cds-hooks.md).
+	CDSHooks cdshooks.Config `json:"cds_hooks,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

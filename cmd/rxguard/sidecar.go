@@ -11,6 +11,7 @@ import (
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
@@ -159,6 +160,11 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		svcOpts.Stale, srvOpts.Sync = sc.sync.client.Stale, sc.sync.client.Status
 	}
 	srvOpts.Service = check.New(svcOpts)
+	if cfg.CDSHooks.Enabled {
+		if srvOpts.CDSHooks, err = cdshooks.New(cfg.CDSHooks, srvOpts.Service, log); err != nil {
+			return nil, err
+		}
+	}
 	sc.srv = server.New(srvOpts)
 
 	if sc.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
