@@ -37,7 +37,9 @@ FUZZ_TARGETS := \
 	./knowledge:FuzzCanonicalCode \
 	./server/grpccodec:FuzzRepairUTF8 \
 	./server/decisionlog:FuzzParseID \
-	./server:FuzzCodeVariantsNeverLowerVerdict
+	./server:FuzzCodeVariantsNeverLowerVerdict \
+	./server/cdshooks:FuzzCDSRequest \
+	./server/cdshooks/jwtauth:FuzzJWT
 
 .PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
 

@@ -342,3 +342,7 @@ func TestGoldenConversations(t *testing.T) {
 	}
 	golden(t, "order-sign-no-patient.golden.json", r.body)
 }
+
+func decisionReq(card string) *rxguardv1.GetDecisionRequest {
+	return &rxguardv1.GetDecisionRequest{DecisionId: card[:36]}
+}

@@ -34,8 +34,10 @@ type Service interface {
 
 // MaxBodyBytes bounds a request body. FHIR JSON of one order-entry screen
 // with its prefetch is far below it; the check service's own limit (1 MiB
-// of protobuf) is smaller than the JSON that carries it.
-const MaxBodyBytes = 4 << 20
+// of protobuf) is smaller than the JSON that carries it. It is below the
+// HTTP listener's transport cap (4 MiB), so an oversized hook call gets
+// this adapter's OperationOutcome, not the listener's bare 413.
+const MaxBodyBytes = 2 << 20
 
 // Service ids (discovery) and the hooks they answer.
 const (
