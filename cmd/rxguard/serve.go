@@ -12,7 +12,7 @@ import (
 func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (YAML or JSON; `rxguard config example` prints every key; see docs/operations.md)")
+	cfgPath := fs.String("config", "", "configuration `FILE` (YAML or JSON; rxguard config example prints every key; see docs/operations.md)")
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default "+server.DefaultGRPCAddr+")")
 	httpAddr := fs.String("http", "", "HTTP listen address for health endpoints (default "+server.DefaultHTTPAddr+"; \"off\" disables)")
 	dataDir := fs.String("data", "", "data directory (default ./data)")
