@@ -39,9 +39,10 @@ FUZZ_TARGETS := \
 	./server/decisionlog:FuzzParseID \
 	./server:FuzzCodeVariantsNeverLowerVerdict \
 	./server/cdshooks:FuzzCDSRequest \
-	./server/cdshooks/jwtauth:FuzzJWT
+	./server/cdshooks/jwtauth:FuzzJWT \
+	./internal/strictconf:FuzzDecode
 
-.PHONY: run build tools generate check-generated lint test unit fuzz smoke bench clean
+.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke bench clean
 
 ## run: start the guard on its embedded demo knowledge (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601)
 run: build
@@ -49,6 +50,10 @@ run: build
 
 build:
 	$(GO) build -o $(BIN)/rxguard ./cmd/rxguard
+
+## docs: regenerate the configuration example in docs/operations.md from cmd/rxguard/example.yaml
+docs:
+	$(GO) test ./cmd/rxguard -run '^TestOperationsDocShowsTheExample$$' -count=1 -update-docs
 
 ## tools: install pinned code generators and linters into ./bin (outside the module's go.mod)
 tools: $(BIN)/.tools-$(BUF_VERSION)-$(PROTOC_GEN_GO)-$(PROTOC_GEN_GO_GRPC)-$(STATICCHECK_VERSION)-$(GRPCURL_VERSION)

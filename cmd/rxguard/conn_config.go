@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rxguard/rxguard/internal/strictconf"
 	"github.com/rxguard/rxguard/server"
 )
 
@@ -43,44 +44,74 @@ const maxHeaderBytesCap = 1 << 20
 // "http" sections applied. Every bad value is reported, by its key.
 func (c config) connLimits() (server.ConnLimits, error) {
 	l := server.DefaultConnLimits()
-	var errs []error
-	dur := func(key, s string, into *time.Duration) {
-		switch d, err := positiveDuration(key, s); {
-		case err != nil:
-			errs = append(errs, err)
-		case d > 0:
-			*into = d
-		}
+	errs := append(strictconf.Within("grpc", c.GRPC.apply(&l.GRPC)), strictconf.Within("http", c.HTTP.apply(&l.HTTP))...)
+	if len(errs) > 0 {
+		return l, errs
 	}
-	count := func(key string, v int64, limit int64, into func(int64)) {
-		switch {
-		case v == 0:
-		case v < 0 || v > limit:
-			errs = append(errs, fmt.Errorf("%s %d must be between 1 and %d", key, v, limit))
-		default:
-			into(v)
-		}
-	}
-	g, h := c.GRPC, c.HTTP
-	count("grpc.max_connections", int64(g.MaxConnections), 1<<20, func(v int64) { l.GRPC.MaxConnections = int(v) })
-	count("grpc.max_concurrent_streams", int64(g.MaxConcurrentStreams), 1<<31-1, func(v int64) { l.GRPC.MaxConcurrentStreams = uint32(v) })
-	dur("grpc.handshake_timeout", g.HandshakeTimeout, &l.GRPC.HandshakeTimeout)
-	dur("grpc.keepalive_min_time", g.KeepaliveMinTime, &l.GRPC.KeepaliveMinTime)
-	if g.KeepalivePermitWithoutStream != nil {
-		l.GRPC.KeepalivePermitWithoutStream = *g.KeepalivePermitWithoutStream
-	}
-	dur("grpc.max_connection_idle", g.MaxConnectionIdle, &l.GRPC.MaxConnectionIdle)
-	dur("grpc.max_connection_age", g.MaxConnectionAge, &l.GRPC.MaxConnectionAge)
-	dur("grpc.max_connection_age_grace", g.MaxConnectionAgeGrace, &l.GRPC.MaxConnectionAgeGrace)
-	dur("grpc.keepalive_time", g.KeepaliveTime, &l.GRPC.KeepaliveTime)
-	dur("grpc.keepalive_timeout", g.KeepaliveTimeout, &l.GRPC.KeepaliveTimeout)
+	return l, nil
+}
 
-	count("http.max_connections", int64(h.MaxConnections), 1<<20, func(v int64) { l.HTTP.MaxConnections = int(v) })
-	dur("http.read_header_timeout", h.ReadHeaderTimeout, &l.HTTP.ReadHeaderTimeout)
-	dur("http.read_timeout", h.ReadTimeout, &l.HTTP.ReadTimeout)
-	dur("http.write_timeout", h.WriteTimeout, &l.HTTP.WriteTimeout)
-	dur("http.idle_timeout", h.IdleTimeout, &l.HTTP.IdleTimeout)
-	count("http.max_header_bytes", int64(h.MaxHeaderBytes), maxHeaderBytesCap, func(v int64) { l.HTTP.MaxHeaderBytes = int(v) })
-	count("http.max_body_bytes", h.MaxBodyBytes, 1<<62, func(v int64) { l.HTTP.MaxBodyBytes = v })
-	return l, errors.Join(errs...)
+// Validate reports every bad key of the section (strictconf.Validator).
+func (g grpcConfig) Validate() error {
+	l := server.DefaultConnLimits().GRPC
+	return g.apply(&l)
+}
+
+// Validate reports every bad key of the section (strictconf.Validator).
+func (h httpConfig) Validate() error {
+	l := server.DefaultConnLimits().HTTP
+	return h.apply(&l)
+}
+
+// limitSetter collects the errors of applying one section's keys.
+type limitSetter struct{ errs []error }
+
+func (s *limitSetter) dur(key, v string, into *time.Duration) {
+	switch d, err := positiveDuration(key, v); {
+	case err != nil:
+		s.errs = append(s.errs, err)
+	case d > 0:
+		*into = d
+	}
+}
+
+func (s *limitSetter) count(key string, v, limit int64, into func(int64)) {
+	switch {
+	case v == 0:
+	case v < 0 || v > limit:
+		s.errs = append(s.errs, fmt.Errorf("%s: %d must be between 1 and %d (0 or absent: the default)", key, v, limit))
+	default:
+		into(v)
+	}
+}
+
+// apply sets the section's keys on l; errors name the keys.
+func (g grpcConfig) apply(l *server.GRPCLimits) error {
+	var s limitSetter
+	s.count("max_connections", int64(g.MaxConnections), 1<<20, func(v int64) { l.MaxConnections = int(v) })
+	s.count("max_concurrent_streams", int64(g.MaxConcurrentStreams), 1<<31-1, func(v int64) { l.MaxConcurrentStreams = uint32(v) })
+	s.dur("handshake_timeout", g.HandshakeTimeout, &l.HandshakeTimeout)
+	s.dur("keepalive_min_time", g.KeepaliveMinTime, &l.KeepaliveMinTime)
+	if g.KeepalivePermitWithoutStream != nil {
+		l.KeepalivePermitWithoutStream = *g.KeepalivePermitWithoutStream
+	}
+	s.dur("max_connection_idle", g.MaxConnectionIdle, &l.MaxConnectionIdle)
+	s.dur("max_connection_age", g.MaxConnectionAge, &l.MaxConnectionAge)
+	s.dur("max_connection_age_grace", g.MaxConnectionAgeGrace, &l.MaxConnectionAgeGrace)
+	s.dur("keepalive_time", g.KeepaliveTime, &l.KeepaliveTime)
+	s.dur("keepalive_timeout", g.KeepaliveTimeout, &l.KeepaliveTimeout)
+	return errors.Join(s.errs...)
+}
+
+// apply sets the section's keys on l; errors name the keys.
+func (h httpConfig) apply(l *server.HTTPLimits) error {
+	var s limitSetter
+	s.count("max_connections", int64(h.MaxConnections), 1<<20, func(v int64) { l.MaxConnections = int(v) })
+	s.dur("read_header_timeout", h.ReadHeaderTimeout, &l.ReadHeaderTimeout)
+	s.dur("read_timeout", h.ReadTimeout, &l.ReadTimeout)
+	s.dur("write_timeout", h.WriteTimeout, &l.WriteTimeout)
+	s.dur("idle_timeout", h.IdleTimeout, &l.IdleTimeout)
+	s.count("max_header_bytes", int64(h.MaxHeaderBytes), maxHeaderBytesCap, func(v int64) { l.MaxHeaderBytes = int(v) })
+	s.count("max_body_bytes", h.MaxBodyBytes, 1<<62, func(v int64) { l.MaxBodyBytes = v })
+	return errors.Join(s.errs...)
 }

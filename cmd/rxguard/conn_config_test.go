@@ -56,11 +56,21 @@ func TestConnLimitsConfig(t *testing.T) {
 
 // Every bad value is reported by its key, and serve refuses to start.
 func TestConnLimitsConfigErrors(t *testing.T) {
-	c := loadConfigText(t, `{
+	path := filepath.Join(t.TempDir(), "rxguard.json")
+	if err := os.WriteFile(path, []byte(`{
   "grpc": {"max_connections": -1, "handshake_timeout": "soon", "keepalive_time": "-1s"},
   "http": {"idle_timeout": "0s", "max_header_bytes": 2097152}
-}`)
-	_, err := c.connLimits()
+}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, f, err := decodeConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.connLimits(); err == nil {
+		t.Fatal("connLimits: no error")
+	}
+	err = c.check(f)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -70,7 +80,7 @@ func TestConnLimitsConfigErrors(t *testing.T) {
 		}
 	}
 
-	path := filepath.Join(t.TempDir(), "bad.json")
+	path = filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(path, []byte(`{"http": {"read_timeout": "forever"}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,8 @@ Usage:
                                      publish a release file signed by a publisher key to a running bureau
   rxguard bureau publish-events -key KEYFILE [-admin ADDR] <events.csv>
                                      sign and append physician-status events (seq,physician_code,type,date,points,until,reason)
+  rxguard config check FILE...       validate configuration files without starting (every error, by key)
+  rxguard config example             print a complete, commented configuration (every key, its default)
   rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
   rxguard log query [flags]          decisions, newest first (-from -to -physician -department -patient
                                      -verdict -rule-type -unanswered -limit -json)
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "bureau":
 		return cmdBureau(ctx, args[1:], log, stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "log":

@@ -12,7 +12,7 @@ import (
 func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (JSON; see docs/operations.md)")
+	cfgPath := fs.String("config", "", "configuration `FILE` (YAML or JSON; rxguard config example prints every key; see docs/operations.md)")
 	grpcAddr := fs.String("grpc", "", "gRPC listen address (default "+server.DefaultGRPCAddr+")")
 	httpAddr := fs.String("http", "", "HTTP listen address for health endpoints (default "+server.DefaultHTTPAddr+"; \"off\" disables)")
 	dataDir := fs.String("data", "", "data directory (default ./data)")
@@ -24,7 +24,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	cfg, err := loadConfig(*cfgPath)
+	// Decode the file, apply the flags, then validate once: a flag may
+	// supply what the file lacks (-trusted-key for bureau.address).
+	cfg, file, err := decodeConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -46,6 +48,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger, stderr io.Wr
 	}
 	if *skew != "" {
 		cfg.Bureau.MaxClockSkew = *skew
+	}
+	if err := cfg.check(file); err != nil {
+		return err
 	}
 
 	sc, err := newSidecar(ctx, cfg, log)

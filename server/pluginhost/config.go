@@ -62,6 +62,14 @@ func (e *ConfigError) Error() string {
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// Validate reports every problem of cfgs that Start would refuse, as
+// ConfigErrors joined, without starting anything (`rxguard config check`).
+// It does not look at the files: they are checked when they are run.
+func Validate(cfgs []Config) error {
+	_, _, err := validate(cfgs)
+	return err
+}
+
 // validate checks every config, fills defaults into a copy and returns the
 // decoded pins. It reports every problem, not only the first.
 func validate(cfgs []Config) ([]Config, [][]byte, error) {
