@@ -63,33 +63,8 @@ func fail(kind error, field, format string, args ...any) *Error {
 //   - CHANGE_ITEM replaces item_code and item_name by the fix's; an
 //     attestation given for the old item is cleared, it does not carry over.
 func Apply(req *rxguardv1.CheckOrdersRequest, f *rxguardv1.Fix) (*rxguardv1.CheckOrdersRequest, error) {
-	if req == nil {
-		return nil, fail(ErrInvalidValue, "request", "no request to apply the fix to")
-	}
-	if f == nil {
-		return nil, fail(ErrInvalidValue, "fix", "no fix given")
-	}
-	if _, known := rxguardv1.FixKind_name[int32(f.Kind)]; !known || f.Kind == rxguardv1.FixKind_FIX_KIND_UNSPECIFIED {
-		return nil, fail(ErrUnknownKind, "fix.kind", "kind %d is not a fix this version applies; update the client or ignore this suggestion", int32(f.Kind))
-	}
-	if f.LineId == "" {
-		return nil, fail(ErrUnknownLine, "fix.line_id", "empty: a fix names the order line it changes")
-	}
-	at := -1
-	for i, o := range req.Orders {
-		if o.GetLineId() != f.LineId {
-			continue
-		}
-		if at >= 0 {
-			return nil, fail(ErrUnknownLine, "fix.line_id", "%q names orders[%d] and orders[%d]; line ids must be unique", f.LineId, at, i)
-		}
-		at = i
-	}
-	if at < 0 {
-		return nil, fail(ErrUnknownLine, "fix.line_id", "%q is not a line of this order; apply a fix only to the request it was given for", f.LineId)
-	}
-	cur := req.Orders[at]
-	if err := check(f, cur, len(req.Orders)); err != nil {
+	at, err := find(req, f)
+	if err != nil {
 		return nil, err
 	}
 	out := proto.Clone(req).(*rxguardv1.CheckOrdersRequest)
@@ -110,6 +85,47 @@ func Apply(req *rxguardv1.CheckOrdersRequest, f *rxguardv1.Fix) (*rxguardv1.Chec
 		o.RestrictionAttested = false
 	}
 	return out, nil
+}
+
+// Validate reports whether Apply would accept f for req, without copying
+// anything: the error Apply would return, or nil. The plugin host uses it to
+// drop a plugin's fix that could not be applied.
+func Validate(req *rxguardv1.CheckOrdersRequest, f *rxguardv1.Fix) error {
+	_, err := find(req, f)
+	return err
+}
+
+// find checks f against req and returns the index of the line it changes.
+func find(req *rxguardv1.CheckOrdersRequest, f *rxguardv1.Fix) (int, error) {
+	if req == nil {
+		return -1, fail(ErrInvalidValue, "request", "no request to apply the fix to")
+	}
+	if f == nil {
+		return -1, fail(ErrInvalidValue, "fix", "no fix given")
+	}
+	if _, known := rxguardv1.FixKind_name[int32(f.Kind)]; !known || f.Kind == rxguardv1.FixKind_FIX_KIND_UNSPECIFIED {
+		return -1, fail(ErrUnknownKind, "fix.kind", "kind %d is not a fix this version applies; update the client or ignore this suggestion", int32(f.Kind))
+	}
+	if f.LineId == "" {
+		return -1, fail(ErrUnknownLine, "fix.line_id", "empty: a fix names the order line it changes")
+	}
+	at := -1
+	for i, o := range req.Orders {
+		if o.GetLineId() != f.LineId {
+			continue
+		}
+		if at >= 0 {
+			return -1, fail(ErrUnknownLine, "fix.line_id", "%q names orders[%d] and orders[%d]; line ids must be unique", f.LineId, at, i)
+		}
+		at = i
+	}
+	if at < 0 {
+		return -1, fail(ErrUnknownLine, "fix.line_id", "%q is not a line of this order; apply a fix only to the request it was given for", f.LineId)
+	}
+	if err := check(f, req.Orders[at], len(req.Orders)); err != nil {
+		return -1, err
+	}
+	return at, nil
 }
 
 // check validates f's value against the line it changes, before anything

@@ -78,6 +78,9 @@ func TestApply(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			req := request()
 			orig := proto.Clone(req)
+			if err := Validate(req, c.fix); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
 			out, err := Apply(req, c.fix)
 			if err != nil {
 				t.Fatal(err)
@@ -135,6 +138,9 @@ func TestApplyErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), c.field+": ") {
 				t.Errorf("message %q should start with the field path", err)
+			}
+			if v := Validate(c.req, c.fix); v == nil || v.Error() != err.Error() {
+				t.Errorf("Validate = %v, want Apply's %v", v, err)
 			}
 		})
 	}
