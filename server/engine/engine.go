@@ -187,6 +187,9 @@ func (e *Engine) Check(in *Input) *Result {
 				continue
 			}
 			ev.markFired(s.order, li)
+			if len(v.fixes) > 0 {
+				v.fixes = tightenFixes(ev, li, entry.checks[bi+1:], s, v.fixes)
+			}
 			if byName {
 				v.evidence += "；按药品通用名“" + entry.name + "”匹配（编码 " + o.ItemCode + " 未被该批次收录）"
 			}
@@ -205,6 +208,23 @@ func (e *Engine) Check(in *Input) *Result {
 	rank(ev, res)
 	res.Elapsed = time.Since(start)
 	return res
+}
+
+// tightenFixes makes the fixes of the finding reported for rule type s on
+// line li clear the restrictions of s after it in rest too (one finding per
+// rule and line reports only the first that fires). Reductions are
+// monotone — fewer units or days never make a passing restriction fire —
+// so only those that fire as well matter. Runs only when a finding fired.
+func tightenFixes(ev *evaluation, li int, rest []bound, s *ruleSpec, fs []*rxguardv1.Fix) []*rxguardv1.Fix {
+	for i := range rest {
+		if rest[i].spec != s {
+			continue
+		}
+		if w, ok := s.check(ev, li, &rest[i]); ok {
+			fs = mergeFixes(fs, w.fixes)
+		}
+	}
+	return fs
 }
 
 func (ev *evaluation) hasFired(rule, line int) bool {

@@ -29,7 +29,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 		if p := ev.drugOf(&ev.lines[i]); p != nil && isDrug(ev.req.Orders[i].Kind) {
 			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
-				v := interactionViolation(it, d.generic, p.generic, "本处方同时开具")
+				v := interactionViolation(ev, line, it, d.generic, p.generic, "本处方同时开具")
 				v.otherLines = []int{i}
 				out = append(out, v)
 			}
@@ -44,7 +44,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 		if p := ev.drugOf(h); p != nil {
 			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
-				out = append(out, interactionViolation(it, d.generic, p.generic,
+				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic,
 					h.t.In(Shanghai).Format("2006-01-02")+"开具、仍在用药期内的"))
 			}
 		}
@@ -52,7 +52,9 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 	return out
 }
 
-func interactionViolation(it *knowledge.Interaction, this, other, where string) violation {
+// interactionViolation is the finding on the later line; for 禁忌 dropping
+// that line clears every pair it is in (one fix, whatever the partner).
+func interactionViolation(ev *evaluation, line int, it *knowledge.Interaction, this, other, where string) violation {
 	v := violation{
 		ruleID:   "DRUG_INTERACTION/" + pairKey(it.DrugA, it.DrugB),
 		message:  this + " 与" + where + other + " 存在配伍" + it.Severity + "：" + it.Reason + "。",
@@ -61,6 +63,7 @@ func interactionViolation(it *knowledge.Interaction, this, other, where string) 
 	if it.Severity == "禁忌" {
 		v.action = rxguardv1.Action_ACTION_BLOCK
 		v.suggestion = "禁止合用：停用其中一种药品或更换为无相互作用的替代药品。"
+		v.fixes = fixList(ev.removeFix(line))
 	} else {
 		v.action = rxguardv1.Action_ACTION_WARN
 		v.suggestion = "慎用：确需合用请调整剂量、加强监测并填写理由。"

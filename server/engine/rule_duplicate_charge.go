@@ -53,26 +53,29 @@ func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) 
 	sec := &ev.lines[line]
 	for j := range ev.lines {
 		if p := &ev.lines[j]; j != line && p.insured && p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			v := duplicateChargeViolation(b, "本医嘱同时开具")
+			v := duplicateChargeViolation(ev, line, b, "本医嘱同时开具")
 			v.otherLines = []int{j}
 			return v, true
 		}
 	}
 	for i := range ev.history {
 		if p := &ev.history[i]; p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			return duplicateChargeViolation(b, p.t.In(Shanghai).Format("2006-01-02 15:04")+"已收取"), true
+			return duplicateChargeViolation(ev, line, b, p.t.In(Shanghai).Format("2006-01-02 15:04")+"已收取"), true
 		}
 	}
 	return violation{}, false
 }
 
-func duplicateChargeViolation(b *bound, when string) violation {
+// duplicateChargeViolation is the finding on the 从项 line; dropping that
+// line (whatever 主项 it is included in) or self-pay clears it.
+func duplicateChargeViolation(ev *evaluation, line int, b *bound, when string) violation {
 	r := b.r
 	v := violation{
 		message: r.Name + " 已包含在主项 " + r.PrimaryName + " 内（" + when + "主项，频度：" + string(r.Window) +
 			"），不得重复收费。",
 		evidence:   b.source + "：主项 " + r.PrimaryName + "（" + r.PrimaryCode + "）包含从项 " + r.Name + "（" + r.Code + "），频度" + string(r.Window),
 		suggestion: "删除从项 " + r.Name + "，" + selfPaySuggestion,
+		fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 	}
 	if r.Description != "" {
 		v.evidence += "，备注：“" + r.Description + "”"

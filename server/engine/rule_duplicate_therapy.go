@@ -30,6 +30,7 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 				evidence:   d.source + "：通用名 " + d.generic,
 				suggestion: "删除重复的一行，或合并为一条医嘱。",
 				otherLines: []int{i},
+				fixes:      fixList(ev.removeFix(line)),
 			}}
 		}
 	}
@@ -46,6 +47,7 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 				message:    d.generic + " 患者" + h.t.In(Shanghai).Format("2006-01-02") + "已开具，用药期至" + until + "，本次重复开具。",
 				evidence:   "既往医嘱：" + h.code + "，" + h.t.In(Shanghai).Format("2006-01-02") + "，" + itoa(int(h.days)) + "天",
 				suggestion: "原药品用完（" + until + "后）再开具；确需调整请填写理由。",
+				fixes:      fixList(ev.removeFix(line)),
 			}}
 		}
 	}

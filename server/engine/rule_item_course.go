@@ -69,6 +69,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 				"，至今已" + strconv.Itoa(day-first) + "天。",
 			evidence:   b.quote,
 			suggestion: "疗程已超出医保支付期限，请评估是否继续；继续执行请填写理由，" + selfPaySuggestion,
+			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true
 	}
 	if r.IntervalDays > 0 && hasLast && day-last < r.IntervalDays {
@@ -77,6 +78,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 				"，间隔" + strconv.Itoa(day-last) + "天。",
 			evidence:   b.quote,
 			suggestion: "请于" + dayString(last+r.IntervalDays) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
+			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true
 	}
 	return violation{}, false

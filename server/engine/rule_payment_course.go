@@ -49,14 +49,20 @@ func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	if left < 0 {
 		left = 0
 	}
+	// Reducing this line's days to what is left clears the course (later
+	// lines of the drug only get fewer days before them); with nothing
+	// left, only dropping the line or self-pay does.
 	suggestion := "本次就诊医保剩余可支付" + strconv.Itoa(left) + "天，请将用药天数减至" + strconv.Itoa(left) + "天以内，"
+	change := ev.reduceDaysFix(line, left)
 	if left == 0 {
 		suggestion = "本次就诊医保支付疗程已用完，请停用或更换药品，"
+		change = ev.removeFix(line)
 	}
 	return violation{
 		message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊已用" + strconv.Itoa(before) +
 			"天，加本医嘱" + strconv.Itoa(this) + "天共" + strconv.Itoa(before+this) + "天。",
 		evidence:   b.quote + "；限定支付疗程：" + strconv.Itoa(r.CourseDays) + "天",
 		suggestion: suggestion + selfPaySuggestion,
+		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true
 }

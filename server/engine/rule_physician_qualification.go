@@ -66,6 +66,7 @@ func checkPhysicianLine(ev *evaluation, line int) []violation {
 		v.suggestion = "抢救结束后请由具备医保支付资格的医师补开或确认。"
 	} else {
 		v.suggestion = "请由具备医保支付资格的医师开具；急救、抢救请标记抢救（rescue），" + selfPaySuggestion
+		v.fixes = fixList(ev.selfPayFix(line))
 	}
 	return []violation{v}
 }

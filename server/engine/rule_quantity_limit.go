@@ -52,16 +52,23 @@ func checkQuantityLimit(ev *evaluation, line int) []violation {
 	if name == "" {
 		name = o.ItemCode
 	}
+	chronic := ev.chronicDiagnosis()
 	if o.Days > ceilingDays {
+		// 84 days would still exceed the 7/30-day limit (a WARN of this
+		// type), so the days fix goes to the limit that clears the type.
+		limit := acuteDays
+		if chronic != "" {
+			limit = chronicDays
+		}
 		return []violation{{
 			ruleID:     "QUANTITY_LIMIT/84",
 			action:     rxguardv1.Action_ACTION_BLOCK,
 			message:    name + " 门诊处方" + days + "天，超过长期处方最长84天。",
 			evidence:   "长期处方管理规定：门诊处方用量最长不超过12周（84天）",
-			suggestion: "将用药天数减至84天以内，" + selfPaySuggestion,
+			suggestion: "将用药天数减至" + strconv.Itoa(limit) + "天以内（门诊处方一般不超过" + strconv.Itoa(limit) + "天，长期处方最长84天），" + selfPaySuggestion,
+			fixes:      fixList(ev.reduceDaysFix(line, limit), ev.selfPayFix(line)),
 		}}
 	}
-	chronic := ev.chronicDiagnosis()
 	if chronic != "" && o.Days <= chronicDays {
 		return nil
 	}
@@ -71,6 +78,7 @@ func checkQuantityLimit(ev *evaluation, line int) []violation {
 			message:    name + " 门诊慢性病处方" + days + "天，超过一般不超过30天的用量。",
 			evidence:   "门诊处方用量：慢性病（诊断 " + chronic + "）一般不超过30天，长期处方最长84天",
 			suggestion: "将用药天数减至30天以内；符合长期处方条件的请说明理由。",
+			fixes:      fixList(ev.reduceDaysFix(line, chronicDays)),
 		}}
 	}
 	return []violation{{
@@ -78,5 +86,6 @@ func checkQuantityLimit(ev *evaluation, line int) []violation {
 		message:    name + " 门诊处方" + days + "天，超过急性病一般不超过7天的用量。",
 		evidence:   "门诊处方用量：急性病一般不超过7天；慢性病诊断（知识库慢病目录）不超过30天",
 		suggestion: "将用药天数减至7天以内，或补充慢性病诊断后按慢病处方开具。",
+		fixes:      fixList(ev.reduceDaysFix(line, acuteDays)),
 	}}
 }

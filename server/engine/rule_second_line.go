@@ -31,5 +31,6 @@ func checkSecondLine(ev *evaluation, line int) []violation {
 		message:    d.generic + " 为医保二线用药，需一线药物治疗无效或不耐受后方可支付。",
 		evidence:   evidence,
 		suggestion: "如一线治疗无效或不耐受，请确认符合限定支付范围（restriction_attested）；否则改用一线药物，" + selfPaySuggestion,
+		fixes:      fixList(ev.attestFix(line), ev.selfPayFix(line)),
 	}}
 }

@@ -28,6 +28,7 @@ func checkUnknownItem(ev *evaluation, line int) []violation {
 		v.message = o.ItemName + "（" + o.ItemCode + "）不在当前医保知识库中，无法核对医保支付规则。"
 		v.evidence = "知识库（目录、各批次规则、演示数据）均未收录该编码"
 		v.suggestion = "请核对贯标对码是否正确；如确为新增目录项目，请联系信息科更新知识库，" + selfPaySuggestion
+		v.fixes = fixList(ev.selfPayFix(line))
 	}
 	return []violation{v}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/server/fix"
 )
 
 // RuleTypeUnavailable is the rule_type (and rule_id) of the finding a
@@ -72,4 +73,65 @@ func (p *plug) failure(evidence string) []*rxguardv1.Finding {
 		Overridable: true,
 		Source:      p.source,
 	}}
+}
+
+// Bounds on a plugin's structured suggestions (Finding.fixes). A plugin is
+// the hospital's code, not ours: what it sends is checked before a HIS
+// turns it into a button.
+const (
+	// MaxPluginFixes is the most fixes one plugin finding keeps; further
+	// ones are dropped (a finding offers a few alternatives, not a list).
+	MaxPluginFixes = 8
+	// MaxFixLabelBytes bounds Fix.label (a button's text); a fix needs one.
+	MaxFixLabelBytes = 256
+	// MaxFixCodeBytes and MaxFixNameBytes bound CHANGE_ITEM's replacement,
+	// as the request's own codes and names are bounded.
+	MaxFixCodeBytes = 256
+	MaxFixNameBytes = 1024
+)
+
+// keepValidFixes drops the fixes of a plugin finding that a HIS could not
+// apply to req (fix.Validate: unknown kind, a line not in the request, a
+// value that is no reduction, …), that have no label or oversized strings,
+// and those beyond MaxPluginFixes. It filters in place: a finding without
+// fixes, the common case, costs one length check. It returns the reason for
+// the first fix dropped, "" when all were kept.
+func keepValidFixes(req *rxguardv1.CheckOrdersRequest, f *rxguardv1.Finding) (dropped int, first string) {
+	if len(f.Fixes) == 0 {
+		return 0, ""
+	}
+	kept := f.Fixes[:0]
+	for i, x := range f.Fixes {
+		why := ""
+		switch {
+		case len(kept) == MaxPluginFixes:
+			why = fmt.Sprintf("fixes[%d]: more than %d fixes", i, MaxPluginFixes)
+		case x == nil:
+			why = fmt.Sprintf("fixes[%d]: empty", i)
+		case x.Label == "" || len(x.Label) > MaxFixLabelBytes:
+			why = fmt.Sprintf("fixes[%d].label: %d bytes, want 1 to %d", i, len(x.Label), MaxFixLabelBytes)
+		case len(x.ItemCode) > MaxFixCodeBytes || len(x.ItemName) > MaxFixNameBytes:
+			why = fmt.Sprintf("fixes[%d]: item_code/item_name longer than %d/%d bytes", i, MaxFixCodeBytes, MaxFixNameBytes)
+		default:
+			if err := fix.Validate(req, x); err != nil {
+				why = fmt.Sprintf("fixes[%d]: %v", i, err)
+			}
+		}
+		if why != "" {
+			if dropped == 0 {
+				first = why
+			}
+			dropped++
+			continue
+		}
+		kept = append(kept, x)
+	}
+	for i := len(kept); i < len(f.Fixes); i++ {
+		f.Fixes[i] = nil // let the dropped ones go
+	}
+	f.Fixes = kept
+	if len(kept) == 0 {
+		f.Fixes = nil
+	}
+	return dropped, first
 }

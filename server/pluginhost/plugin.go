@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,7 @@ type plug struct {
 	down atomic.Pointer[string]
 
 	calls, errs, timeouts, unavailable, canceled atomic.Uint64
+	badFixes                                     atomic.Uint64
 	lat                                          latency
 	lastErr                                      atomic.Pointer[errRecord]
 
@@ -166,6 +168,12 @@ func (p *plug) run(ctx context.Context, req *pluginv1.EvaluateRequest) (out []*r
 		f.FindingId = ""
 		f.Source = p.source
 		f.Overridable = f.Action != rxguardv1.Action_ACTION_BLOCK
+		if n, why := keepValidFixes(req.GetRequest(), f); n > 0 {
+			// The finding stays (its text is still right); only the
+			// buttons that could not be applied go. Counted in status.
+			p.badFixes.Add(uint64(n))
+			p.noteError("dropped " + strconv.Itoa(n) + " structured suggestion(s) of finding " + f.RuleId + ": " + why)
+		}
 	}
 	return fs
 }
@@ -530,6 +538,7 @@ func (p *plug) status() PluginStatus {
 		Timeouts:    p.timeouts.Load(),
 		Unavailable: p.unavailable.Load(),
 		Canceled:    p.canceled.Load(),
+		BadFixes:    p.badFixes.Load(),
 		Latency:     p.lat.stats(),
 	}
 	if in := p.cur.Load(); in != nil {

@@ -54,6 +54,10 @@ type PluginStatus struct {
 	Timeouts    uint64 // calls that passed their deadline
 	Unavailable uint64 // calls answered by the failure policy because no process was running
 	Canceled    uint64 // calls whose caller gave up (its context ended) first
+	// BadFixes counts structured suggestions (Finding.fixes) dropped from
+	// the plugin's findings: not applicable to the request, unlabelled,
+	// oversized, or beyond MaxPluginFixes. LastError says why.
+	BadFixes uint64
 
 	LastError   string
 	LastErrorAt time.Time
