@@ -25,6 +25,7 @@ import (
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/grpccodec"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 )
 
@@ -87,6 +88,10 @@ type Options struct {
 	// HistoryTruncations counts history lookups that hit the per-lookup
 	// cap (history.Store.Truncations).
 	HistoryTruncations func() uint64
+	// NHSA serves the national 3101/3102/3103 endpoints on the HTTP
+	// listener (nil or Disabled: not served). Validate it first: an invalid
+	// one is logged and not served.
+	NHSA *nhsa.Config
 }
 
 // New builds the listeners of one sidecar; they answer NOT_SERVING until
@@ -146,6 +151,16 @@ func New(o Options) *Server {
 			Name: "rxguard_history_lookup_truncated_total",
 			Help: "History lookups that found more entries in the rules' window than the per-lookup cap; the newest were used (a patient with an implausible history: check what the HIS records).",
 		}, func() float64 { return float64(t()) }))
+	}
+	if c := o.NHSA; c != nil && !c.Disabled {
+		if h, err := nhsa.New(o.Service, *c, log); err != nil {
+			log.Error("national endpoints not served", "err", err)
+		} else {
+			for _, p := range nhsa.Routes() {
+				mux.Handle(p, h)
+			}
+			s.metrics.MustRegister(h.Collectors()...)
+		}
 	}
 	s.http = conn.HTTP.httpServer(mux)
 	return s

@@ -12,6 +12,7 @@ import (
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 )
 
@@ -32,6 +33,8 @@ type config struct {
 	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
 	// DecisionLog is the decision record (sidecar.go).
 	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`
+	// NHSA is the national 3101/3102/3103 endpoints (server/nhsa).
+	NHSA nhsa.Config `json:"nhsa,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

@@ -112,7 +112,10 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 	sc.closers = append(sc.closers, func() { hist.Close() })
 
 	svcOpts := check.Options{Engine: sc.eng, Limits: validate.DefaultLimits(), History: hist, Logger: log}
-	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: hist.Truncations}
+	if err := cfg.NHSA.Validate(); err != nil {
+		return nil, err
+	}
+	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: hist.Truncations, NHSA: &cfg.NHSA}
 	if !cfg.DecisionLog.Disabled {
 		o, err := cfg.DecisionLog.options(filepath.Join(cfg.DataDir, "decisions"), log, decSpace)
 		if err != nil {
