@@ -156,9 +156,7 @@ func New(o Options) *Server {
 		if h, err := nhsa.New(o.Service, *c, log); err != nil {
 			log.Error("national endpoints not served", "err", err)
 		} else {
-			for _, p := range nhsa.Routes() {
-				mux.Handle(p, h)
-			}
+			mux.Handle(nhsa.Prefix, h)
 			s.metrics.MustRegister(h.Collectors()...)
 		}
 	}

@@ -101,50 +101,9 @@ func (h *Handler) feedback(ctx context.Context, env *envelope, rep *reply) (int,
 	if err != nil {
 		return 0, 0, err
 	}
-	responded := ""
-	if env.InfTime != "" {
-		t, _, ok := parseLocal(env.InfTime)
-		if !ok {
-			return 0, 0, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", clip(env.InfTime))
-		}
-		responded = t.Format(time.RFC3339)
-	}
-	var groups []*group
-	byDecision := map[string]*group{}
-	for _, w := range f.Warns {
-		id := w.WarnRsltID
-		if id == "" {
-			return 0, 0, fieldErr(join(w.path, "warn_rslt_id"), "提示结果ID必填 (warn_rslt_id is required: a jr_id of a 3101/3102 reply)")
-		}
-		did, ok := decisionOf(id)
-		if !ok {
-			return 0, 0, fieldErr(join(w.path, "warn_rslt_id"), "不是rxguard的提示结果ID, 应为<decision_id>-<n> (not a jr_id rxguard issued): got %q", clip(id))
-		}
-		fr := &rxguardv1.FindingResponse{FindingId: id, ReasonText: w.DspoWayRea}
-		switch w.DspoWay {
-		case "1":
-			fr.Response = rxguardv1.Response_RESPONSE_CONTINUE
-			if strings.TrimSpace(w.DspoWayRea) == "" {
-				return 0, 0, fieldErr(join(w.path, "dspo_way_rea"), "继续执行时处理原因必填 (dspo_way_rea is required with dspo_way 1)")
-			}
-		case "2":
-			fr.Response = rxguardv1.Response_RESPONSE_MODIFY
-		case "":
-			return 0, 0, fieldErr(join(w.path, "dspo_way"), "处理方式必填: 1 继续执行, 2 返回修改 (dspo_way is required: 1 or 2)")
-		default:
-			return 0, 0, fieldErr(join(w.path, "dspo_way"), "处理方式应为1 继续执行或2 返回修改 (dspo_way must be 1 or 2): got %q", clip(w.DspoWay))
-		}
-		if fr.ReasonText != "" {
-			fr.ReasonCode = ReasonCode(fr.ReasonText)
-		}
-		g := byDecision[did]
-		if g == nil {
-			g = &group{req: &rxguardv1.RecordResponseRequest{DecisionId: did, RespondedTime: responded}}
-			byDecision[did] = g
-			groups = append(groups, g)
-		}
-		g.req.Responses = append(g.req.Responses, fr)
-		g.warns = append(g.warns, w)
+	groups, err := groupWarns(env, f)
+	if err != nil {
+		return 0, 0, err
 	}
 	for _, g := range groups {
 		if _, err := validate.RecordResponse(g.req, h.svc.Limits(), h.now()); err != nil {
@@ -198,4 +157,55 @@ func (h *Handler) answerable(ctx context.Context, g *group) error {
 		}
 	}
 	return nil
+}
+
+// groupWarns turns the warns into one RecordResponse per decision, in
+// order of first appearance, refusing a warn that is malformed.
+func groupWarns(env *envelope, f *feedback) ([]*group, error) {
+	responded := ""
+	if env.InfTime != "" {
+		t, _, ok := parseLocal(env.InfTime)
+		if !ok {
+			return nil, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", clip(env.InfTime))
+		}
+		responded = t.Format(time.RFC3339)
+	}
+	var groups []*group
+	byDecision := map[string]*group{}
+	for _, w := range f.Warns {
+		id := w.WarnRsltID
+		if id == "" {
+			return nil, fieldErr(join(w.path, "warn_rslt_id"), "提示结果ID必填 (warn_rslt_id is required: a jr_id of a 3101/3102 reply)")
+		}
+		did, ok := decisionOf(id)
+		if !ok {
+			return nil, fieldErr(join(w.path, "warn_rslt_id"), "不是rxguard的提示结果ID, 应为<decision_id>-<n> (not a jr_id rxguard issued): got %q", clip(id))
+		}
+		fr := &rxguardv1.FindingResponse{FindingId: id, ReasonText: w.DspoWayRea}
+		switch w.DspoWay {
+		case "1":
+			fr.Response = rxguardv1.Response_RESPONSE_CONTINUE
+			if strings.TrimSpace(w.DspoWayRea) == "" {
+				return nil, fieldErr(join(w.path, "dspo_way_rea"), "继续执行时处理原因必填 (dspo_way_rea is required with dspo_way 1)")
+			}
+		case "2":
+			fr.Response = rxguardv1.Response_RESPONSE_MODIFY
+		case "":
+			return nil, fieldErr(join(w.path, "dspo_way"), "处理方式必填: 1 继续执行, 2 返回修改 (dspo_way is required: 1 or 2)")
+		default:
+			return nil, fieldErr(join(w.path, "dspo_way"), "处理方式应为1 继续执行或2 返回修改 (dspo_way must be 1 or 2): got %q", clip(w.DspoWay))
+		}
+		if fr.ReasonText != "" {
+			fr.ReasonCode = ReasonCode(fr.ReasonText)
+		}
+		g := byDecision[did]
+		if g == nil {
+			g = &group{req: &rxguardv1.RecordResponseRequest{DecisionId: did, RespondedTime: responded}}
+			byDecision[did] = g
+			groups = append(groups, g)
+		}
+		g.req.Responses = append(g.req.Responses, fr)
+		g.warns = append(g.warns, w)
+	}
+	return groups, nil
 }

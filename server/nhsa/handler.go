@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,7 +98,11 @@ func (h *Handler) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{h.requests, h.panics}
 }
 
-// Routes are the paths the handler answers; the server mounts it on each.
+// Prefix is where the server mounts the handler: every path under it is
+// answered the national way (an unknown one with 404 and infcode -1).
+const Prefix = "/nhsa/"
+
+// Routes are the paths the handler serves.
 func Routes() []string { return []string{"/nhsa/3101", "/nhsa/3102", "/nhsa/3103"} }
 
 // infnos accepted per path: the national numbers, and Hainan's 3660/3661
@@ -309,6 +314,8 @@ func (h *Handler) write(w http.ResponseWriter, ep endpoint, status int, out outc
 		buf.WriteString(`{"infcode":-1,"err_msg":"rxguard could not encode its reply (logged)"}`)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// Known length: no chunked encoding for the HIS to undo.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
