@@ -25,6 +25,8 @@ FUZZ_TARGETS := \
 	./server/validate:FuzzCheckOrders \
 	./server/validate:FuzzCheckOrdersJSON \
 	./server/validate:FuzzRecordResponse \
+	./server/nhsa:FuzzDecode3101 \
+	./server/nhsa:FuzzDecode3103 \
 	./knowledge/importer:FuzzDrugSheets \
 	./knowledge/importer:FuzzDuplicateCharge \
 	./knowledge/importer:FuzzCourseText \

@@ -26,6 +26,7 @@ import (
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/grpccodec"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 )
 
@@ -90,6 +91,9 @@ type Options struct {
 	HistoryTruncations func() uint64
 	// CDSHooks serves /cds-services on the HTTP listener (nil: off).
 	CDSHooks *cdshooks.Handler
+	// NHSA serves the national 3101/3102/3103 endpoints on the HTTP
+	// listener (nil: not served).
+	NHSA *nhsa.Handler
 }
 
 // New builds the listeners of one sidecar; they answer NOT_SERVING until
@@ -152,6 +156,10 @@ func New(o Options) *Server {
 	}
 	if h := o.CDSHooks; h != nil {
 		h.Register(mux)
+		s.metrics.MustRegister(h.Collectors()...)
+	}
+	if h := o.NHSA; h != nil {
+		mux.Handle(nhsa.Prefix, h)
 		s.metrics.MustRegister(h.Collectors()...)
 	}
 	s.http = conn.HTTP.httpServer(mux)

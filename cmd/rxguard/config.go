@@ -17,6 +17,7 @@ import (
 	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 )
 
@@ -47,6 +48,8 @@ type config struct {
 	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`
 	// CDSHooks is the HL7 CDS Hooks endpoint (docs/cds-hooks.md).
 	CDSHooks cdshooks.Config `json:"cds_hooks,omitzero"`
+	// NHSA is the national 3101/3102/3103 endpoints (server/nhsa).
+	NHSA nhsa.Config `json:"nhsa,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

@@ -12,6 +12,7 @@ import (
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/cdshooks"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
@@ -160,6 +161,11 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		svcOpts.Stale, srvOpts.Sync = sc.sync.client.Stale, sc.sync.client.Status
 	}
 	srvOpts.Service = check.New(svcOpts)
+	if !cfg.NHSA.Disabled {
+		if srvOpts.NHSA, err = nhsa.New(srvOpts.Service, cfg.NHSA, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.CDSHooks.Enabled {
 		if srvOpts.CDSHooks, err = cdshooks.New(cfg.CDSHooks, srvOpts.Service, log); err != nil {
 			return nil, err

@@ -119,6 +119,10 @@ func under(prefix, rel string) string {
 		return prefix
 	case prefix == "" || strings.HasPrefix(rel, "["):
 		return prefix + rel
+	case rel == prefix || strings.HasPrefix(rel, prefix+".") || strings.HasPrefix(rel, prefix+"["):
+		// A section whose errors already name their full path (a package
+		// that also validates outside this file, e.g. nhsa.Config).
+		return rel
 	}
 	return prefix + "." + rel
 }

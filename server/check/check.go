@@ -300,3 +300,8 @@ func (s *Service) logError(what string, err error) error {
 	s.logger.Error("decision log failed", "op", what, "err", err)
 	return errorf(Unavailable, err, "%s: %v", what, err)
 }
+
+// Limits returns the request limits the service validates with, so an
+// adapter that must validate several requests before deciding any (the
+// national 3101 with several patients) applies the same ones.
+func (s *Service) Limits() validate.Limits { return s.limits }
