@@ -12,11 +12,11 @@ import (
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/cdshooks"
-	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
