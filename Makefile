@@ -42,9 +42,11 @@ FUZZ_TARGETS := \
 	./server:FuzzCodeVariantsNeverLowerVerdict \
 	./server/cdshooks:FuzzCDSRequest \
 	./server/cdshooks/jwtauth:FuzzJWT \
-	./internal/strictconf:FuzzDecode
+	./internal/strictconf:FuzzDecode \
+	./server/fix:FuzzApply \
+	./server/history:FuzzParse
 
-.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke bench clean
+.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke clients bench clean
 
 ## run: start the guard on its embedded demo knowledge (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601)
 run: build
@@ -79,11 +81,13 @@ check-generated: generate
 	@git diff --exit-code --stat -- gen || { echo "generated code is out of date: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
-## lint: gofmt, go vet, staticcheck, buf lint, buf breaking against the previous commit
+## lint: gofmt, go vet, staticcheck (also of client-examples/go, a module of its own that ./... skips),
+## buf lint, buf breaking against the previous commit
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	cd client-examples/go && $(GO) vet ./... && staticcheck ./...
 	buf lint
 	@if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
 		echo "buf breaking against HEAD~1"; buf breaking --against '.git#ref=HEAD~1'; \
@@ -105,8 +109,13 @@ fuzz:
 smoke: build tools
 	bash scripts/smoke.sh
 
+## clients: every client example (Go, Python, Node.js, grpcurl; curl for 3101/3103 and CDS Hooks) against a
+## live `rxguard serve`, output asserted; installs the Debian packages and npm modules they need when missing
+clients: build tools
+	bash client-examples/run.sh
+
 ## test: everything CI runs — the README's test command
-test: tools check-generated lint unit fuzz smoke
+test: tools check-generated lint unit fuzz smoke clients
 
 ## bench: Go benchmarks (see docs/performance.md for how to read them)
 bench:

@@ -5,6 +5,6 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 order="${1:-$here/../../examples/male-aifu-nuangong.json}"
-addr="${2:-127.0.0.1:7600}"
+addr="${2:-${RXGUARD_ADDR:-127.0.0.1:7600}}"
 grpcurl="${GRPCURL:-grpcurl}"
 exec "$grpcurl" -plaintext -d @ "$addr" rxguard.v1.GuardService/CheckOrders < "$order"

@@ -1,0 +1,21 @@
+// A module of its own, as in an HIS code base: it depends on rxguard only
+// for the generated API package. The replace points at this checkout; a
+// copy outside it requires a tagged github.com/rxguard/rxguard instead.
+module github.com/rxguard/rxguard/client-examples/go
+
+go 1.26.8
+
+require (
+	github.com/rxguard/rxguard v0.0.0
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+)
+
+replace github.com/rxguard/rxguard => ../..
