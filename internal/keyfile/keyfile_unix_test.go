@@ -74,4 +74,3 @@ func TestRead(t *testing.T) {
 		}
 	})
 }
-
