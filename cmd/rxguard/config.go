@@ -32,6 +32,9 @@ type config struct {
 	MinFreeBytes int64 `json:"min_free_bytes,omitempty"`
 	// DecisionLog is the decision record (sidecar.go).
 	DecisionLog decisionLogConfig `json:"decision_log,omitzero"`
+	// Encryption encrypts the patient history and the decision log at
+	// rest (encryption.go).
+	Encryption encryptionConfig `json:"encryption,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

@@ -260,7 +260,7 @@ func TestRekeyResumes(t *testing.T) {
 	}
 	// Interrupted between its last two renames: the store is aside, the
 	// verified copy not yet in place.
-	if err := os.Rename(dir, dir+rekeyDoneSuffix); err != nil {
+	if err := os.Rename(dir, dir+RekeyDoneSuffix); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Rekey(ctx, encConfig(dir, keyA), keyB)

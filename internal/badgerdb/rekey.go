@@ -15,8 +15,9 @@ import (
 
 // Suffixes of the directories Rekey works in, beside the store's.
 const (
-	rekeyTmpSuffix  = ".rekey-tmp" // being written; removed by the next Rekey
-	rekeyDoneSuffix = ".rekeyed"   // complete and verified, not yet in place
+	rekeyTmpSuffix = ".rekey-tmp" // being written; removed by the next Rekey
+	// RekeyDoneSuffix names a complete, verified copy not yet in place.
+	RekeyDoneSuffix = ".rekeyed"
 	// OldKeySuffix names the store as it was before Rekey put the copy in
 	// its place: still readable with the old key, for the operator to
 	// remove once rxguard runs with the new one.
@@ -50,7 +51,7 @@ type RekeyResult struct {
 // first.
 func Rekey(ctx context.Context, c Config, newKey []byte) (RekeyResult, error) {
 	dir := filepath.Clean(c.Dir)
-	tmp, done, old := dir+rekeyTmpSuffix, dir+rekeyDoneSuffix, dir+OldKeySuffix
+	tmp, done, old := dir+rekeyTmpSuffix, dir+RekeyDoneSuffix, dir+OldKeySuffix
 	res := RekeyResult{Old: old}
 	if exists(done) && !exists(dir) && exists(old) {
 		// Interrupted between moving the store aside and moving the
