@@ -274,3 +274,35 @@ func TestRekeyResumes(t *testing.T) {
 	readKeys(t, db, 20)
 	db.Close()
 }
+
+// FuzzCheckKey feeds checkKey arbitrary key registries: it never panics,
+// and refuses only with ErrEncryptionKey.
+func FuzzCheckKey(f *testing.F) {
+	plain := append(make([]byte, 16), keyRegistrySanity...)
+	f.Add(plain, false)
+	f.Add(plain, true)
+	f.Add([]byte{}, true)
+	f.Add(bytes.Repeat([]byte{0x42}, 64), true)
+	f.Add(bytes.Repeat([]byte{0x42}, 64), false)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, registry []byte, withKey bool) {
+		if err := os.WriteFile(filepath.Join(dir, badger.KeyRegistryFileName), registry, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var key []byte
+		if withKey {
+			key = keyA
+		}
+		err := checkKey(dir, key)
+		if err != nil && !errors.Is(err, ErrEncryptionKey) {
+			t.Fatalf("checkKey = %v, want nil or ErrEncryptionKey", err)
+		}
+		// A registry shorter than its header is Badger's to report.
+		if len(registry) < 16+len(keyRegistrySanity) && err != nil {
+			t.Fatalf("checkKey refused a torn registry itself: %v", err)
+		}
+		if bytes.Equal(registry, plain) && (err == nil) == withKey {
+			t.Fatalf("unencrypted registry, key %v: checkKey = %v", withKey, err)
+		}
+	})
+}
