@@ -44,7 +44,9 @@ FUZZ_TARGETS := \
 	./server/cdshooks/jwtauth:FuzzJWT \
 	./internal/strictconf:FuzzDecode \
 	./server/fix:FuzzApply \
-	./server/history:FuzzParse
+	./server/history:FuzzParse \
+	./internal/keyfile:FuzzParse \
+	./internal/badgerdb:FuzzCheckKey
 
 .PHONY: run build docs tools generate check-generated lint test unit fuzz smoke clients bench clean
 

@@ -50,6 +50,9 @@ type config struct {
 	CDSHooks cdshooks.Config `json:"cds_hooks,omitzero"`
 	// NHSA is the national 3101/3102/3103 endpoints (server/nhsa).
 	NHSA nhsa.Config `json:"nhsa,omitzero"`
+	// Encryption encrypts the patient history and the decision log at
+	// rest (encryption.go).
+	Encryption encryptionConfig `json:"encryption,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the

@@ -78,6 +78,7 @@ type sourceFlags struct {
 	fs      *flag.FlagSet
 	server  *string
 	data    *string
+	keyFile *string
 	timeout *time.Duration
 }
 
@@ -86,6 +87,7 @@ func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
 		fs:      fs,
 		server:  fs.String("server", server.DefaultGRPCAddr, "gRPC address of a running rxguard (its AuditService)"),
 		data:    fs.String("data", "", "read a stopped sidecar's data directory instead of asking a running one (its data_dir, e.g. ./data)"),
+		keyFile: fs.String("key-file", "", "with -data: the key the decision log is encrypted with (the sidecar's encryption.key_file)"),
 		timeout: fs.Duration("timeout", 30*time.Second, "deadline for each call to the sidecar"),
 	}
 }
@@ -106,7 +108,14 @@ func (s *sourceFlags) open(ctx context.Context) (logSource, error) {
 		if *s.data == "" {
 			return nil, usageError{"-data needs a directory"}
 		}
-		return openDataSource(ctx, *s.data)
+		key, err := encryptionConfig{KeyFile: *s.keyFile}.key()
+		if err != nil {
+			return nil, fmt.Errorf("-key-file: %w", err)
+		}
+		return openDataSource(ctx, *s.data, key)
+	}
+	if s.set("key-file") {
+		return nil, usageError{"-key-file goes with -data (a running sidecar, -server, reads its own store)"}
 	}
 	if *s.server == "" {
 		return nil, usageError{"-server needs an address (host:port)"}
@@ -392,7 +401,7 @@ type dataSource struct {
 // The store is opened read-only (decisionlog.Options.ReadOnly): it writes
 // no new file into the sidecar's directory (an operator running this as
 // another user must not leave files the sidecar cannot write).
-func openDataSource(ctx context.Context, dir string) (*dataSource, error) {
+func openDataSource(ctx context.Context, dir string, key []byte) (*dataSource, error) {
 	ddir := filepath.Join(dir, "decisions")
 	if _, err := os.Stat(filepath.Join(ddir, "MANIFEST")); err != nil {
 		if _, err2 := os.Stat(filepath.Join(dir, "MANIFEST")); err2 == nil && filepath.Base(filepath.Clean(dir)) == "decisions" {
@@ -403,10 +412,12 @@ func openDataSource(ctx context.Context, dir string) (*dataSource, error) {
 			return nil, fmt.Errorf("cannot read the decision log in %s: %w", ddir, err)
 		}
 	}
-	l, err := decisionlog.Open(ctx, decisionlog.Options{Dir: ddir, Logger: slog.New(slog.DiscardHandler), ReadOnly: true})
+	l, err := decisionlog.Open(ctx, decisionlog.Options{Dir: ddir, Logger: slog.New(slog.DiscardHandler), ReadOnly: true, EncryptionKey: key})
 	switch {
 	case err == nil:
 		return &dataSource{log: l}, nil
+	case errors.Is(err, badgerdb.ErrEncryptionKey):
+		return nil, fmt.Errorf("cannot read the decision log in %s (-key-file names the sidecar's encryption.key_file): %w", ddir, err)
 	case errors.Is(err, badgerdb.ErrInUse):
 		return nil, fmt.Errorf("the sidecar is running: use -server (边车正在运行，请用 -server 连接): %s is locked by another rxguard process", ddir)
 	case errors.Is(err, fs.ErrNotExist):

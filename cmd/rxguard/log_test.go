@@ -48,6 +48,12 @@ func startLogSidecar(t *testing.T) *logSidecar {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "off"
+	return startSidecarConfig(t, cfg)
+}
+
+// startSidecarConfig starts a sidecar with cfg, assembled by newSidecar.
+func startSidecarConfig(t *testing.T, cfg config) *logSidecar {
+	t.Helper()
 	cfg.DecisionLog.SidecarID = "log-test"
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())

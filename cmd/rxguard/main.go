@@ -47,7 +47,12 @@ Usage:
                                      a CSV of the findings continued with that reason (for the bureau)
   rxguard log report -by physician|department|rule [-from D -to D]
                                      decisions and findings per physician, department or rule type
-                                     (log commands ask a running sidecar, -server, or read -data DIR)
+                                     (log commands ask a running sidecar, -server, or read -data DIR;
+                                     -key-file KEYFILE for an encrypted one)
+  rxguard encryption keygen -o FILE  write a new key for encryption.key_file (mode 0600)
+  rxguard encryption rotate [-old-key-file A] [-new-key-file B] -data DIR
+                                     re-encrypt a stopped sidecar's history and decision log under B
+                                     (no A: encrypt unencrypted stores; no B: decrypt)
   rxguard version
 
 Run 'rxguard <command> -h' for a command's flags.
@@ -110,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "log":
 		return cmdLog(ctx, args[1:], stdout, stderr)
+	case "encryption":
+		return cmdEncryption(ctx, args[1:], log, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rxguard", version)
 		return nil

@@ -83,12 +83,15 @@ type sidecar struct {
 	grpcLis net.Listener
 	httpLis net.Listener
 	closers []func()
+	// encrypted: the patient history and the decision log are encrypted
+	// at rest (encryption.key_file).
+	encrypted bool
 }
 
 // newSidecar opens everything the configuration names and binds the
 // listeners; run serves. On error, whatever was opened is closed.
 func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, err error) {
-	sc := &sidecar{log: log, dataDir: cfg.DataDir}
+	sc := &sidecar{log: log, dataDir: cfg.DataDir, encrypted: cfg.Encryption.KeyFile != ""}
 	defer func() {
 		if err != nil {
 			sc.close()
@@ -101,13 +104,19 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 	if err != nil {
 		return nil, fmt.Errorf("connection limits: %w", err)
 	}
+	// Before any store is opened: a key file that is missing, malformed or
+	// readable by others stops the start with nothing touched.
+	key, err := cfg.Encryption.key()
+	if err != nil {
+		return nil, err
+	}
 	kbSpace, histSpace, decSpace := cfg.diskGuards(log)
 	sc.kbSpace, sc.space = kbSpace, []*diskspace.Guard{histSpace}
 	if sc.kb, err = store.Open(ctx, store.Options{Dir: filepath.Join(cfg.DataDir, "kb"), Logger: log, Space: kbSpace}); err != nil {
 		return nil, err
 	}
 	sc.closers = append(sc.closers, func() { sc.kb.Close() })
-	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace})
+	hist, err := history.Open(ctx, history.Options{Dir: filepath.Join(cfg.DataDir, "history"), Logger: log, Space: histSpace, EncryptionKey: key})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +129,7 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		if err != nil {
 			return nil, err
 		}
+		o.EncryptionKey = key
 		if sc.decisions, err = decisionlog.Open(ctx, o); err != nil {
 			return nil, fmt.Errorf("decision log: %w", err)
 		}
@@ -212,7 +222,7 @@ func (sc *sidecar) run(ctx context.Context) error {
 		httpAddr = sc.httpLis.Addr().String()
 	}
 	sc.log.Info("rxguard serving", "grpc", sc.grpcLis.Addr().String(), "http", httpAddr, "knowledge_version", m.Version,
-		"codes", sc.eng.Index().Codes(), "data", sc.dataDir, "decision_log", sc.decisions != nil)
+		"codes", sc.eng.Index().Codes(), "data", sc.dataDir, "decision_log", sc.decisions != nil, "encrypted_at_rest", sc.encrypted)
 	// Reclaim space of releases garbage-collected by the switch; off the
 	// request path.
 	go func() { _ = sc.kb.RunGC(ctx) }()

@@ -33,11 +33,30 @@ type Config struct {
 	// compression, block size, durability): the store then still opens
 	// through Open and OpenGuarded, with their crash repairs.
 	Tune func(badger.Options) badger.Options
+	// EncryptionKey, if set (16, 24 or 32 bytes; rxguard's key files hold
+	// 32), encrypts the store at rest (encryption.go). A store must always
+	// be opened with the key it was created with: Open refuses any other,
+	// and a missing one, with ErrEncryptionKey. An encrypted store needs
+	// IndexCacheBytes > 0.
+	EncryptionKey []byte
 }
 
 // Open removes zero-byte log files a kill may have left (badger#2207) and
 // opens the database with Options.
 func Open(c Config) (*badger.DB, error) {
+	if len(c.EncryptionKey) > 0 && c.IndexCacheBytes <= 0 {
+		// Without an index cache Badger keeps every table's decrypted
+		// index on the heap, unbounded: a programming error, not the
+		// operator's.
+		return nil, errors.New("badgerdb: an encrypted store needs Config.IndexCacheBytes > 0")
+	}
+	if !c.InMemory {
+		// Before any repair below touches the directory: a store opened
+		// with the wrong key is left exactly as it is.
+		if err := checkKey(c.Dir, c.EncryptionKey); err != nil {
+			return nil, err
+		}
+	}
 	if !c.InMemory && c.ReadOnly {
 		if err := trimLogHoles(c.Dir, c.Logger); err != nil {
 			return nil, err
@@ -55,6 +74,9 @@ func Open(c Config) (*badger.DB, error) {
 			break
 		}
 		db, err = badger.Open(Options(c))
+	}
+	if err != nil && errors.Is(keyMismatch(c.Dir, err), ErrEncryptionKey) {
+		return nil, keyMismatch(c.Dir, err)
 	}
 	if err != nil {
 		// Badger's own lock error is text only; it is the same condition
@@ -77,6 +99,9 @@ func Options(c Config) badger.Options {
 	o := sidecarOptions(c)
 	if c.Tune != nil {
 		o = c.Tune(o)
+	}
+	if len(o.EncryptionKey) > 0 && o.BlockCacheSize == 0 {
+		o = o.WithBlockCacheSize(EncryptedBlockCacheBytes)
 	}
 	return o
 }
@@ -117,6 +142,10 @@ func sidecarOptions(c Config) badger.Options {
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
 		WithIndexCacheSize(c.IndexCacheBytes).
+		// Encrypted at rest when a key is given (encryption.go); Badger
+		// then needs a block cache, which Options adds.
+		WithEncryptionKey(c.EncryptionKey).
+		WithEncryptionKeyRotationDuration(DataKeyRotation).
 		// Values up to 64 KiB (all of rxguard's: a few hundred bytes at
 		// most) live in the LSM tree beside their keys: a read is one
 		// lookup, and deleted or expired space is reclaimed by ordinary

@@ -40,10 +40,14 @@ func templates(n, physicians, depts, patients int) []Entry {
 // reports decisions/s through to disk, the encoded size of a decision and,
 // after Close has flushed and compacted level 0, the disk space per
 // decision (ZSTD-compressed tables).
-func BenchmarkAppendThroughput(b *testing.B) {
+func BenchmarkAppendThroughput(b *testing.B) { appendThroughput(b, nil) }
+
+// appendThroughput is BenchmarkAppendThroughput, encrypted with key (nil:
+// not encrypted).
+func appendThroughput(b *testing.B, key []byte) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	l, err := Open(ctx, Options{Dir: dir, Logger: quietLogger()})
+	l, err := Open(ctx, Options{Dir: dir, Logger: quietLogger(), EncryptionKey: key})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -237,7 +237,7 @@ func TestOpenRepairsEmptyLogFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := badger.Open(badgerdb.Options(storeConfig(dir, quietLogger()))); err == nil {
+	if _, err := badger.Open(badgerdb.Options(storeConfig(dir, quietLogger(), nil))); err == nil {
 		t.Fatal("the test's broken store opened without repair (Badger fixed #2207?)")
 	} else {
 		t.Logf("without repair: %v", err)

@@ -134,6 +134,14 @@ type Options struct {
 	// then reports ErrReadOnly); RecordResponses and LinkSigned fail with
 	// ErrReadOnly. Space and the durability options are ignored.
 	ReadOnly bool
+	// EncryptionKey, if set, encrypts the store at rest (AES, 32 bytes from
+	// the operator's key file; internal/keyfile). The store must be opened
+	// with the key it was created with: any other key, or none, fails Open
+	// (read-write and read-only alike) with an error matching
+	// badgerdb.ErrEncryptionKey, and nothing is created or changed. Unlike
+	// other open failures this does not give a degraded log: retrying
+	// cannot fix a key, and a legal record must not silently stop.
+	EncryptionKey []byte
 }
 
 // Entry is one decision to record. Request and Response are referenced,
@@ -305,7 +313,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	l := &Log{
 		opts:       o,
 		log:        logger,
-		cfg:        storeConfig(o.Dir, logger),
+		cfg:        storeConfig(o.Dir, logger, o.EncryptionKey),
 		writerDone: make(chan struct{}),
 	}
 	l.health.since = o.Now()
@@ -314,7 +322,9 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	}
 	l.queue = make(chan op, o.QueueSize)
 	l.w.init(l)
-	l.openOrDegrade()
+	if err := l.openOrDegrade(); errors.Is(err, badgerdb.ErrEncryptionKey) {
+		return nil, fmt.Errorf("open decision log %s: %w", o.Dir, err)
+	}
 	go l.run()
 	if o.Durability == Async {
 		l.startSyncer()
@@ -341,14 +351,18 @@ func (l *Log) openReadOnly() (*Log, error) {
 }
 
 // openOrDegrade opens the store; on failure the log is degraded. Called by
-// Open, and by the writer under life.Swap to reopen.
-func (l *Log) openOrDegrade() {
+// Open, and by the writer under life.Swap to reopen. It returns why the
+// store is not open for writing (nil when it is).
+func (l *Log) openOrDegrade() error {
 	db, writable, err := openStore(l.cfg, l.opts.Space)
 	l.db = db
 	l.writable.Store(writable)
 	if writable {
 		l.health.set(l, true, "", nil)
-		return
+		return nil
+	}
+	if errors.Is(err, badgerdb.ErrEncryptionKey) {
+		return err // Open fails with it: nothing to degrade or retry
 	}
 	repeated := err != nil && l.health.lastError() == err.Error()
 	switch {
@@ -360,6 +374,7 @@ func (l *Log) openOrDegrade() {
 	if !repeated {
 		l.log.Error("DECISION LOG NOT OPEN FOR WRITING: decisions are counted as failed; retrying every "+l.w.reopenEvery.String(), "err", err, "read_only", db != nil)
 	}
+	return err
 }
 
 // Append records one decision. It never fails the check and never drops a

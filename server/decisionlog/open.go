@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -65,9 +66,25 @@ func tune(o badger.Options) badger.Options {
 		WithSyncWrites(false)
 }
 
-// storeConfig is the badgerdb configuration of the store in dir.
-func storeConfig(dir string, logger *slog.Logger) badgerdb.Config {
-	return badgerdb.Config{Dir: dir, IndexCacheBytes: indexCacheBytes, Logger: logger, Tune: tune}
+// storeConfig is the badgerdb configuration of the store in dir. Encrypted
+// (key set), Badger needs the index cache and the block cache tune already
+// sets.
+func storeConfig(dir string, logger *slog.Logger, key []byte) badgerdb.Config {
+	return badgerdb.Config{Dir: dir, IndexCacheBytes: indexCacheBytes, Logger: logger, Tune: tune, EncryptionKey: key}
+}
+
+// Rekey re-encrypts the stopped decision log in dir from oldKey to newKey
+// (either nil: unencrypted) as badgerdb.Rekey does: a verified copy
+// replaces it and the store as it was is kept at dir+badgerdb.OldKeySuffix.
+func Rekey(ctx context.Context, dir string, oldKey, newKey []byte, logger *slog.Logger) (badgerdb.RekeyResult, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	res, err := badgerdb.Rekey(ctx, storeConfig(dir, logger.With("component", "server/decisionlog", "dir", dir), oldKey), newKey)
+	if err != nil {
+		return res, fmt.Errorf("re-encrypt decision log %s: %w", dir, err)
+	}
+	return res, nil
 }
 
 // openStore opens the store as the disk allows: read-write when g finds

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/internal/diskspace"
 )
 
@@ -207,7 +208,12 @@ func (w *writer) maybeReopen() {
 			}
 			l.db = nil
 		}
-		l.openOrDegrade()
+		if err := l.openOrDegrade(); errors.Is(err, badgerdb.ErrEncryptionKey) {
+			// Open refuses this; here the directory changed under a
+			// running log (another store moved in): say so every retry.
+			l.health.set(l, false, "the decision log could not be opened with its key: decisions and responses are not recorded (checks are answered)", err)
+			l.log.Error("DECISION LOG NOT OPEN: its encryption key does not match the store", "err", err)
+		}
 		if l.writable.Load() {
 			l.log.Info("decision log reopened for writing")
 		}

@@ -21,9 +21,15 @@ import (
 // the cache.
 func benchStore(b *testing.B, reopen bool) (*Store, string) {
 	b.Helper()
+	return benchStoreKey(b, reopen, nil)
+}
+
+// benchStoreKey is benchStore encrypted with key (nil: not encrypted).
+func benchStoreKey(b *testing.B, reopen bool, key []byte) (*Store, string) {
+	b.Helper()
 	dir := b.TempDir()
 	c := newClock(t0)
-	s := openAt(b, dir, Options{Now: c.Now, CacheEntries: -1})
+	s := openAt(b, dir, Options{Now: c.Now, CacheEntries: -1, EncryptionKey: key})
 	rng := rand.New(rand.NewPCG(1, 2))
 	span := int64(399 * 24 * time.Hour / time.Second)
 	mk := func(n int) []Entry {
@@ -55,7 +61,7 @@ func benchStore(b *testing.B, reopen bool) (*Store, string) {
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
-		s = openAt(b, dir, Options{Now: c.Now, CacheEntries: -1})
+		s = openAt(b, dir, Options{Now: c.Now, CacheEntries: -1, EncryptionKey: key})
 	}
 	b.Cleanup(func() { s.Close() })
 	return s, target
@@ -168,8 +174,10 @@ func BenchmarkLookupFutureFlood(b *testing.B) {
 
 // BenchmarkRecord records a 10-line signed order of a new patient each
 // time; every commit is synced to disk.
-func BenchmarkRecord(b *testing.B) {
-	s := openTemp(b, Options{Now: newClock(t0).Now})
+func BenchmarkRecord(b *testing.B) { benchRecord(b, nil) }
+
+func benchRecord(b *testing.B, key []byte) {
+	s := openTemp(b, Options{Now: newClock(t0).Now, EncryptionKey: key})
 	ctx := context.Background()
 	lines := make([]Entry, 10)
 	for i := range lines {

@@ -55,6 +55,12 @@ type Options struct {
 	// finds too little free, and a store opened then writes nothing until
 	// it is reopened for writing once there is room.
 	Space *diskspace.Guard
+	// EncryptionKey, if set, encrypts the store at rest (AES, 32 bytes from
+	// the operator's key file; internal/keyfile). The store must be opened
+	// with the key it was created with: any other key, or none, fails Open
+	// with an error matching badgerdb.ErrEncryptionKey, and nothing is
+	// created or changed.
+	EncryptionKey []byte
 }
 
 const (
@@ -150,10 +156,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	logger = logger.With("component", "server/history", "dir", dir)
 
-	// A larger index cache than the knowledge store's: this store is read
-	// on every check, and a year of a busy hospital's signed lines (some
-	// million keys) keeps its table indexes resident in 16 MiB.
-	cfg := badgerdb.Config{Dir: opts.Dir, InMemory: opts.InMemory, IndexCacheBytes: 16 << 20, Logger: logger}
+	cfg := storeConfig(opts.Dir, opts.InMemory, logger)
+	cfg.EncryptionKey = opts.EncryptionKey
 	db, err := openGuarded(cfg, opts.Space)
 	if err != nil {
 		return nil, fmt.Errorf("open history store %s: %w", dir, err)
@@ -166,6 +170,31 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{db: db, dir: dir, retention: retention, now: now, log: logger, cache: newCache(cacheEntries), space: opts.Space, cfg: cfg}
 	s.watchSpace()
 	return s, nil
+}
+
+// storeConfig is how the store in dir is opened (the key aside). A larger
+// index cache than the knowledge store's: this store is read on every
+// check, and a year of a busy hospital's signed lines (some million keys)
+// keeps its table indexes resident in 16 MiB. Encrypted, Badger needs that
+// cache (badgerdb.Open) and a block cache (8 MiB, badgerdb's default then).
+func storeConfig(dir string, inMemory bool, logger *slog.Logger) badgerdb.Config {
+	return badgerdb.Config{Dir: dir, InMemory: inMemory, IndexCacheBytes: 16 << 20, Logger: logger}
+}
+
+// Rekey re-encrypts the stopped store in dir from oldKey to newKey (either
+// nil: unencrypted) as badgerdb.Rekey does: a verified copy replaces it and
+// the store as it was is kept at dir+badgerdb.OldKeySuffix.
+func Rekey(ctx context.Context, dir string, oldKey, newKey []byte, logger *slog.Logger) (badgerdb.RekeyResult, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg := storeConfig(dir, false, logger.With("component", "server/history", "dir", dir))
+	cfg.EncryptionKey = oldKey
+	res, err := badgerdb.Rekey(ctx, cfg, newKey)
+	if err != nil {
+		return res, fmt.Errorf("re-encrypt history store %s: %w", dir, err)
+	}
+	return res, nil
 }
 
 // Close closes Badger after in-flight calls have returned. Later calls fail

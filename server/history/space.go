@@ -2,6 +2,7 @@ package history
 
 import (
 	"container/list"
+	"errors"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -26,7 +27,10 @@ import (
 // and that fails: the history must not stop the sidecar from starting.
 func openGuarded(cfg badgerdb.Config, g *diskspace.Guard) (*badger.DB, error) {
 	db, mode, err := badgerdb.OpenGuarded(cfg, g)
-	if err == nil || mode == diskspace.ModeReadWrite {
+	if err == nil || mode == diskspace.ModeReadWrite || errors.Is(err, badgerdb.ErrEncryptionKey) {
+		// A wrong key is the operator's to fix, not the disk's: an empty
+		// stand-in would hide every patient's history behind a started
+		// sidecar.
 		return db, err
 	}
 	cfg.Logger.Error("the history store could not be opened read-only on a nearly full disk; checks use the request's history only until there is room",
