@@ -49,6 +49,11 @@ type HistoryEntry struct {
 	Days        int32
 	Time        time.Time
 	EncounterID string
+	// HospitalCode is where it was done (empty = this hospital) and
+	// ReportID its result on the regional sharing platform: REPEAT_EXAM
+	// quotes both (检查检验结果互认).
+	HospitalCode string
+	ReportID     string
 }
 
 // event is one occurrence of an item on the patient's timeline: a line of
