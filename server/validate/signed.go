@@ -35,8 +35,8 @@ const (
 // RecordSigned validates a RecordSigned request: patient_id and at least one
 // line are required; each line needs a line_id unique within the request,
 // an item_code and a kind, quantity and days within the value bounds, and a
-// valid start_time if it has one. hospital_code and a line's report_id are
-// optional, bounded like every id, and not only white space when given. signed_time lies between 1900-01-01
+// valid start_time if it has one; hospital_code and a line's report_id are
+// optional and bounded like every id. signed_time lies between 1900-01-01
 // (EarliestTime), MaxSignedAge before now and MaxSignedSkew after it; a
 // start_time in the same range, but up to MaxFutureSkew ahead (an order
 // scheduled for the next morning, as CheckOrders accepts it). Violations
