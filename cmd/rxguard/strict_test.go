@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/server/engine"
 )
 
 // A configuration key the sidecar does not know stops the start with its
@@ -62,7 +63,8 @@ func TestConfigAcceptsEveryKnownKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rxguard.json")
 	full := `{
   "grpc_addr": "127.0.0.1:7600", "http_addr": "127.0.0.1:7601", "data_dir": "./data", "min_free_bytes": 268435456,
-  "engine": {"rules": {"DRUG_GENDER": {"disabled": false, "action": "BLOCK"}, "QUANTITY_LIMIT": {"action": "WARN"}}},
+  "engine": {"rules": {"DRUG_GENDER": {"disabled": false, "action": "BLOCK"}, "QUANTITY_LIMIT": {"action": "WARN"},
+                       "READMISSION": {"window_days": 30}}},
   "plugins": [{"name": "p", "path": "/bin/true", "sha256": "00", "args": ["-x"], "timeout": "20ms", "on_failure": "fail_closed"}],
   "bureau": {"address": "127.0.0.1:7700", "trusted_keys": ["k"], "poll_interval": "1m", "stale_after": "15m",
              "max_backoff": "10m", "max_clock_skew": "24h", "ca_file": ""},
@@ -83,6 +85,31 @@ func TestConfigAcceptsEveryKnownKey(t *testing.T) {
 	}
 	if c.DecisionLog.Durability != "sync" || c.Bureau.MaxClockSkew != "24h" || len(c.Plugins) != 1 {
 		t.Errorf("decoded %+v", c)
+	}
+	if e, err := engine.New(c.Engine); err != nil || e.ReadmissionDays() != 30 {
+		t.Errorf("engine.rules.READMISSION.window_days 30: %v", err)
+	}
+}
+
+// READMISSION's window is refused outside 1–365, and on other rule types,
+// naming the key (the sidecar stops with it).
+func TestConfigReadmissionWindowRefused(t *testing.T) {
+	for _, c := range []struct{ json, want string }{
+		{`{"engine": {"rules": {"READMISSION": {"window_days": 0}}}}`, "engine.rules.READMISSION.window_days 0: must be 1 to 365 days"},
+		{`{"engine": {"rules": {"READMISSION": {"window_days": 400}}}}`, "engine.rules.READMISSION.window_days 400"},
+		{`{"engine": {"rules": {"DRUG_GENDER": {"window_days": 15}}}}`, "engine.rules.DRUG_GENDER.window_days 15: only READMISSION"},
+	} {
+		path := filepath.Join(t.TempDir(), "rxguard.json")
+		if err := os.WriteFile(path, []byte(c.json), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(path)
+		if err != nil {
+			t.Fatalf("%s: %v", c.json, err)
+		}
+		if _, err := engine.New(cfg.Engine); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: engine.New: %v, want %q", c.json, err, c.want)
+		}
 	}
 }
 
