@@ -51,27 +51,43 @@ func checkRepeatExam(ev *evaluation, line int) []violation {
 	if hospital != "" && hospital != ev.req.GetHospital().GetCode() {
 		where = "医院 " + hospital
 	}
-	when := h.t.In(Shanghai).Format("2006-01-02 15:04")
+	// The time is formatted into a stack buffer: string(when) inside a
+	// concatenation does not allocate, so each text below is one
+	// allocation (this rule fires on every repeated examination).
+	var buf [32]byte
+	when := h.t.In(Shanghai).AppendFormat(buf[:0], "2006-01-02 15:04")
 	o := ev.req.Orders[line]
 	name := o.GetItemName()
 	if name == "" {
 		name = item.Name
 	}
-	result := "可调阅互认结果"
-	if report != "" {
-		result = "报告号 " + report + "，可调阅互认结果"
-	}
 	window := strconv.Itoa(w)
+	fix := &removeLineFix{fix: rxguardv1.Fix{Kind: rxguardv1.FixKind_FIX_KIND_REMOVE_LINE, LineId: o.GetLineId(), Label: removeLineLabel}}
+	fix.list[0] = &fix.fix
 	return []violation{{
-		ruleID:  "REPEAT_EXAM/" + item.Code,
-		message: name + " 已于" + when + "在" + where + "做过（" + window + "天互认期内），" + result + "。",
+		ruleID: "REPEAT_EXAM/" + item.Code,
+		message: name + " 已于" + string(when) + "在" + where + "做过（" + window + "天互认期内），" +
+			orNone("报告号 ", report) + ifSet(report, "，") + "可调阅互认结果。",
 		evidence: item.Source.String() + "：检查检验结果互认目录 " + item.Code + " " + item.Name + "，互认期" + window + "天，范围" +
-			orDash(item.Scope) + "；既往：" + where + " " + when + orNone("，报告号 ", report),
+			orDash(item.Scope) + "；既往：" + where + " " + string(when) + orNone("，报告号 ", report),
 		suggestion: "调阅并互认既往结果，删除本项；确需重复检查的（如病情变化、既往结果不能满足诊疗需要），请填写理由后继续。",
-		fixes: []*rxguardv1.Fix{{
-			Kind: rxguardv1.FixKind_FIX_KIND_REMOVE_LINE, LineId: o.GetLineId(), Label: removeLineLabel,
-		}},
+		fixes:      fix.list[:],
 	}}
+}
+
+// removeLineFix holds REPEAT_EXAM's one fix and the slice naming it in one
+// allocation.
+type removeLineFix struct {
+	fix  rxguardv1.Fix
+	list [1]*rxguardv1.Fix
+}
+
+// ifSet is text when s is not empty, else "".
+func ifSet(s, text string) string {
+	if s == "" {
+		return ""
+	}
+	return text
 }
 
 // orNone is label+s, or "" when s is empty.

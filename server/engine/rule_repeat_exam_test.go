@@ -59,19 +59,22 @@ func TestRepeatExamMessageAndFix(t *testing.T) {
 		history []*rxguardv1.HistoryOrder
 		want    []string
 		notWant []string
+		exact   string // the whole message, when given
 	}{
 		{"another hospital with a report id",
 			[]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-12", "H370800002", "RPT-2026-1112-07")},
-			[]string{"医院 H370800002", "2026-11-12 09:00", "报告号 RPT-2026-1112-07", "可调阅互认结果", "30天"}, []string{"本院"}},
+			[]string{"医院 H370800002", "2026-11-12 09:00", "报告号 RPT-2026-1112-07", "可调阅互认结果", "30天"}, []string{"本院"},
+			"胸部CT平扫 已于2026-11-12 09:00在医院 H370800002做过（30天互认期内），报告号 RPT-2026-1112-07，可调阅互认结果。"},
 		{"here, no report id",
 			[]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-12", "", "")},
-			[]string{"本院", "2026-11-12 09:00", "可调阅互认结果"}, []string{"报告号"}},
+			[]string{"本院", "2026-11-12 09:00", "可调阅互认结果"}, []string{"报告号"},
+			"胸部CT平扫 已于2026-11-12 09:00在本院做过（30天互认期内），可调阅互认结果。"},
 		{"this hospital's own code is 本院",
 			[]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-12", "H1", "R9")},
-			[]string{"本院", "报告号 R9"}, []string{"医院 H1"}},
+			[]string{"本院", "报告号 R9"}, []string{"医院 H1"}, ""},
 		{"the latest of several is quoted",
 			[]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-02", "H2", "OLD"), done(ctItem, "2026-11-18", "H3", "NEW"), done(ctItem, "2026-11-10", "H4", "MID")},
-			[]string{"医院 H3", "2026-11-18", "报告号 NEW"}, []string{"OLD", "MID"}},
+			[]string{"医院 H3", "2026-11-18", "报告号 NEW"}, []string{"OLD", "MID"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +94,9 @@ func TestRepeatExamMessageAndFix(t *testing.T) {
 				if strings.Contains(f.Message, w) {
 					t.Errorf("message should not say %q: %s", w, f.Message)
 				}
+			}
+			if tt.exact != "" && f.Message != tt.exact {
+				t.Errorf("message %q, want %q", f.Message, tt.exact)
 			}
 			if !strings.Contains(f.Evidence, "exam-recognition.csv") || !strings.Contains(f.Evidence, "省内互认") {
 				t.Errorf("evidence should name the recognition list's source and scope: %s", f.Evidence)
