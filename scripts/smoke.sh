@@ -2,7 +2,8 @@
 # Smoke test of the README's first command and its grpcurl example, with real
 # processes: `rxguard serve` with no arguments in an empty directory builds the
 # embedded demo release into ./data and listens on the default ports; the
-# grpcurl client example must get a BLOCK with a DRUG_GENDER finding. Then a
+# grpcurl client example must get a BLOCK with a DRUG_GENDER finding, and the
+# admission example (examples/readmission.json) a WARN with READMISSION. Then a
 # restart must serve the persisted release.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,6 +57,11 @@ version="$(sed -E 's/.*"knowledge_version":"([^"]+)".*/\1/' "$work/ready.json")"
 out="$(GRPCURL="$bin/grpcurl" "$root/client-examples/grpcurl/check.sh" "$root/examples/male-aifu-nuangong.json")"
 echo "$out" | grep -q '"verdict": "VERDICT_BLOCK"' || fail "no VERDICT_BLOCK: $out"
 echo "$out" | grep -q '"ruleType": "DRUG_GENDER"' || fail "no DRUG_GENDER finding: $out"
+# An admission (住院登记, no order lines) 10 days after a discharge with the
+# same ICD-10 category: READMISSION (分解住院) WARN from the demo release.
+out="$(GRPCURL="$bin/grpcurl" "$root/client-examples/grpcurl/check.sh" "$root/examples/readmission.json")"
+echo "$out" | grep -q '"verdict": "VERDICT_WARN"' || fail "readmission example: no VERDICT_WARN: $out"
+echo "$out" | grep -q '"ruleType": "READMISSION"' || fail "readmission example: no READMISSION finding: $out"
 "$bin/grpcurl" -plaintext 127.0.0.1:7600 grpc.health.v1.Health/Check | grep -q SERVING || fail "health not SERVING"
 "$bin/grpcurl" -plaintext 127.0.0.1:7600 list | grep -q rxguard.v1.GuardService || fail "reflection does not list the service"
 "$bin/rxguard" check "$root/examples/male-aifu-nuangong.json" | grep -q "DRUG_GENDER" || fail "rxguard check"
@@ -66,4 +72,4 @@ start
 grep -q "\"knowledge_version\":\"$version\"" "$work/ready.json" || fail "restart serves $(cat "$work/ready.json"), want $version"
 grep -q "serving persisted release" "$work/serve.log" || fail "restart rebuilt the release"
 stop
-echo "smoke: ok (README grpcurl example → VERDICT_BLOCK DRUG_GENDER on $version; restart served the persisted release)"
+echo "smoke: ok (README grpcurl example → VERDICT_BLOCK DRUG_GENDER, readmission example → VERDICT_WARN READMISSION on $version; restart served the persisted release)"

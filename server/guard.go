@@ -40,6 +40,13 @@ func (g *Guard) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedReq
 	return resp, grpcError(err)
 }
 
+// RecordSharedResults records results from the regional sharing platform
+// (检查检验结果互认) as the patient's history; errors map as for RecordSigned.
+func (g *Guard) RecordSharedResults(ctx context.Context, req *rxguardv1.RecordSharedResultsRequest) (*rxguardv1.RecordSharedResultsResponse, error) {
+	resp, err := g.svc.RecordSharedResults(ctx, req)
+	return resp, grpcError(err)
+}
+
 func (g *Guard) RecordResponse(ctx context.Context, req *rxguardv1.RecordResponseRequest) (*rxguardv1.RecordResponseResponse, error) {
 	resp, err := g.svc.RecordResponse(ctx, req)
 	return resp, grpcError(err)

@@ -30,6 +30,10 @@ Usage:
   rxguard kb verify -trusted-key KEY <file.rxrel>
                                      check a release file's signature and content without a store
   rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
+  rxguard history import [-server ADDR] <results.csv>
+                                     record results shared by other hospitals (regional platform export:
+                                     patient_id,item_code,item_name,hospital_code,time,report_id) in a
+                                     running sidecar's patient history; all rows checked before any is sent
   rxguard bureau [serve] -key KEYFILE [flags]
                                      run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
   rxguard bureau keygen -out KEYFILE write a new signing key; prints the public key sidecars pin
@@ -105,6 +109,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdKBRelease(ctx, args[2:], log, stdout, stderr)
 		}
 		return usageError{"unknown kb subcommand " + args[1]}
+	case "history":
+		if len(args) < 2 || args[1] != "import" {
+			return usageError{"history needs a subcommand: import"}
+		}
+		return cmdHistoryImport(ctx, args[2:], stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "bureau":

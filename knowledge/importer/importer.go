@@ -153,6 +153,10 @@ var kinds = []fileKind{
 		func(c *knowledge.Content, v []knowledge.PhysicianRecord) { c.Physicians = v }),
 	textKind("physician-events.csv", "demo", demoBatch, readCSV, parseDemoPhysicianEvents,
 		func(c *knowledge.Content, v []knowledge.PhysicianEvent) { c.PhysicianEvents = v }),
+	textKind("exam-recognition.csv", "demo", demoBatch, readCSV, parseDemoRecognition,
+		func(c *knowledge.Content, v []knowledge.RecognitionItem) { c.Recognition = v }),
+	textKind("outpatient-manageable.csv", "demo", demoBatch, readCSV, parseDemoOutpatient,
+		func(c *knowledge.Content, v []knowledge.OutpatientCondition) { c.OutpatientConditions = v }),
 	textKind("icd10-categories.tsv", "icd10", icdBatch, readTSV, parseICDCategories,
 		func(c *knowledge.Content, v []knowledge.DiagnosisCategory) { c.DiagnosisCategories = v }),
 	textKind("icd10-blocks.tsv", "icd10", icdBatch, readTSV, parseICDBlocks,
@@ -284,13 +288,16 @@ func Import(ctx context.Context, fsys fs.FS) (*knowledge.Content, Report, error)
 		content.DiagnosisBlocks = append(content.DiagnosisBlocks, c.DiagnosisBlocks...)
 		content.Physicians = append(content.Physicians, c.Physicians...)
 		content.PhysicianEvents = append(content.PhysicianEvents, c.PhysicianEvents...)
+		content.Recognition = append(content.Recognition, c.Recognition...)
+		content.OutpatientConditions = append(content.OutpatientConditions, c.OutpatientConditions...)
 		if j.kind.name == "physician-events.csv" && len(content.Physicians) > 0 {
 			warnings = append(warnings, checkEventPhysicians(c.PhysicianEvents, content.Physicians)...)
 		}
 		content.Warnings = append(content.Warnings, warnings...)
 
 		fr.Records = len(c.Restrictions) + len(c.Drugs) + len(c.Interactions) + len(c.ChronicDiagnoses) +
-			len(c.DiagnosisCategories) + len(c.DiagnosisBlocks) + len(c.Physicians) + len(c.PhysicianEvents)
+			len(c.DiagnosisCategories) + len(c.DiagnosisBlocks) + len(c.Physicians) + len(c.PhysicianEvents) +
+			len(c.Recognition) + len(c.OutpatientConditions)
 		fr.Warnings = len(warnings)
 		report.Files = append(report.Files, fr)
 	}

@@ -87,6 +87,8 @@ func TestImportRealFiles(t *testing.T) {
 		{file: "chronic-diagnoses.csv", batch: "演示数据", sourceRows: 19, records: 19},
 		{file: "physicians.csv", batch: "演示数据", sourceRows: 7, records: 7},
 		{file: "physician-events.csv", batch: "演示数据", sourceRows: 12, records: 12},
+		{file: "exam-recognition.csv", batch: "演示数据", sourceRows: 6, records: 6},
+		{file: "outpatient-manageable.csv", batch: "演示数据", sourceRows: 9, records: 9},
 		{file: "icd10-categories.tsv", batch: "ICD-10", sourceRows: 1586, records: 1586},
 		{file: "icd10-blocks.tsv", batch: "ICD-10", sourceRows: 238, records: 238},
 	}
@@ -141,10 +143,11 @@ func TestImportRealFiles(t *testing.T) {
 		t.Errorf("%d restrictions, want %d", got, want)
 	}
 	if len(c.Drugs) != 30 || len(c.Interactions) != 14 || len(c.ChronicDiagnoses) != 19 || len(c.Physicians) != 7 ||
-		len(c.PhysicianEvents) != 12 || len(c.DiagnosisCategories) != 1586 || len(c.DiagnosisBlocks) != 238 {
-		t.Errorf("demo/ICD counts: drugs %d interactions %d chronic %d physicians %d events %d categories %d blocks %d",
+		len(c.PhysicianEvents) != 12 || len(c.DiagnosisCategories) != 1586 || len(c.DiagnosisBlocks) != 238 ||
+		len(c.Recognition) != 6 || len(c.OutpatientConditions) != 9 {
+		t.Errorf("demo/ICD counts: drugs %d interactions %d chronic %d physicians %d events %d categories %d blocks %d recognition %d outpatient %d",
 			len(c.Drugs), len(c.Interactions), len(c.ChronicDiagnoses), len(c.Physicians), len(c.PhysicianEvents),
-			len(c.DiagnosisCategories), len(c.DiagnosisBlocks))
+			len(c.DiagnosisCategories), len(c.DiagnosisBlocks), len(c.Recognition), len(c.OutpatientConditions))
 	}
 	// Catalogue: 3 merged-cell rows, 26 phrases left as text.
 	if len(c.Warnings) != 10+2+1+30+3+26 {

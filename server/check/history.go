@@ -62,7 +62,8 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e)) {
 			continue
 		}
-		out = append(out, engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID})
+		out = append(out, engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID,
+			HospitalCode: e.HospitalCode, ReportID: e.ReportID})
 	}
 	return out
 }
@@ -92,6 +93,7 @@ func (s *Service) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedR
 	if s.history == nil {
 		return nil, errorf(FailedPrecondition, nil, "this rxguard runs without a patient-history store")
 	}
+	hospital := canonical(req.HospitalCode)
 	entries := make([]history.Entry, len(req.Orders))
 	for i, o := range req.Orders {
 		// Recorded canonical, so "001103000010000 " signed and
@@ -100,26 +102,12 @@ func (s *Service) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedR
 		entries[i] = history.Entry{
 			ItemCode: canonical(o.ItemCode), Kind: o.Kind, Quantity: o.Quantity, Days: o.Days, Time: p.LineTimes[i],
 			EncounterID: req.EncounterId, LineID: o.LineId, DecisionID: req.DecisionId,
+			HospitalCode: hospital, ReportID: validate.SharedReportID(o.ReportId),
 		}
 	}
-	n, err := s.history.Record(ctx, req.PatientId, entries)
-	switch {
-	case err == nil:
-	case errors.Is(err, history.ErrInvalid):
-		return nil, &validate.Error{What: "RecordSignedRequest", Violations: []*errdetails.BadRequest_FieldViolation{
-			{Field: "request", Description: "无法记录 (cannot be recorded): " + err.Error()}}}
-	case errors.Is(err, diskspace.ErrNoSpace):
-		msg := diskspace.ErrNoSpace.Error()
-		var ns *diskspace.NoSpaceError
-		if errors.As(err, &ns) {
-			msg = ns.Error()
-		}
-		return nil, errorf(ResourceExhausted, err, "%s; recorded nothing: record these orders again once there is room", msg)
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	default:
-		s.logger.Error("recording signed orders failed", "cause", historyCause(err))
-		return nil, errorf(Unavailable, err, "record signed orders: %s; retry", historyCause(err))
+	n, err := s.record(ctx, "RecordSignedRequest", "signed orders", req.PatientId, entries)
+	if err != nil {
+		return nil, err
 	}
 	if s.log != nil && req.DecisionId != "" {
 		ids := make([]string, len(req.Orders))
@@ -134,6 +122,67 @@ func (s *Service) RecordSigned(ctx context.Context, req *rxguardv1.RecordSignedR
 		}
 	}
 	return &rxguardv1.RecordSignedResponse{Recorded: int32(n)}, nil
+}
+
+// SharedLinePrefix starts the line id of a result recorded from the
+// regional sharing platform: with the item code and time in the entry's
+// identity, "shared/" + report id makes a result recorded again (the same
+// export imported twice, a retried call) the same entry, never a second
+// one, and keeps it apart from any HIS line id.
+const SharedLinePrefix = "shared/"
+
+// RecordSharedResults stores examinations and tests done elsewhere, as the
+// regional sharing platform exports them (检查检验结果互认), as the
+// patient's history: one ITEM_SERVICE entry of quantity 1 per result, with
+// its hospital and report id, and no encounter (it belongs to none of this
+// hospital's). REPEAT_EXAM then sees them like signed orders.
+func (s *Service) RecordSharedResults(ctx context.Context, req *rxguardv1.RecordSharedResultsRequest) (*rxguardv1.RecordSharedResultsResponse, error) {
+	p, err := validate.RecordSharedResults(req, s.limits, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if s.history == nil {
+		return nil, errorf(FailedPrecondition, nil, "this rxguard runs without a patient-history store")
+	}
+	entries := make([]history.Entry, len(req.Results))
+	for i, r := range req.Results {
+		report := validate.SharedReportID(r.ReportId)
+		entries[i] = history.Entry{
+			ItemCode: canonical(r.ItemCode), Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1, Time: p.Times[i],
+			LineID: SharedLinePrefix + report, HospitalCode: canonical(r.HospitalCode), ReportID: report,
+		}
+	}
+	n, err := s.record(ctx, "RecordSharedResultsRequest", "shared results", req.PatientId, entries)
+	if err != nil {
+		return nil, err
+	}
+	return &rxguardv1.RecordSharedResultsResponse{Recorded: int32(n)}, nil
+}
+
+// record writes validated entries to the history store and maps its errors
+// alike for every RPC that records (what names the request, items what its
+// entries are, for messages).
+func (s *Service) record(ctx context.Context, what, items, patient string, entries []history.Entry) (int, error) {
+	n, err := s.history.Record(ctx, patient, entries)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, history.ErrInvalid):
+		return 0, &validate.Error{What: what, Violations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "request", Description: "无法记录 (cannot be recorded): " + err.Error()}}}
+	case errors.Is(err, diskspace.ErrNoSpace):
+		msg := diskspace.ErrNoSpace.Error()
+		var ns *diskspace.NoSpaceError
+		if errors.As(err, &ns) {
+			msg = ns.Error()
+		}
+		return 0, errorf(ResourceExhausted, err, "%s; recorded nothing: record these %s again once there is room", msg, items)
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	default:
+		s.logger.Error("recording patient history failed", "request", what, "cause", historyCause(err))
+		return 0, errorf(Unavailable, err, "record %s: %s; retry", items, historyCause(err))
+	}
 }
 
 // historyCause classifies a history-store error for logs without its text,

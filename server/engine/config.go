@@ -30,6 +30,14 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("rules.%s.action: %q is not one of INFO, WARN, BLOCK (empty: the rule type's own)", t, a))
 			}
 		}
+		if w := c.Rules[t].WindowDays; w != nil {
+			switch {
+			case t != knowledge.RuleReadmission:
+				errs = append(errs, fmt.Errorf("rules.%s.window_days: only READMISSION has a window_days setting; remove it", t))
+			case *w < 1 || *w > MaxReadmissionDays:
+				errs = append(errs, fmt.Errorf("rules.%s.window_days: %d must be 1 to %d days", t, *w, MaxReadmissionDays))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

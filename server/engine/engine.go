@@ -21,6 +21,11 @@ type RuleConfig struct {
 	// Action replaces the rule type's action ("INFO", "WARN", "BLOCK";
 	// empty = the default of docs/rules.md).
 	Action string `json:"action,omitempty"`
+	// WindowDays is READMISSION's N: a readmission 0 to N days after the
+	// previous discharge fires (absent = DefaultReadmissionDays). Only
+	// READMISSION has a window; a pointer so an explicit 0 is refused
+	// instead of silently meaning the default.
+	WindowDays *int `json:"window_days,omitempty"`
 }
 
 // Config is the rule configuration of one sidecar.
@@ -53,6 +58,9 @@ type Engine struct {
 	// per rule order: enabled and the action override (0 = default)
 	enabled  []bool
 	override []rxguardv1.Action
+	// readmissionDays is READMISSION's window N (engine.rules.READMISSION
+	// .window_days).
+	readmissionDays int
 }
 
 // UnknownRuleError reports a configured rule type this build does not have.
@@ -65,7 +73,8 @@ func (e *UnknownRuleError) Error() string {
 // New returns an engine with the configuration applied; it has no index
 // until Swap is called.
 func New(cfg Config) (*Engine, error) {
-	e := &Engine{enabled: make([]bool, len(ruleList)), override: make([]rxguardv1.Action, len(ruleList))}
+	e := &Engine{enabled: make([]bool, len(ruleList)), override: make([]rxguardv1.Action, len(ruleList)),
+		readmissionDays: DefaultReadmissionDays}
 	for i := range e.enabled {
 		e.enabled[i] = true
 	}
@@ -82,9 +91,33 @@ func New(cfg Config) (*Engine, error) {
 			}
 			e.override[s.order] = a
 		}
+		if rc.WindowDays != nil {
+			n := *rc.WindowDays
+			if t != knowledge.RuleReadmission {
+				return nil, &InvalidWindowError{Type: t, Days: n, Reason: "only READMISSION has a window_days setting; remove it"}
+			}
+			if n < 1 || n > MaxReadmissionDays {
+				return nil, &InvalidWindowError{Type: t, Days: n, Reason: "must be 1 to " + strconv.Itoa(MaxReadmissionDays) + " days"}
+			}
+			e.readmissionDays = n
+		}
 	}
 	return e, nil
 }
+
+// InvalidWindowError reports a window_days setting the engine refuses.
+type InvalidWindowError struct {
+	Type   knowledge.RuleType
+	Days   int
+	Reason string
+}
+
+func (e *InvalidWindowError) Error() string {
+	return "engine.rules." + string(e.Type) + ".window_days " + strconv.Itoa(e.Days) + ": " + e.Reason
+}
+
+// ReadmissionDays is READMISSION's window N this engine applies.
+func (e *Engine) ReadmissionDays() int { return e.readmissionDays }
 
 // InvalidActionError reports a configured action that is not INFO/WARN/BLOCK.
 type InvalidActionError struct {
@@ -152,6 +185,7 @@ func (e *Engine) Check(in *Input) *Result {
 		return nil
 	}
 	ev := newEvaluation(in, idx, e.phys.Load())
+	ev.readmissionDays = e.readmissionDays
 	for li, o := range in.Req.Orders {
 		insured := ev.lines[li].insured
 		for _, s := range lineRules {

@@ -49,6 +49,11 @@ type HistoryEntry struct {
 	Days        int32
 	Time        time.Time
 	EncounterID string
+	// HospitalCode is where it was done (empty = this hospital) and
+	// ReportID its result on the regional sharing platform: REPEAT_EXAM
+	// quotes both (检查检验结果互认).
+	HospitalCode string
+	ReportID     string
 }
 
 // event is one occurrence of an item on the patient's timeline: a line of
@@ -88,6 +93,8 @@ type evaluation struct {
 	physResolved bool
 	out          []*rxguardv1.Finding
 	firstLine    []int
+	// readmissionDays is READMISSION's window N (Engine configuration).
+	readmissionDays int
 }
 
 type firedKey struct {
@@ -99,6 +106,21 @@ type firedKey struct {
 func dayNumber(t time.Time) int {
 	y, m, d := t.In(Shanghai).Date()
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// dateDay is the day number (as dayNumber) of a YYYY-MM-DD date; ok=false
+// when s is empty or not a date. A date names a local calendar day, so it
+// is read as that day, not converted from another zone.
+func dateDay(s string) (day int, ok bool) {
+	if s == "" {
+		return 0, false
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return 0, false
+	}
+	// Midnight UTC is a whole number of days from the epoch, before 1970 too.
+	return int(t.Unix() / 86400), true
 }
 
 // ageAt returns completed years and days lived at the check date.
@@ -133,6 +155,8 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			insured: !o.SelfPay && !selfPayPatient,
 		}
 	}
+	// ev.history is req.History, then in.Recorded, in that order:
+	// historyOrigin relies on it.
 	if n := len(req.History) + len(in.Recorded); n > 0 {
 		encID := req.GetEncounter().GetId()
 		ev.history = make([]event, 0, n)
@@ -156,6 +180,50 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 		}
 	}
 	return ev
+}
+
+// historyOrigin returns where history entry i (an index into ev.history)
+// was done — empty for this hospital — and its report id on the regional
+// sharing platform. Read only when a finding quotes them, so events need
+// not carry the strings.
+func (ev *evaluation) historyOrigin(i int) (hospital, report string) {
+	n := len(ev.req.History)
+	switch {
+	case i < n:
+		h := ev.req.History[i]
+		return h.GetHospitalCode(), h.GetReportId()
+	case i-n < len(ev.in.Recorded):
+		r := &ev.in.Recorded[i-n]
+		return r.HospitalCode, r.ReportID
+	}
+	return "", ""
+}
+
+// patientInsured: the patient is not 自费 as a whole (payment rules that
+// judge the encounter, not a line, skip a self-pay patient).
+func (ev *evaluation) patientInsured() bool {
+	return ev.req.GetPatient().GetInsuranceType() != rxguardv1.InsuranceType_INSURANCE_SELF_PAY
+}
+
+// primaryDiagnosis is the diagnoses[] entry with primary = true (RULES.md),
+// or nil.
+func (ev *evaluation) primaryDiagnosis() *rxguardv1.Diagnosis {
+	for _, dx := range ev.req.Diagnoses {
+		if dx.GetPrimary() {
+			return dx
+		}
+	}
+	return nil
+}
+
+// icdCategory is the ICD-10 category of code: its first three characters
+// once normalised (J18.900 → J18), or "" when it has fewer.
+func icdCategory(code string) string {
+	c := normaliseICD(code)
+	if len(c) < 3 {
+		return ""
+	}
+	return c[:3]
 }
 
 // supplyDays counts an order without supply days as one day: an order

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -58,6 +59,16 @@ func (e *Engine) Explain(code, name string) *rxguardv1.ExplainItemResponse {
 		for _, b := range entry.checks {
 			resp.Entries = append(resp.Entries, e.explainEntry(b.spec, b.r))
 		}
+	}
+	if it, ok := idx.Recognition(code); ok {
+		if resp.ItemName == "" {
+			resp.ItemName = it.Name
+		}
+		summary := "检查检验结果互认，" + strconv.Itoa(it.WindowDays) + "天内本院或他院已做的同一项目提示调阅互认"
+		if it.Scope != "" {
+			summary += "（" + it.Scope + "）"
+		}
+		resp.Entries = append(resp.Entries, e.ruleEntry(repeatExamRule, "REPEAT_EXAM/"+code, summary, it.Source.String(), ""))
 	}
 	if !idx.knows(code, name) {
 		resp.Entries = append(resp.Entries, e.ruleEntry(unknownItemRule, "UNKNOWN_ITEM/"+code,

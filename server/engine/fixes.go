@@ -49,6 +49,11 @@ var fixesOffered = map[knowledge.RuleType]fixOffer{
 	knowledge.RuleQuantityLimit:    {kinds: kinds(fixReduceDays, fixSelfPay)},
 	knowledge.RuleDrugInteraction:  {kinds: kinds(fixRemoveLine)}, // 禁忌 only; 慎用 asks for monitoring, not removal
 	knowledge.RuleDuplicateTherapy: {kinds: kinds(fixRemoveLine)},
+	knowledge.RuleRepeatExam:       {kinds: kinds(fixRemoveLine)}, // view and recognise the earlier result instead
+	knowledge.RuleReadmission: {none: "an encounter-level finding: the fix is to record a planned readmission " +
+		"(previous_encounters[].planned) or to judge it a new illness, which only the physician can attest"},
+	knowledge.RuleLowStandardAdmission: {none: "an encounter-level finding: treat as an outpatient or record the " +
+		"rescue/severity that needs admission, a clinical judgement"},
 	knowledge.RuleDiagnosisGender: {none: "the finding is on a diagnosis, not an order line: the gender or the " +
 		"diagnosis code is wrong, and only the physician can say which"},
 }

@@ -34,6 +34,8 @@ func fixEngine(t testing.TB) *Engine {
 		r.Source = testSource
 		c.Restrictions = append(c.Restrictions, r)
 	}
+	c.Recognition = []knowledge.RecognitionItem{
+		{Code: ctItem, Name: "X线计算机体层(CT)平扫", WindowDays: 30, Scope: "省内互认", Source: recognitionSource}}
 	idx, err := Compile(knowledge.Manifest{Version: "test-fix"}, c)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,11 @@ func fixCases() []fixCase {
 			})},
 		{name: "unregistered physician: no fix", typ: knowledge.RulePhysicianQualification, line: "1",
 			mutate: both(orders(line("1", metformin, 7, 7)), func(r *rxguardv1.CheckOrdersRequest) { r.Physician.Code = "D379999999999" })},
+		{name: "CT again within its 30-day recognition window, at another hospital", typ: knowledge.RuleRepeatExam, line: "1",
+			kinds:  []rxguardv1.FixKind{fixRemoveLine},
+			mutate: withHistory([]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-10", "H370800099", "R-1")}, exam("1", ctItem), filler)},
+		{name: "repeat exam, only line: no fix", typ: knowledge.RuleRepeatExam, line: "1",
+			mutate: withHistory([]*rxguardv1.HistoryOrder{done(ctItem, "2026-11-10", "", "")}, exam("1", ctItem))},
 		{name: "female drug for a man", typ: knowledge.RuleDrugGender, line: "1", kinds: kSelfPay, mutate: orders(line("1", femaleDrug, 1, 1))},
 		{name: "male item for a woman", typ: knowledge.RuleItemGender, line: "1", kinds: kSelfPay,
 			mutate: both(orders(svcLine("1", maleItem, 1)), func(r *rxguardv1.CheckOrdersRequest) { r.Patient.Gender = rxguardv1.Gender_GENDER_FEMALE })},

@@ -216,7 +216,13 @@ type ruleCase struct {
 
 func runRuleCases(t *testing.T, typ knowledge.RuleType, cases []ruleCase) {
 	t.Helper()
-	e := testEngine(t, Config{})
+	runRuleCasesOn(t, testEngine(t, Config{}), typ, cases)
+}
+
+// runRuleCasesOn is runRuleCases on an engine of the test's own making
+// (another configuration or release).
+func runRuleCasesOn(t *testing.T, e *Engine, typ knowledge.RuleType, cases []ruleCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req := baseRequest()

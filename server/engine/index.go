@@ -39,6 +39,9 @@ type Index struct {
 	registry      []knowledge.PhysicianRecord
 	releaseEvents []knowledge.PhysicianEvent
 	physicians    *Physicians
+	// enc is the mutual-recognition list and the outpatient-manageable
+	// conditions (encounter_index.go).
+	enc encounterKnowledge
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.
@@ -92,6 +95,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	}
 	idx.compileDrugs(c)
 	idx.compilePhysicians(c)
+	idx.compileEncounter(c)
 	for _, e := range idx.byCode {
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}

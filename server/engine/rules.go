@@ -78,7 +78,10 @@ var ruleList = []*ruleSpec{
 	quantityLimitRule,
 	drugInteractionRule,
 	duplicateTherapyRule,
+	repeatExamRule,
 	diagnosisGenderRule,
+	readmissionRule,
+	lowStandardAdmissionRule,
 }
 
 // lineRules and requestRules are the subsets of ruleList by shape, kept in

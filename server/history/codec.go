@@ -24,9 +24,6 @@ const (
 	// of bytes; the bound keeps keys far below Badger's 64 KiB key limit
 	// and one Record transaction predictable.
 	maxFieldLen = 512
-	// valueVersion leads every value so the encoding can change without
-	// rewriting the store.
-	valueVersion = 1
 )
 
 var errCorruptKey = errors.New("malformed history key")
@@ -113,26 +110,52 @@ func cutField(b []byte, wantSep bool) (field, rest []byte, ok bool) {
 
 // Value layout, fixed offsets, little-endian:
 //
-//	0   version byte (1)
+//	0   version byte (1 or 2)
 //	1   kind      int32
 //	5   quantity  float64 (IEEE 754 bits)
 //	13  days      int32
 //	17  nanos     uint32, the sub-second part of Time (the key holds seconds)
-//	21  decision  the rest of the value
+//	21  version 1: decision, the rest of the value
+//	    version 2: len16 decision, len16 hospital, len16 report (big-endian
+//	    byte counts, as in the key), nothing after
 //
 // Item code, encounter and line id are only in the key. Fixed offsets
 // rather than varints: decoding is a few loads with no branches per field,
 // for ~6 bytes more per entry. A typical value is ~35 bytes; decoding does
 // not allocate (see BenchmarkValueCodec for the JSON comparison).
+//
+// Version 2 adds where an item was done (hospital code) and its report id
+// on the regional sharing platform (检查检验结果互认). An entry without
+// either is still written as version 1: the bytes are the same as before,
+// and a sidecar rolled back to a build that knows only version 1 still
+// reads every such entry. Both versions are always decoded: stores written
+// before version 2 are read as they are, never rewritten.
 const valueHeaderLen = 21
 
+// A version byte leads every value so the encoding can change without
+// rewriting the store.
+const (
+	valueVersion1 = 1
+	valueVersion2 = 2
+)
+
 func appendValue(b []byte, e *Entry) []byte {
-	b = append(b, valueVersion)
+	v2 := e.HospitalCode != "" || e.ReportID != ""
+	if v2 {
+		b = append(b, valueVersion2)
+	} else {
+		b = append(b, valueVersion1)
+	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Kind))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.Quantity))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Days))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Time.Nanosecond()))
-	return append(b, e.DecisionID...)
+	if !v2 {
+		return append(b, e.DecisionID...)
+	}
+	b = appendField(b, e.DecisionID)
+	b = appendField(b, e.HospitalCode)
+	return appendField(b, e.ReportID)
 }
 
 type valueFields struct {
@@ -140,7 +163,8 @@ type valueFields struct {
 	quantity float64
 	days     int32
 	nanos    int32
-	decision []byte // into the value
+	// decision, hospital and report point into the value.
+	decision, hospital, report []byte
 }
 
 func parseValue(v []byte) (valueFields, error) {
@@ -148,7 +172,7 @@ func parseValue(v []byte) (valueFields, error) {
 	if len(v) < valueHeaderLen {
 		return f, fmt.Errorf("history value is %d bytes, shorter than %d", len(v), valueHeaderLen)
 	}
-	if v[0] != valueVersion {
+	if v[0] != valueVersion1 && v[0] != valueVersion2 {
 		return f, fmt.Errorf("history value has unknown encoding version %d (written by a newer rxguard?)", v[0])
 	}
 	f.kind = rxguardv1.ItemKind(int32(binary.LittleEndian.Uint32(v[1:])))
@@ -159,6 +183,23 @@ func parseValue(v []byte) (valueFields, error) {
 		return f, fmt.Errorf("history value has sub-second part %d ns, not below 1 s", nanos)
 	}
 	f.nanos = int32(nanos)
-	f.decision = v[valueHeaderLen:]
+	rest := v[valueHeaderLen:]
+	if v[0] == valueVersion1 {
+		f.decision = rest
+		return f, nil
+	}
+	var ok bool
+	if f.decision, rest, ok = cutField(rest, false); !ok {
+		return f, errors.New("history value (version 2) has a truncated decision id")
+	}
+	if f.hospital, rest, ok = cutField(rest, false); !ok {
+		return f, errors.New("history value (version 2) has a truncated hospital code")
+	}
+	if f.report, rest, ok = cutField(rest, false); !ok {
+		return f, errors.New("history value (version 2) has a truncated report id")
+	}
+	if len(rest) != 0 {
+		return f, fmt.Errorf("history value (version 2) has %d bytes after its last field", len(rest))
+	}
 	return f, nil
 }

@@ -55,7 +55,7 @@ func FuzzParse(f *testing.F) {
 	e := entry("A", t0)
 	e.LineID = "L"
 	f.Add(appendKey(nil, nil, &e), appendValue(nil, &e))
-	f.Add([]byte{}, []byte{valueVersion, 0, 0})
+	f.Add([]byte{}, []byte{valueVersion1, 0, 0})
 	f.Fuzz(func(t *testing.T, key, val []byte) {
 		// Must not panic; if it parses, re-encoding gives the same bytes.
 		if kf, err := parseKeyRest(key); err == nil {

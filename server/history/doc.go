@@ -21,8 +21,9 @@
 // # Value
 //
 // A version byte, then kind, quantity, days, the sub-second part of the time
-// and the decision id in a varint/fixed-width binary encoding of ~35 bytes
-// (see codec.go). It decodes without allocating, several times faster than
+// and the decision id in a fixed-width binary encoding of ~35 bytes; version
+// 2 adds the hospital code and report id of an item done elsewhere or shared
+// by the regional platform (see codec.go). It decodes without allocating, several times faster than
 // JSON (BenchmarkValueCodec).
 //
 // # Retention

@@ -30,6 +30,11 @@ type Entry struct {
 	EncounterID string
 	LineID      string // the HIS line id, if known
 	DecisionID  string // the CheckOrders decision, if known
+	// HospitalCode is where the item was done ("" = this hospital) and
+	// ReportID its result on the regional sharing platform (检查检验结果互认),
+	// both "" unless known: REPEAT_EXAM quotes them.
+	HospitalCode string
+	ReportID     string
 }
 
 // Options configures Open.
@@ -234,6 +239,7 @@ func validateEntry(e *Entry) error {
 	for _, f := range [...]struct{ name, v string }{
 		{"item code", e.ItemCode}, {"encounter id", e.EncounterID},
 		{"line id", e.LineID}, {"decision id", e.DecisionID},
+		{"hospital code", e.HospitalCode}, {"report id", e.ReportID},
 	} {
 		if len(f.v) > maxFieldLen {
 			return fmt.Errorf("%w: %s is %d bytes, longer than %d", ErrInvalid, f.name, len(f.v), maxFieldLen)
@@ -413,6 +419,7 @@ type rawEntry struct {
 	kind                            rxguardv1.ItemKind
 	days                            int32
 	item, encounter, line, decision span
+	hospital, report                span
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -561,6 +568,9 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 			EncounterID: sub(r.encounter),
 			LineID:      sub(r.line),
 			DecisionID:  sub(r.decision),
+			// Spans of zero length: "" without touching the arena.
+			HospitalCode: sub(r.hospital),
+			ReportID:     sub(r.report),
 		}
 	}
 	if cacheable {
@@ -667,6 +677,8 @@ func (s *Store) scan(ctx context.Context, txn *badger.Txn, sc *scratch, plen int
 			encounter: sc.addSpan(kf.encounter),
 			line:      sc.addSpan(kf.lineID),
 			decision:  sc.addSpan(vf.decision),
+			hospital:  sc.addSpan(vf.hospital),
+			report:    sc.addSpan(vf.report),
 		})
 	}
 	return false, nil

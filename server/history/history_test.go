@@ -373,12 +373,12 @@ func TestCorruptValue(t *testing.T) {
 	e := entry("A", t0.Add(-time.Hour))
 	key := appendKey(nil, appendPatientPrefix(nil, "P1"), &e)
 	val := appendValue(nil, &e)
-	val[0] = valueVersion + 1
+	val[0] = valueVersion2 + 1
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.Lookup(context.Background(), "P1", time.Time{}, farFuture)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "P1") || !strings.Contains(err.Error(), "version 2") {
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "P1") || !strings.Contains(err.Error(), "version 3") {
 		t.Fatalf("Lookup: %v, want ErrCorrupt naming the patient and the version", err)
 	}
 }

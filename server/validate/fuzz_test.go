@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // seedRequests are valid and invalid requests for the fuzz corpora; the
@@ -21,7 +22,21 @@ func seedRequests() []*rxguardv1.CheckOrdersRequest {
 	bad.Orders[0].Quantity = math.NaN()
 	bad.History[0].Time = "yesterday"
 	noParts := &rxguardv1.CheckOrdersRequest{Orders: []*rxguardv1.OrderLine{{}}}
-	return []*rxguardv1.CheckOrdersRequest{valid, bad, noParts, {}}
+	// An admission (no order lines) with previous stays and shared
+	// results, and a broken one: swapped dates, padding, unknown type.
+	admission := validRequest(0, 2)
+	admission.Scene = rxguardv1.Scene_SCENE_ADMISSION
+	admission.PreviousEncounters = prevStays(3)
+	admission.PreviousEncounters[1].Planned = true
+	admission.PreviousEncounters[2].HospitalCode = ""
+	admission.History[0].HospitalCode, admission.History[0].ReportId = "H370800002", "RPT-1"
+	badPrev := validRequest(1, 1)
+	badPrev.PreviousEncounters = prevStays(2)
+	badPrev.PreviousEncounters[0].AdmitDate, badPrev.PreviousEncounters[0].DischargeDate = "2024-04-10", "2024-04-01"
+	badPrev.PreviousEncounters[1].Type = 7
+	badPrev.PreviousEncounters[1].PrimaryDiagnosis = " j18.900\u3000"
+	badPrev.PreviousEncounters[1].DischargeDate = "2024-13-01"
+	return []*rxguardv1.CheckOrdersRequest{valid, bad, noParts, {}, admission, badPrev}
 }
 
 // checkInvariants is what every input must satisfy: no panic (the fuzzer
@@ -46,6 +61,19 @@ func checkInvariants(t *testing.T, req *rxguardv1.CheckOrdersRequest) {
 	}
 	if p.CheckTime.IsZero() || p.BirthDate.IsZero() || p.BirthDate.After(p.CheckTime) {
 		t.Fatalf("accepted request with CheckTime %v, BirthDate %v", p.CheckTime, p.BirthDate)
+	}
+	if len(req.GetOrders()) == 0 && req.GetScene() != rxguardv1.Scene_SCENE_ADMISSION {
+		t.Fatalf("accepted a %v request without order lines", req.GetScene())
+	}
+	for i, pe := range p.Req.GetPreviousEncounters() {
+		a, aok := parseDate(pe.GetAdmitDate(), shanghai())
+		d, dok := parseDate(pe.GetDischargeDate(), shanghai())
+		if (pe.GetAdmitDate() != "" && !aok) || (pe.GetDischargeDate() != "" && !dok) || (aok && dok && d.Before(a)) {
+			t.Fatalf("accepted previous_encounters[%d] with admit %q, discharge %q", i, pe.GetAdmitDate(), pe.GetDischargeDate())
+		}
+		if c, changed := knowledge.CanonicalCode(pe.GetPrimaryDiagnosis()); changed {
+			t.Fatalf("previous_encounters[%d].primary_diagnosis %q judged uncanonical (want %q)", i, pe.GetPrimaryDiagnosis(), c)
+		}
 	}
 }
 

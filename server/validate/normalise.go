@@ -78,6 +78,13 @@ func forEachCode(req *rxguardv1.CheckOrdersRequest, fn func(field string, i, lin
 	for i, h := range req.History {
 		if h != nil {
 			fn("history[].item_code", i, -1, &h.ItemCode)
+			fn("history[].hospital_code", i, -1, &h.HospitalCode)
+		}
+	}
+	for i, p := range req.PreviousEncounters {
+		if p != nil {
+			fn("previous_encounters[].hospital_code", i, -1, &p.HospitalCode)
+			fn("previous_encounters[].primary_diagnosis", i, -1, &p.PrimaryDiagnosis)
 		}
 	}
 }

@@ -35,7 +35,8 @@ const (
 // RecordSigned validates a RecordSigned request: patient_id and at least one
 // line are required; each line needs a line_id unique within the request,
 // an item_code and a kind, quantity and days within the value bounds, and a
-// valid start_time if it has one. signed_time lies between 1900-01-01
+// valid start_time if it has one; hospital_code and a line's report_id are
+// optional and bounded like every id. signed_time lies between 1900-01-01
 // (EarliestTime), MaxSignedAge before now and MaxSignedSkew after it; a
 // start_time in the same range, but up to MaxFutureSkew ahead (an order
 // scheduled for the next morning, as CheckOrders accepts it). Violations
@@ -53,6 +54,7 @@ func RecordSigned(req *rxguardv1.RecordSignedRequest, lim Limits, now time.Time)
 	r.text(top, "decision_id", "决策ID", req.GetDecisionId(), false, lim.MaxStringLen)
 	r.text(top, "patient_id", "患者ID", req.GetPatientId(), true, lim.MaxStringLen)
 	r.text(top, "encounter_id", "就诊ID", req.GetEncounterId(), false, lim.MaxStringLen)
+	r.code(top, "hospital_code", "医疗机构编码", req.GetHospitalCode(), false, lim.MaxStringLen)
 	oldest := now.Add(-MaxSignedAge)
 	if s := req.GetSignedTime(); s != "" && r.text(top, "signed_time", "签署时间", s, false, lim.MaxStringLen) {
 		if t, ok := r.rfc3339(top, "signed_time", "签署时间", s, zone); ok &&
@@ -82,6 +84,7 @@ func RecordSigned(req *rxguardv1.RecordSignedRequest, lim Limits, now time.Time)
 			}
 			r.code(at, "item_code", "项目编码", o.GetItemCode(), true, lim.MaxStringLen)
 			r.text(at, "item_name", "项目名称", o.GetItemName(), false, lim.MaxNameLen)
+			r.code(at, "report_id", "报告ID", o.GetReportId(), false, lim.MaxStringLen)
 			requiredEnum(&r, at, "kind", "项目类别", o.GetKind(), itemKinds)
 			r.between(at, "quantity", "数量", o.GetQuantity(), 0, false, MaxQuantity)
 			r.intBetween(at, "days", "天数", o.GetDays(), 0, MaxDays)

@@ -33,6 +33,9 @@ type Limits struct {
 	MaxHistory int
 	// MaxDiagnoses bounds diagnoses[].
 	MaxDiagnoses int
+	// MaxPreviousEncounters bounds previous_encounters[]: years of a
+	// chronic patient's stays, not the hospital's archive.
+	MaxPreviousEncounters int
 	// MaxRequestBytes bounds proto.Size of the whole request.
 	MaxRequestBytes int
 	// MaxStringLen bounds ids, codes, units and time strings, in bytes.
@@ -46,12 +49,13 @@ type Limits struct {
 // DefaultLimits returns the limits the sidecar runs with unless configured.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxOrderLines:   200,
-		MaxHistory:      2000,
-		MaxDiagnoses:    100,
-		MaxRequestBytes: 1 << 20,
-		MaxStringLen:    256,
-		MaxNameLen:      1024,
+		MaxOrderLines:         200,
+		MaxHistory:            2000,
+		MaxDiagnoses:          100,
+		MaxPreviousEncounters: 200,
+		MaxRequestBytes:       1 << 20,
+		MaxStringLen:          256,
+		MaxNameLen:            1024,
 	}
 }
 
@@ -65,6 +69,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDiagnoses <= 0 {
 		l.MaxDiagnoses = d.MaxDiagnoses
+	}
+	if l.MaxPreviousEncounters <= 0 {
+		l.MaxPreviousEncounters = d.MaxPreviousEncounters
 	}
 	if l.MaxRequestBytes <= 0 {
 		l.MaxRequestBytes = d.MaxRequestBytes
@@ -208,7 +215,11 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	}
 
 	orders, history := req.GetOrders(), req.GetHistory()
-	ordersOK := len(orders) > 0 && len(orders) <= lim.MaxOrderLines
+	// 住院登记 (SCENE_ADMISSION) registers a stay before anything is
+	// ordered: the encounter-level rules judge it without order lines.
+	// Every other scene checks an order, so an empty one is a HIS bug.
+	mayBeEmpty := req.GetScene() == rxguardv1.Scene_SCENE_ADMISSION
+	ordersOK := (len(orders) > 0 || mayBeEmpty) && len(orders) <= lim.MaxOrderLines
 	historyOK := len(history) <= lim.MaxHistory
 	if ordersOK && historyOK {
 		// One allocation for both: the only one on the success path.
@@ -218,8 +229,9 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	}
 
 	switch {
+	case len(orders) == 0 && mayBeEmpty:
 	case len(orders) == 0:
-		r.addf("orders", "医嘱明细不能为空 (orders must not be empty)")
+		r.addf("orders", "医嘱明细不能为空, 仅住院登记(SCENE_ADMISSION)可无医嘱 (orders must not be empty except for SCENE_ADMISSION)")
 	case !ordersOK:
 		r.tooMany("orders", "医嘱明细", len(orders), lim.MaxOrderLines)
 	default:
@@ -245,6 +257,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 				}
 			}
 			r.between(at, "unit_price", "单价", o.GetUnitPrice(), 0, true, MaxUnitPrice)
+			r.text(at, "report_id", "报告ID", o.GetReportId(), false, lim.MaxStringLen)
 		}
 	}
 
@@ -263,6 +276,16 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 				}
 			}
 			r.text(at, "encounter_id", "就诊ID", h.GetEncounterId(), false, lim.MaxStringLen)
+			r.code(at, "hospital_code", "医院编码", h.GetHospitalCode(), false, lim.MaxStringLen)
+			r.text(at, "report_id", "报告ID", h.GetReportId(), false, lim.MaxStringLen)
+		}
+	}
+
+	if prev := req.GetPreviousEncounters(); len(prev) > lim.MaxPreviousEncounters {
+		r.tooMany("previous_encounters", "既往就诊", len(prev), lim.MaxPreviousEncounters)
+	} else {
+		for i, pe := range prev {
+			previousEncounter(&r, path{parent: "previous_encounters", i: i}, pe, lim, zone, latest, latestWhat)
 		}
 	}
 
@@ -280,6 +303,30 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 	}
 	p.Req, p.Normalised = normaliseCodes(req)
 	return p, nil
+}
+
+// previousEncounter checks one of previous_encounters[]: its type is
+// required (READMISSION counts inpatient stays only, so a stay of unknown
+// type would be silently ignored); dates are optional but must be dates in
+// the request's bounds, discharge not before admission.
+func previousEncounter(r *report, at path, pe *rxguardv1.PreviousEncounter, lim Limits, zone *time.Location, latest time.Time, latestWhat string) {
+	r.text(at, "id", "就诊ID", pe.GetId(), false, lim.MaxStringLen)
+	requiredEnum(r, at, "type", "就诊类型", pe.GetType(), encounterTypes)
+	r.code(at, "hospital_code", "医院编码", pe.GetHospitalCode(), false, lim.MaxStringLen)
+	var admit time.Time
+	if s := pe.GetAdmitDate(); s != "" && r.text(at, "admit_date", "入院日期", s, false, lim.MaxStringLen) {
+		if d, ok := r.date(at, "admit_date", "入院日期", s, zone); ok && r.timeWithin(at, "admit_date", "入院日期", d, latest, latestWhat) {
+			admit = d
+		}
+	}
+	if s := pe.GetDischargeDate(); s != "" && r.text(at, "discharge_date", "出院日期", s, false, lim.MaxStringLen) {
+		if d, ok := r.date(at, "discharge_date", "出院日期", s, zone); ok && r.timeWithin(at, "discharge_date", "出院日期", d, latest, latestWhat) &&
+			!admit.IsZero() && d.Before(admit) && !r.full() {
+			r.addf(at.field("discharge_date"), "出院日期早于入院日期%s (discharge_date is before admit_date %s): got %q",
+				pe.GetAdmitDate(), pe.GetAdmitDate(), clip(s))
+		}
+	}
+	r.code(at, "primary_diagnosis", "主要诊断编码", pe.GetPrimaryDiagnosis(), false, lim.MaxStringLen)
 }
 
 // ExplainItem validates an ExplainItem request: item_code must be present

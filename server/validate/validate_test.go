@@ -76,6 +76,19 @@ func validRequest(nLines, nHistory int) *rxguardv1.CheckOrdersRequest {
 	return req
 }
 
+// prevStays returns n valid previous inpatient stays, each admitted on
+// 2024-04-01 and discharged on 2024-04-10.
+func prevStays(n int) []*rxguardv1.PreviousEncounter {
+	out := make([]*rxguardv1.PreviousEncounter, n)
+	for i := range out {
+		out[i] = &rxguardv1.PreviousEncounter{
+			Id: fmt.Sprintf("E-%d", i), Type: rxguardv1.EncounterType_ENCOUNTER_INPATIENT, HospitalCode: "H11010800001",
+			AdmitDate: "2024-04-01", DischargeDate: "2024-04-10", PrimaryDiagnosis: "J18.900",
+		}
+	}
+	return out
+}
+
 func fields(vs []*errdetails.BadRequest_FieldViolation) []string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
@@ -230,6 +243,54 @@ func TestCheckOrdersViolations(t *testing.T) {
 		{"history time missing", func(r *rxguardv1.CheckOrdersRequest) { r.History[0].Time = "" }, "history[0].time"},
 		{"history time bad", func(r *rxguardv1.CheckOrdersRequest) { r.History[0].Time = "2024-04-01 10:00:00" }, "history[0].time"},
 		{"history encounter_id too long", func(r *rxguardv1.CheckOrdersRequest) { r.History[0].EncounterId = strings.Repeat("e", 300) }, "history[0].encounter_id"},
+		{"orders empty outside admission", func(r *rxguardv1.CheckOrdersRequest) { r.Scene, r.Orders = rxguardv1.Scene_SCENE_SETTLEMENT, nil }, "orders"},
+		{"history hospital_code too long", func(r *rxguardv1.CheckOrdersRequest) { r.History[1].HospitalCode = strings.Repeat("H", 257) }, "history[1].hospital_code"},
+		{"history report_id too long", func(r *rxguardv1.CheckOrdersRequest) { r.History[0].ReportId = strings.Repeat("R", 257) }, "history[0].report_id"},
+		{"history report_id not UTF-8", func(r *rxguardv1.CheckOrdersRequest) { r.History[0].ReportId = "R\xff" }, "history[0].report_id"},
+		{"order report_id too long", func(r *rxguardv1.CheckOrdersRequest) { r.Orders[1].ReportId = strings.Repeat("R", 257) }, "orders[1].report_id"},
+		{"too many previous encounters", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = make([]*rxguardv1.PreviousEncounter, 201)
+		}, "previous_encounters"},
+		{"previous type unspecified", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(2)
+			r.PreviousEncounters[1].Type = 0
+		}, "previous_encounters[1].type"},
+		{"previous type unknown", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].Type = 9
+		}, "previous_encounters[0].type"},
+		{"previous id too long", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].Id = strings.Repeat("e", 257)
+		}, "previous_encounters[0].id"},
+		{"previous hospital_code too long", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].HospitalCode = strings.Repeat("H", 257)
+		}, "previous_encounters[0].hospital_code"},
+		{"previous admit_date bad", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].AdmitDate = "2024/04/01"
+		}, "previous_encounters[0].admit_date"},
+		{"previous admit_date before 1900", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].AdmitDate = "1899-12-31"
+		}, "previous_encounters[0].admit_date"},
+		{"previous discharge_date not a day", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(4)
+			r.PreviousEncounters[3].DischargeDate = "2024-02-30"
+		}, "previous_encounters[3].discharge_date"},
+		{"previous discharge_date after check_time + 24h", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(4)
+			r.PreviousEncounters[3].DischargeDate = "2024-05-03"
+		}, "previous_encounters[3].discharge_date"},
+		{"previous discharge before admit", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(4)
+			r.PreviousEncounters[3].AdmitDate, r.PreviousEncounters[3].DischargeDate = "2024-04-10", "2024-04-09"
+		}, "previous_encounters[3].discharge_date"},
+		{"previous primary_diagnosis too long", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].PrimaryDiagnosis = strings.Repeat("J", 257)
+		}, "previous_encounters[0].primary_diagnosis"},
 		{"check_time bad", func(r *rxguardv1.CheckOrdersRequest) { r.CheckTime = "yesterday" }, "check_time"},
 		{"check_time too long", func(r *rxguardv1.CheckOrdersRequest) { r.CheckTime = strings.Repeat("9", 300) }, "check_time"},
 	}
@@ -275,6 +336,26 @@ func TestCheckOrdersAccepts(t *testing.T) {
 		{"no diagnoses, no history", func(r *rxguardv1.CheckOrdersRequest) { r.Diagnoses, r.History = nil, nil }},
 		{"exactly 200 lines", func(r *rxguardv1.CheckOrdersRequest) { r.Orders = validRequest(200, 0).Orders }},
 		{"string at the limit", func(r *rxguardv1.CheckOrdersRequest) { r.Orders[0].ItemCode = strings.Repeat("X", 256) }},
+		{"admission without orders", func(r *rxguardv1.CheckOrdersRequest) { r.Scene, r.Orders = rxguardv1.Scene_SCENE_ADMISSION, nil }},
+		{"admission without orders or history", func(r *rxguardv1.CheckOrdersRequest) {
+			r.Scene, r.Orders, r.History = rxguardv1.Scene_SCENE_ADMISSION, nil, nil
+		}},
+		{"settlement scene", func(r *rxguardv1.CheckOrdersRequest) { r.Scene = rxguardv1.Scene_SCENE_SETTLEMENT }},
+		{"history from another hospital with a report id", func(r *rxguardv1.CheckOrdersRequest) {
+			r.History[0].HospitalCode, r.History[0].ReportId = "H370800002", "RPT-1"
+		}},
+		{"previous encounters", func(r *rxguardv1.CheckOrdersRequest) { r.PreviousEncounters = prevStays(200) }},
+		{"previous encounter with only a type", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = []*rxguardv1.PreviousEncounter{{Type: rxguardv1.EncounterType_ENCOUNTER_OUTPATIENT}}
+		}},
+		{"previous discharged the day it was admitted", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].DischargeDate = r.PreviousEncounters[0].AdmitDate
+		}},
+		{"previous discharge_date on the next day (24h skew)", func(r *rxguardv1.CheckOrdersRequest) {
+			r.PreviousEncounters = prevStays(1)
+			r.PreviousEncounters[0].DischargeDate = "2024-05-02"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -504,5 +585,43 @@ func TestViolationsOfOtherErrors(t *testing.T) {
 		if vs := Violations(err); vs != nil {
 			t.Errorf("Violations(%v) = %v, want nil", err, vs)
 		}
+	}
+}
+
+// previous_encounters[] codes are normalised like diagnoses[].code and
+// hospital.code; an optional code of only padding (an empty CHAR column)
+// is an absent one, which for a hospital_code means this hospital.
+func TestPreviousEncountersNormalised(t *testing.T) {
+	req := validRequest(0, 2)
+	req.Scene = rxguardv1.Scene_SCENE_ADMISSION
+	req.PreviousEncounters = prevStays(2)
+	req.PreviousEncounters[0].PrimaryDiagnosis = " j18.000"
+	req.PreviousEncounters[0].HospitalCode = "h11010800001\u3000"
+	req.PreviousEncounters[1].HospitalCode = "   "
+	req.History[1].HospitalCode = "h370800002 "
+	p, err := CheckOrders(req, DefaultLimits(), testNow)
+	if err != nil {
+		t.Fatalf("CheckOrders: %v; violations %q", err, fields(Violations(err)))
+	}
+	got := p.Req.PreviousEncounters
+	if got[0].PrimaryDiagnosis != "J18.000" || got[0].HospitalCode != "H11010800001" || got[1].HospitalCode != "" {
+		t.Errorf("previous encounters normalised to %v", got)
+	}
+	if h := p.Req.History[1].HospitalCode; h != "H370800002" {
+		t.Errorf("history[1].hospital_code = %q", h)
+	}
+	var paths []string
+	for _, n := range p.Normalised {
+		paths = append(paths, n.Field)
+	}
+	want := "history[1].hospital_code previous_encounters[0].hospital_code previous_encounters[0].primary_diagnosis previous_encounters[1].hospital_code"
+	if strings.Join(paths, " ") != want {
+		t.Errorf("normalised %q, want %q", paths, want)
+	}
+	if req.PreviousEncounters[0].PrimaryDiagnosis != " j18.000" {
+		t.Error("the caller's request was modified")
+	}
+	if len(p.OrderStart) != 0 || len(p.HistoryTime) != 2 || p.HistoryTime[1].IsZero() {
+		t.Errorf("admission without orders: %d order times, history times %v", len(p.OrderStart), p.HistoryTime)
 	}
 }
