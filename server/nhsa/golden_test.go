@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.want.json from the c
 // masked; everything else is the committed expectation.
 func TestGolden(t *testing.T) {
 	s := startSidecar(t, nhsaConfigDefault())
-	for _, name := range []string{"3101-outpatient", "3101-inpatient-discharge", "3102-settlement"} {
+	for _, name := range []string{"3101-outpatient", "3101-inpatient-discharge", "3101-admission", "3102-settlement"} {
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
 			if err != nil {
