@@ -68,6 +68,7 @@ type testServer struct {
 	conn     *grpc.ClientConn
 	client   rxguardv1.GuardServiceClient
 	httpAddr string
+	grpcAddr string
 }
 
 func startServer(tb testing.TB, cfg engine.Config) *testServer {
@@ -78,6 +79,9 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 type parts struct {
 	plugins *pluginhost.Manager // nil: none
 	noLog   bool                // no decision log (benchmark baseline)
+	// security is the listeners' TLS and authentication; conn (the
+	// testServer's client) stays plaintext, so a TLS test dials its own.
+	security Security
 }
 
 // startServerWith is startServer with other parts. Unless told otherwise a
@@ -112,6 +116,7 @@ func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 	}
 	svc := check.New(opts)
 	srvOpts.Service = svc
+	srvOpts.Security = p.security
 	srv := New(srvOpts)
 	srv.SetReady()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,7 +142,8 @@ func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 			tb.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{srv: srv, eng: eng, svc: svc, log: dlog, conn: conn, client: rxguardv1.NewGuardServiceClient(conn), httpAddr: httpLis.Addr().String()}
+	return &testServer{srv: srv, eng: eng, svc: svc, log: dlog, conn: conn, client: rxguardv1.NewGuardServiceClient(conn),
+		httpAddr: httpLis.Addr().String(), grpcAddr: grpcLis.Addr().String()}
 }
 
 // exampleRequest loads a request from examples/ — the files the README uses.
