@@ -46,6 +46,9 @@ Usage:
   rxguard log report -by physician|department|rule [-from D -to D]
                                      decisions and findings per physician, department or rule type
                                      (log commands ask a running sidecar, -server, or read -data DIR)
+  rxguard token new -role ROLE -name NAME
+                                     a new bearer token (printed once) and the token-file line granting
+                                     it ROLE (his, audit, admin); see docs/security.md
   rxguard version
 
 Run 'rxguard <command> -h' for a command's flags.
@@ -106,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "log":
 		return cmdLog(ctx, args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rxguard", version)
 		return nil
