@@ -158,3 +158,32 @@ func (c *tlsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads), st.Name)
 	}
 }
+
+// status is the security part of /status: per listener whether TLS and
+// authentication are on, the certificate served and its reload outcome,
+// and the token file's.
+func (sec Security) status() map[string]any {
+	out := map[string]any{}
+	for name, l := range map[string]ListenerSecurity{"grpc": sec.GRPC, "http": sec.HTTP} {
+		m := map[string]any{"tls": l.TLS != nil, "auth": l.Auth.Enabled()}
+		if l.TLS != nil {
+			st := l.TLS.Status()
+			m["certificate"] = map[string]any{"serial": st.Serial.Text(16), "not_after": st.NotAfter, "loaded_at": st.LoadedAt,
+				"mutual_tls": l.TLS.MutualTLS(), "reloads": st.Reloads, "reload_errors": st.Errors, "last_error": st.LastError}
+		}
+		if t := l.Auth.Tokens(); t != nil {
+			st := t.Status()
+			m["token_file"] = map[string]any{"path": st.Path, "tokens": st.Tokens, "reloads": st.Reloads, "reload_errors": st.Errors, "last_error": st.LastError}
+		}
+		out[name] = m
+	}
+	out["metrics_role"], out["status_role"] = cmpRole(sec.MetricsRole), cmpRole(sec.StatusRole)
+	return out
+}
+
+func cmpRole(r auth.Role) string {
+	if r == auth.Undeclared {
+		return auth.Public.String()
+	}
+	return r.String()
+}

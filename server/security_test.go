@@ -323,3 +323,75 @@ func TestTLSRotationKeepsInFlightCalls(t *testing.T) {
 		t.Fatalf("reloads: %+v", rl.Status())
 	}
 }
+
+// TestHTTPOverTLSWithCertificateRoles: the HTTP listener serves TLS; a
+// client certificate mapped to audit reads a route that needs audit, a
+// token of the wrong role is refused, and plaintext gets no answer.
+func TestHTTPOverTLSWithCertificateRoles(t *testing.T) {
+	ca := testpki.NewCA(t, "hospital CA")
+	srvCert, auditor := ca.Server(t), ca.Client(t, "yibaoban")
+	rl, err := tlsreload.NewServer(tlsreload.ServerFiles{CertFile: srvCert.CertFile, KeyFile: srvCert.KeyFile, ClientCAFile: ca.File}, tlsreload.Options{Name: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := auth.ParseSubject("cn:yibaoban")
+	sec := Security{StatusRole: auth.Audit, MetricsRole: auth.Admin, HTTP: ListenerSecurity{TLS: rl, Auth: auth.New(auth.Config{Listener: "http", Tokens: tokenFile(t),
+		Certificates: []auth.CertificateRole{{Subject: sub, Roles: auth.Roles(0).With(auth.Audit)}}})}}
+	ts := startServerWith(t, engine.Config{}, parts{security: sec})
+	client := func(cert *testpki.Issued) *http.Client {
+		cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{cert.Pair}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
+	}
+	get := func(c *http.Client, path, token string) (int, error) {
+		req, _ := http.NewRequest("GET", "https://"+ts.httpAddr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(client(auditor), "/status", ""); err != nil || code != 200 {
+		t.Fatalf("/status with the audit certificate: %d %v", code, err)
+	}
+	// /status reports the certificate in service and the token file.
+	req, _ := http.NewRequest("GET", "https://"+ts.httpAddr+"/status", nil)
+	resp, err := client(auditor).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`"serial":"` + srvCert.Cert.SerialNumber.Text(16) + `"`, `"mutual_tls":true`, `"tokens":3`, `"status_role":"audit"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/status lacks %s: %s", want, body)
+		}
+	}
+	// /metrics needs admin: the audit certificate alone is 403, an HIS
+	// token beside it too; the admin token beside it lets it in.
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 403}, {roleTokens[auth.HIS], 403}, {roleTokens[auth.Admin], 200}} {
+		if code, err := get(client(auditor), "/metrics", c.token); err != nil || code != c.want {
+			t.Fatalf("/metrics with the audit certificate and token %q: %d %v, want %d", c.token, code, err, c.want)
+		}
+	}
+	if code, err := get(client(auditor), "/healthz", ""); err != nil || code != 200 {
+		t.Fatalf("/healthz: %d %v", code, err)
+	}
+	if _, err := get(client(nil), "/healthz", ""); err == nil {
+		t.Fatal("a client without a certificate completed a request on the mutual-TLS listener")
+	}
+	resp, err = (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ts.httpAddr + "/healthz")
+	if err == nil && resp.StatusCode == 200 {
+		resp.Body.Close()
+		t.Fatal("plaintext HTTP answered 200 on the TLS listener")
+	}
+}

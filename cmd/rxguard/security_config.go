@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -188,5 +187,3 @@ func isLoopbackAddr(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-var errNoTokenRole = errors.New("token new needs -role (his, audit, admin; comma-separated for several) and -name (who holds it, e.g. HIS-1)")

@@ -30,7 +30,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	if *role == "" || *name == "" || fs.NArg() != 0 {
-		return usageError{errNoTokenRole.Error()}
+		return usageError{"token new needs -role (his, audit, admin; comma-separated for several) and -name (who holds it, e.g. HIS-1)"}
 	}
 	roles, err := auth.ParseRoles(*role)
 	if err != nil {

@@ -83,6 +83,14 @@ func New(c Config) *Authenticator {
 // Enabled reports whether a is enforcing credentials.
 func (a *Authenticator) Enabled() bool { return a != nil }
 
+// Tokens is the token file a reads (nil: none).
+func (a *Authenticator) Tokens() *TokenFile {
+	if a == nil {
+		return nil
+	}
+	return a.tokens
+}
+
 // Decision is the outcome of one check.
 type Decision struct {
 	Allowed bool
