@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -193,4 +195,51 @@ func TestTokenFileRotationOnARunningSidecar(t *testing.T) {
 	if c := call(newTok); !authz(c) {
 		t.Fatalf("new token after rotation: %v", c)
 	}
+}
+
+// The bureau link's client certificate is checked at start like a
+// listener's: a certificate without its key, or a pair that does not
+// load, stops the start with the keys to fix.
+func TestBureauClientCertificateConfig(t *testing.T) {
+	ca := testpki.NewCA(t, "bureau CA")
+	c := ca.Client(t, "sidecar-1")
+	for _, tc := range []struct {
+		name string
+		b    bureauConfig
+		want string
+	}{
+		{"cert without key", bureauConfig{CertFile: c.CertFile}, "bureau.ca_file, cert_file, key_file: tls: cert_file and key_file go together"},
+		{"key of another pair", bureauConfig{CAFile: ca.File, CertFile: c.CertFile, KeyFile: ca.Client(t, "x").KeyFile}, "the key must be the certificate's"},
+		{"CA that is not PEM", bureauConfig{CAFile: c.KeyFile}, "holds no PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "off"
+			cfg.DecisionLog.Disabled = true
+			cfg.Bureau = tc.b
+			cfg.Bureau.Address = "127.0.0.1:1"
+			sc, err := newSidecar(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			if err == nil {
+				sc.close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("newSidecar: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A good pair starts (the bureau need not be up: sync runs later).
+	cfg := defaultConfig()
+	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "off"
+	cfg.DecisionLog.Disabled = true
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bureau = bureauConfig{Address: "127.0.0.1:1", CAFile: ca.File, CertFile: c.CertFile, KeyFile: c.KeyFile,
+		TrustedKeys: []string{base64.StdEncoding.EncodeToString(pub)}}
+	sc, err := newSidecar(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.close()
 }
