@@ -30,11 +30,13 @@ Usage:
   rxguard kb verify -trusted-key KEY <file.rxrel>
                                      check a release file's signature and content without a store
   rxguard check [flags] <order.json> send a CheckOrdersRequest (protojson) to a running sidecar
-  rxguard bureau [serve] -key KEYFILE [flags]
-                                     run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
+  rxguard bureau [serve] -key KEYFILE -admin-tokens FILE [flags]
+                                     run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau;
+                                     publishing needs role admin (-admin-tokens, or -admin off)
   rxguard bureau keygen -out KEYFILE write a new signing key; prints the public key sidecars pin
   rxguard bureau publish [-admin ADDR] <file.rxrel>
                                      publish a release file signed by a publisher key to a running bureau
+                                     (credentials from RXGUARD_TOKEN; TLS from RXGUARD_CA_FILE)
   rxguard bureau publish-events -key KEYFILE [-admin ADDR] <events.csv>
                                      sign and append physician-status events (seq,physician_code,type,date,points,until,reason)
   rxguard status [flags]             a running sidecar's release, bureau sync freshness, feed, plugins
