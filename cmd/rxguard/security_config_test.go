@@ -243,3 +243,35 @@ func TestBureauClientCertificateConfig(t *testing.T) {
 	}
 	sc.close()
 }
+
+// rxguard status sends RXGUARD_TOKEN when /status needs a role.
+func TestStatusCommandSendsTheToken(t *testing.T) {
+	adminTok, adminLine := newTokenLine(t, "admin", "it-ops")
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte(adminLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DecisionLog.Disabled = true
+	cfg.Security = securityConfig{TokenFile: tokens, StatusRole: "admin"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sc, err := newSidecar(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sc.run(ctx) }()
+	defer func() { cancel(); <-done; sc.close() }()
+	addr := sc.httpLis.Addr().String()
+	t.Setenv(envToken, "")
+	if _, _, err := runSplit(t, "status", "-http", addr, "-json"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("status without a token: %v, want the 401 explained", err)
+	}
+	t.Setenv(envToken, adminTok)
+	out := mustRun(t, "status", "-http", addr, "-json")
+	if !strings.Contains(out, `"status_role":"admin"`) {
+		t.Fatalf("status with the admin token: %s", out)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -87,3 +88,22 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity is false so that loopback plaintext works;
 // clientDialOptions refuses plaintext off loopback.
 func (bearer) RequireTransportSecurity() bool { return false }
+
+// clientHTTP is clientDialOptions for the HTTP listener (rxguard status):
+// HTTPS when RXGUARD_CA_FILE or a client certificate is set, and the
+// bearer token to send, never in plaintext off loopback.
+func clientHTTP(addr string) (_ *http.Client, scheme, token string, _ error) {
+	ca, cert, key := os.Getenv(envCAFile), os.Getenv(envCertFile), os.Getenv(envKeyFile)
+	token = strings.TrimSpace(os.Getenv(envToken))
+	if ca == "" && cert == "" {
+		if token != "" && !isLoopbackAddr(addr) {
+			return nil, "", "", fmt.Errorf("%s is set but %s is not on loopback and %s is not: the token would cross the network in plaintext; set %s", envToken, addr, envCAFile, envCAFile)
+		}
+		return http.DefaultClient, "http", token, nil
+	}
+	c, err := tlsreload.NewClient(tlsreload.ClientFiles{CAFile: ca, CertFile: cert, KeyFile: key}, tlsreload.Options{})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s, %s, %s: %w", envCAFile, envCertFile, envKeyFile, err)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: c.Config()}}, "https", token, nil
+}
