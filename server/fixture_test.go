@@ -17,10 +17,12 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
+	"github.com/rxguard/rxguard/server/nhsa"
 	"github.com/rxguard/rxguard/server/pluginhost"
 	"github.com/rxguard/rxguard/server/validate"
 )
@@ -68,6 +70,7 @@ type testServer struct {
 	conn     *grpc.ClientConn
 	client   rxguardv1.GuardServiceClient
 	httpAddr string
+	grpcAddr string
 }
 
 func startServer(tb testing.TB, cfg engine.Config) *testServer {
@@ -78,6 +81,9 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 type parts struct {
 	plugins *pluginhost.Manager // nil: none
 	noLog   bool                // no decision log (benchmark baseline)
+	// security is the listeners' TLS and authentication; conn (the
+	// testServer's client) stays plaintext, so a TLS test dials its own.
+	security Security
 }
 
 // startServerWith is startServer with other parts. Unless told otherwise a
@@ -112,6 +118,16 @@ func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 	}
 	svc := check.New(opts)
 	srvOpts.Service = svc
+	srvOpts.Security = p.security
+	// Every door a sidecar can open, so tests over all routes (the roles
+	// table) see them.
+	if srvOpts.NHSA, err = nhsa.New(svc, nhsa.Config{}, quietLog); err != nil {
+		tb.Fatal(err)
+	}
+	cds := cdshooks.Config{Enabled: true, Hospital: cdshooks.HospitalConfig{Code: "H370800001", Level: 2}}
+	if srvOpts.CDSHooks, err = cdshooks.New(cds, svc, quietLog); err != nil {
+		tb.Fatal(err)
+	}
 	srv := New(srvOpts)
 	srv.SetReady()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,7 +153,8 @@ func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 			tb.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{srv: srv, eng: eng, svc: svc, log: dlog, conn: conn, client: rxguardv1.NewGuardServiceClient(conn), httpAddr: httpLis.Addr().String()}
+	return &testServer{srv: srv, eng: eng, svc: svc, log: dlog, conn: conn, client: rxguardv1.NewGuardServiceClient(conn),
+		httpAddr: httpLis.Addr().String(), grpcAddr: grpcLis.Addr().String()}
 }
 
 // exampleRequest loads a request from examples/ — the files the README uses.

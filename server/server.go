@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/internal/auth"
 	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
@@ -60,6 +63,11 @@ type Server struct {
 	decisions DecisionLogStatus
 	// grpcConns and httpConns cap the connections of each listener.
 	grpcConns, httpConns *connLimiter
+	// security is the listeners' TLS and authentication; methods and
+	// routes are the one table of who may call what (security.go).
+	security Security
+	methods  auth.MethodRoles
+	routes   *routes
 }
 
 // DecisionLogStatus is what the server reports of the decision log.
@@ -94,6 +102,9 @@ type Options struct {
 	// NHSA serves the national 3101/3102/3103 endpoints on the HTTP
 	// listener (nil: not served).
 	NHSA *nhsa.Handler
+	// Security is the listeners' TLS and authentication (zero:
+	// plaintext, no credentials; see docs/security.md).
+	Security Security
 }
 
 // New builds the listeners of one sidecar; they answer NOT_SERVING until
@@ -107,13 +118,19 @@ func New(o Options) *Server {
 	s := &Server{log: log, engine: o.Engine, guard: NewGuard(o.Service), health: health.NewServer(),
 		sync: o.Sync, plugins: o.Plugins, storage: o.Storage, decisions: o.Decisions,
 		grpcConns: newConnLimiter("grpc", conn.GRPC.MaxConnections, log),
-		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log)}
+		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log),
+		security:  o.Security, methods: grpcMethodRoles(), routes: newRoutes(o.Security.HTTP.Auth)}
 	rec := &recoverer{log: log}
-	s.grpc = grpc.NewServer(append(conn.GRPC.serverOptions(), grpc.MaxRecvMsgSize(maxRecvBytes),
-		grpc.ChainUnaryInterceptor(rec.unary), grpc.ChainStreamInterceptor(rec.stream),
+	opts := append(conn.GRPC.serverOptions(), grpc.MaxRecvMsgSize(maxRecvBytes))
+	// Roles first: a refused call never reaches a handler.
+	opts = append(opts, grpcSecurityOptions(o.Security.GRPC, s.methods)...)
+	opts = append(opts, grpc.ChainUnaryInterceptor(rec.unary), grpc.ChainStreamInterceptor(rec.stream),
 		// Invalid UTF-8 reaches validation (InvalidArgument naming the
 		// field) instead of failing the decode as Internal.
-		grpc.ForceServerCodecV2(grpccodec.New()))...)
+		grpc.ForceServerCodecV2(grpccodec.New()))
+	s.grpc = grpc.NewServer(opts...)
+	// Every method registered here needs its role in grpcMethodRoles
+	// (security.go).
 	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
 	rxguardv1.RegisterAuditServiceServer(s.grpc, &Audit{svc: o.Service})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -121,15 +138,18 @@ func New(o Options) *Server {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(rxguardv1.GuardService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	// The HTTP routes and who may call each: s.routes.handle is the only
+	// way to add one (security.go).
+	rt := s.routes
+	rt.handleFunc("GET /healthz", auth.Public, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /status", s.statusPage)
+	rt.handleFunc("GET /readyz", auth.Public, s.readyz)
+	rt.handleFunc("GET /status", cmp.Or(o.Security.StatusRole, auth.Public), s.statusPage)
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	rt.handle("GET /metrics", cmp.Or(o.Security.MetricsRole, auth.Public), promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	s.metrics.MustRegister(o.Security.collectors()...)
 	s.metrics.MustRegister(append(s.grpcConns.collectors(), s.httpConns.collectors()...)...)
 	s.metrics.MustRegister(o.Service.Metrics().Collectors()...)
 	s.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -154,15 +174,17 @@ func New(o Options) *Server {
 			Help: "History lookups that found more entries in the rules' window than the per-lookup cap; the newest were used (a patient with an implausible history: check what the HIS records).",
 		}, func() float64 { return float64(t()) }))
 	}
+	// The national and CDS Hooks doors are HIS callers, like GuardService.
 	if h := o.CDSHooks; h != nil {
-		h.Register(mux)
+		rt.handle("/cds-services", auth.HIS, h)
+		rt.handle("/cds-services/", auth.HIS, h)
 		s.metrics.MustRegister(h.Collectors()...)
 	}
 	if h := o.NHSA; h != nil {
-		mux.Handle(nhsa.Prefix, h)
+		rt.handle(nhsa.Prefix, auth.HIS, h)
 		s.metrics.MustRegister(h.Collectors()...)
 	}
-	s.http = conn.HTTP.httpServer(mux)
+	s.http = conn.HTTP.httpServer(rt.mux)
 	return s
 }
 
@@ -217,6 +239,11 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 	if httpLis != nil {
 		httpLis = s.httpConns.wrap(httpLis)
+		if t := s.security.HTTP.TLS; t != nil {
+			// The handshake runs in the connection's goroutine, not in
+			// Accept, so a slow client cannot stall the listener.
+			httpLis = tls.NewListener(httpLis, t.Config())
+		}
 		go func() {
 			if err := s.http.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)

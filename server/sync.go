@@ -35,6 +35,7 @@ func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 	}
 	s.addStorage(out)
 	s.addDecisions(out)
+	out["security"] = s.security.status()
 	out["time"] = time.Now().Format(time.RFC3339)
 	writeJSON(w, http.StatusOK, out)
 }

@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
+	"github.com/rxguard/rxguard/internal/auth"
+	"github.com/rxguard/rxguard/internal/tlsreload"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/bureau"
 	"github.com/rxguard/rxguard/knowledge/wire"
@@ -65,7 +66,13 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	fs.Var(&publisherKeys, "publisher-key", "public key (base64 or hex) whose signed releases and event batches the admin service accepts; repeatable; default: the public half of -key")
 	skew := fs.Duration("max-clock-skew", bureau.DefaultMaxClockSkew, "refuse to publish a release created further after this host's clock")
 	listen := fs.String("listen", defaultBureauAddr, "listen address of the BureauService that sidecars call")
-	adminAddr := fs.String("admin", defaultBureauAdminAddr, "listen address of the admin (publishing) service; loopback only; \"off\" disables")
+	adminAddr := fs.String("admin", defaultBureauAdminAddr, "listen address of the admin (publishing) service; loopback only unless it has TLS; \"off\" disables")
+	adminTokens := fs.String("admin-tokens", "", "token file of the admin service (lines \"sha256:<hex> admin NAME\", made with 'rxguard token new -role admin'); re-read when it changes")
+	adminCert := fs.String("admin-tls-cert", "", "TLS certificate (PEM) of the admin listener; with -admin-tls-key, reloaded when it changes")
+	adminKey := fs.String("admin-tls-key", "", "TLS private key (PEM) of the admin listener")
+	adminCA := fs.String("admin-client-ca", "", "CA bundle (PEM) of publishers' client certificates: mutual TLS on the admin listener")
+	var adminClients stringList
+	fs.Var(&adminClients, "admin-client", "client certificate subject (cn:NAME, dns:NAME, uri:URI) allowed to publish; repeatable; needs -admin-client-ca")
 	seed := fs.Bool("demo", true, "seed an empty directory with the embedded demo release and demo physician events")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -79,8 +86,13 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	if *skew <= 0 {
 		return usageError{fmt.Sprintf("-max-clock-skew %s must be positive", *skew)}
 	}
+	var adminSec bureau.AdminSecurity
 	if *adminAddr != "off" {
-		if err := checkAdminAddr(*adminAddr); err != nil {
+		if err := checkAdminAddr(*adminAddr, *adminCert != ""); err != nil {
+			return err
+		}
+		var err error
+		if adminSec, err = bureauAdminSecurity(*adminTokens, *adminCert, *adminKey, *adminCA, adminClients, log); err != nil {
 			return err
 		}
 	}
@@ -92,7 +104,7 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	if err != nil {
 		return err
 	}
-	srv, err := bureau.Open(ctx, bureau.Options{Dir: *dir, Key: key, Publishers: publishers, MaxClockSkew: *skew, Logger: log, Demo: *seed})
+	srv, err := bureau.Open(ctx, bureau.Options{Dir: *dir, Key: key, Publishers: publishers, MaxClockSkew: *skew, Logger: log, Demo: *seed, Admin: adminSec})
 	if err != nil {
 		return err
 	}
@@ -124,24 +136,61 @@ func cmdBureauServe(ctx context.Context, args []string, log *slog.Logger, stderr
 	return srv.Serve(ctx, lis, adminLis)
 }
 
+// bureauAdminSecurity builds the admin listener's TLS and credentials from
+// the flags. The admin service always requires role admin: publisher
+// signatures prove what is published, credentials who may publish it.
+func bureauAdminSecurity(tokens, cert, key, clientCA string, clients []string, log *slog.Logger) (bureau.AdminSecurity, error) {
+	var sec bureau.AdminSecurity
+	if tokens == "" && len(clients) == 0 {
+		return sec, usageError{"the admin service needs credentials: -admin-tokens FILE (make a line with 'rxguard token new -role admin -name NAME') " +
+			"and/or -admin-client SUBJECT with -admin-client-ca; or -admin off for a read-only bureau"}
+	}
+	if len(clients) > 0 && clientCA == "" {
+		return sec, usageError{"-admin-client needs -admin-client-ca (the CA bundle of the publishers' certificates)"}
+	}
+	subjects, err := auth.ParseSubjects("-admin-client", clients)
+	if err != nil {
+		return sec, usageError{err.Error()}
+	}
+	if cert != "" || key != "" || clientCA != "" {
+		files := tlsreload.ServerFiles{CertFile: cert, KeyFile: key, ClientCAFile: clientCA}
+		if len(subjects) > 0 {
+			files.VerifyClient = auth.AllowList(subjects)
+		}
+		if sec.TLS, err = tlsreload.NewServer(files, tlsreload.Options{Name: "admin", Logger: log}); err != nil {
+			return sec, fmt.Errorf("-admin-tls-cert, -admin-tls-key, -admin-client-ca: %w", err)
+		}
+	}
+	cfg := auth.Config{Listener: "admin", Logger: log}
+	for _, s := range subjects {
+		cfg.Certificates = append(cfg.Certificates, auth.CertificateRole{Subject: s, Roles: auth.Roles(0).With(auth.Admin)})
+	}
+	if tokens != "" {
+		if cfg.Tokens, err = auth.OpenTokenFile(tokens, auth.TokenOptions{Logger: log}); err != nil {
+			return sec, fmt.Errorf("-admin-tokens: %w", err)
+		}
+	}
+	sec.Auth = auth.New(cfg)
+	return sec, nil
+}
+
 // checkAdminAddr refuses, before anything binds, an admin address that is
-// not on loopback: the admin service has no transport authentication yet
-// (no TLS, no client credentials). Publisher signatures prove what is
-// published, not who may call it.
-func checkAdminAddr(addr string) error {
+// not on loopback when the listener has no TLS: the bearer token of a
+// publisher must not cross the network in plaintext.
+func checkAdminAddr(addr string, hasTLS bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return usageError{fmt.Sprintf("-admin %q: %v (want 127.0.0.1:PORT)", addr, err)}
 	}
-	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") {
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost") || hasTLS {
 		return nil
 	}
 	what := "host " + host
 	if host == "" {
 		what = "every interface"
 	}
-	return fmt.Errorf("-admin %s would listen on %s: %w; use -admin 127.0.0.1:PORT (or [::1]:PORT) and publish from the bureau's host, "+
-		"or reach it through a tunnel such as ssh -L; -admin off disables publishing", addr, what, bureau.ErrAdminNotLoopback)
+	return fmt.Errorf("-admin %s would listen on %s without TLS: %w; give -admin-tls-cert and -admin-tls-key, or use -admin 127.0.0.1:PORT (or [::1]:PORT) and publish from the bureau's host "+
+		"or through a tunnel such as ssh -L; -admin off disables publishing", addr, what, bureau.ErrAdminNotLoopback)
 }
 
 // readSigningKey reads a key file written by keygen (or any base64/hex
@@ -200,8 +249,14 @@ func cmdBureauKeygen(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// dialAdmin connects to a bureau's admin service with the credentials of
+// the environment (RXGUARD_TOKEN; RXGUARD_CA_FILE etc. for TLS).
 func dialAdmin(addr string) (*grpc.ClientConn, bureauv1.BureauAdminServiceClient, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts, err := clientDialOptions(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bureau admin %s: %w", addr, err)
 	}

@@ -121,16 +121,30 @@ func TestBureauKeygenReleasePublishFetch(t *testing.T) {
 	wantLines(t, "kb release -parent", out, "release  2026.12", "kind     DELTA against "+demoRel.Manifest.Version, "1 adds, 1 replaces, 0 deletes",
 		"records  "+strconv.Itoa(demoRel.Manifest.RecordCount+1))
 
-	// A bureau with no demo, on ephemeral ports.
+	// A bureau with no demo, on ephemeral ports; publishing needs an
+	// admin token.
+	adminToken, adminLine := newTokenLine(t, "admin", "publisher-1")
+	hisToken, hisLine := newTokenLine(t, "his", "HIS-1")
+	tokenFile := filepath.Join(dir, "admin-tokens")
+	if err := os.WriteFile(tokenFile, []byte(adminLine+"\n"+hisLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logs := &syncBuffer{}
 	served := make(chan error, 1)
 	go func() {
 		served <- run(ctx, []string{"bureau", "-dir", filepath.Join(dir, "bureau"), "-key", bureauKey, "-publisher-key", releasePubB64,
-			"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-demo=false"}, logs, logs)
+			"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-admin-tokens", tokenFile, "-demo=false"}, logs, logs)
 	}()
 	addr, admin := waitForBureau(t, logs, served)
+	for _, c := range []struct{ token, want string }{{"", "Unauthenticated"}, {hisToken, "PermissionDenied"}} {
+		t.Setenv(envToken, c.token)
+		if _, _, err := runSplit(t, "bureau", "publish", "-admin", admin, demoFile); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("bureau publish with token %q: %v, want %s", c.token, err, c.want)
+		}
+	}
+	t.Setenv(envToken, adminToken)
 	wantLines(t, "bureau serve log", logs.String(), "public_key=\""+pubB64+"\"", "latest=\"(none",
 		"publisher_key_ids="+knowledge.KeyID(releasePub))
 

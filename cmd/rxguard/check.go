@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -108,6 +107,11 @@ func printResponse(w io.Writer, r *rxguardv1.CheckOrdersResponse) {
 
 // dialSidecar is the CLI's connection to a running sidecar's gRPC listener
 // (check, log): the one place its transport is chosen.
+// Credentials come from the environment (clientDialOptions).
 func dialSidecar(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	base, err := clientDialOptions(addr)
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(addr, append(base, opts...)...)
 }

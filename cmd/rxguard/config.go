@@ -53,6 +53,8 @@ type config struct {
 	// Encryption encrypts the patient history and the decision log at
 	// rest (encryption.go).
 	Encryption encryptionConfig `json:"encryption,omitzero"`
+	// Security is TLS and credentials by role (security_config.go).
+	Security securityConfig `json:"security,omitzero"`
 }
 
 // bureauConfig points the sidecar at the bureau. Without an address the
@@ -69,6 +71,10 @@ type bureauConfig struct {
 	// TLS: CAFile verifies the bureau's certificate; empty means plaintext
 	// (a bureau gateway on the hospital intranet).
 	CAFile string `json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the sidecar's client certificate for a
+	// bureau that requires mutual TLS (reloaded when they change).
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
 }
 
 // positiveDuration parses a duration of the configuration: "" is 0 (the

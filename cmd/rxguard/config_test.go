@@ -80,7 +80,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"plugins not a list", "rxguard.yaml", "plugins: {name: a}\n", []string{"line 1: plugins: want a list, got a mapping"}},
 		// bureau
 		{"bureau key", "rxguard.yaml", "bureau:\n  address: 127.0.0.1:7700\n  pol_interval: 1m\n",
-			[]string{"line 3: bureau.pol_interval: unknown key; known here: address, ca_file, max_backoff, max_clock_skew, poll_interval, stale_after, trusted_keys"}},
+			[]string{"line 3: bureau.pol_interval: unknown key; known here: address, ca_file, cert_file, key_file, max_backoff, max_clock_skew, poll_interval, stale_after, trusted_keys"}},
 		{"bureau value", "rxguard.yaml", "bureau:\n  trusted_keys: [\"" + validKey + "\"]\n  poll_interval: 0s\n",
 			[]string{`line 3: bureau.poll_interval: "0s" is not a positive Go duration`}},
 		{"bureau key list", "rxguard.yaml", "bureau:\n  trusted_keys:\n    - " + validKey + "\n    - nonsense\n",

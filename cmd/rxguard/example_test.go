@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rxguard/rxguard/internal/strictconf"
+	"github.com/rxguard/rxguard/internal/testpki"
 	"github.com/rxguard/rxguard/knowledge/bureausync"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/decisionlog"
@@ -139,6 +140,17 @@ var commentedOut = regexp.MustCompile(`(?m)^#(\s{2,})`)
 // is still a valid configuration.
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	full := commentedOut.ReplaceAllString(exampleConfig, " $1")
+	// The TLS files the commented-out examples name, made real: the
+	// security section loads them to validate.
+	ca := testpki.NewCA(t, "his-ca")
+	dir := t.TempDir()
+	for _, l := range []string{"grpc", "http"} {
+		testpki.Install(t, ca.Server(t), filepath.Join(dir, l+".crt"), filepath.Join(dir, l+".key"))
+	}
+	if err := os.Rename(ca.File, filepath.Join(dir, "his-ca.crt")); err != nil {
+		t.Fatal(err)
+	}
+	full = strings.ReplaceAll(full, "/etc/rxguard/tls/", dir+"/")
 	c, err := loadConfig(writeConfig(t, "full.yaml", full))
 	if err != nil {
 		t.Fatalf("the example with its commented-out lines uncommented:\n%v", err)

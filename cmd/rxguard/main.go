@@ -34,11 +34,13 @@ Usage:
                                      record results shared by other hospitals (regional platform export:
                                      patient_id,item_code,item_name,hospital_code,time,report_id) in a
                                      running sidecar's patient history; all rows checked before any is sent
-  rxguard bureau [serve] -key KEYFILE [flags]
-                                     run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau
+  rxguard bureau [serve] -key KEYFILE -admin-tokens FILE [flags]
+                                     run the reference bureau (127.0.0.1:7700, admin 127.0.0.1:7701) over -dir ./bureau;
+                                     publishing needs role admin (-admin-tokens, or -admin off)
   rxguard bureau keygen -out KEYFILE write a new signing key; prints the public key sidecars pin
   rxguard bureau publish [-admin ADDR] <file.rxrel>
                                      publish a release file signed by a publisher key to a running bureau
+                                     (credentials from RXGUARD_TOKEN; TLS from RXGUARD_CA_FILE)
   rxguard bureau publish-events -key KEYFILE [-admin ADDR] <events.csv>
                                      sign and append physician-status events (seq,physician_code,type,date,points,until,reason)
   rxguard config check FILE...       validate configuration files without starting (every error, by key)
@@ -57,6 +59,9 @@ Usage:
   rxguard encryption rotate [-old-key-file A] [-new-key-file B] -data DIR
                                      re-encrypt a stopped sidecar's history and decision log under B
                                      (no A: encrypt unencrypted stores; no B: decrypt)
+  rxguard token new -role ROLE -name NAME
+                                     a new bearer token (printed once) and the token-file line granting
+                                     it ROLE (his, audit, admin); see docs/security.md
   rxguard version
 
 Run 'rxguard <command> -h' for a command's flags.
@@ -126,6 +131,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdLog(ctx, args[1:], stdout, stderr)
 	case "encryption":
 		return cmdEncryption(ctx, args[1:], log, stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "rxguard", version)
 		return nil

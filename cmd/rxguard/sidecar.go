@@ -104,6 +104,12 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 	if err != nil {
 		return nil, fmt.Errorf("connection limits: %w", err)
 	}
+	// Before anything is opened: a listener that would be reachable
+	// without TLS or credentials stops the start here.
+	security, err := cfg.Security.build(cfg.GRPCAddr, cfg.HTTPAddr, log)
+	if err != nil {
+		return nil, err
+	}
 	// Before any store is opened: a key file that is missing, malformed or
 	// readable by others stops the start with nothing touched.
 	key, err := cfg.Encryption.key()
@@ -123,7 +129,7 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 	sc.closers = append(sc.closers, func() { hist.Close() })
 
 	svcOpts := check.Options{Engine: sc.eng, Limits: validate.DefaultLimits(), History: hist, Logger: log}
-	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: hist.Truncations}
+	srvOpts := server.Options{Engine: sc.eng, Logger: log, Conn: conn, HistoryTruncations: hist.Truncations, Security: security}
 	if !cfg.DecisionLog.Disabled {
 		o, err := cfg.DecisionLog.options(filepath.Join(cfg.DataDir, "decisions"), log, decSpace)
 		if err != nil {

@@ -28,11 +28,18 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*addr+"/status", nil)
+	client, scheme, token, err := clientHTTP(*addr)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+*addr+"/status", nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("no sidecar answering on %s (is `rxguard serve` running? -http sets the address): %w", *addr, err)
 	}
@@ -40,6 +47,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("%s/status answered %s: %s (set %s to a token with the role security.status_role names)", *addr, resp.Status, strings.TrimSpace(string(body)), envToken)
 	}
 	if *asJSON {
 		_, err = stdout.Write(body)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/rxguard/rxguard/internal/tlsreload"
 	"github.com/rxguard/rxguard/knowledge/bureausync"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
@@ -49,10 +50,15 @@ func prepareSync(ctx context.Context, cfg bureauConfig, st *store.Store, eng *en
 		return nil, err
 	}
 	creds := insecure.NewCredentials()
-	if cfg.CAFile != "" {
-		if creds, err = credentials.NewClientTLSFromFile(cfg.CAFile, ""); err != nil {
-			return nil, fmt.Errorf("bureau.ca_file: %w", err)
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		// TLS to the bureau; with cert_file/key_file also a client
+		// certificate (mutual TLS), reloaded when it is renewed.
+		c, err := tlsreload.NewClient(tlsreload.ClientFiles{CAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile},
+			tlsreload.Options{Name: "bureau", Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("bureau.ca_file, cert_file, key_file: %w", err)
 		}
+		creds = credentials.NewTLS(c.Config())
 	}
 	conn, err := grpc.NewClient(cfg.Address, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))

@@ -260,7 +260,25 @@ type bureau struct {
 func startBureau(t *testing.T, dir, keyFile, addr, admin string) *bureau {
 	t.Helper()
 	b := &bureau{addr: addr, admin: admin, dir: dir, keyFile: keyFile}
-	b.proc = start(t, "bureau", "bureau", "-dir", dir, "-key", keyFile, "-listen", addr, "-admin", admin)
+	// The admin service requires an admin token: make one, as an
+	// operator would, and hand it to the publish commands run later
+	// (they inherit the environment).
+	out := mustRun(t, "token", "new", "-role", "admin", "-name", "e2e-publisher")
+	var token, line string
+	for l := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "token  "); ok {
+			token = v
+		}
+		if v, ok := strings.CutPrefix(l, "line   "); ok {
+			line = v
+		}
+	}
+	tokens := filepath.Join(t.TempDir(), "admin-tokens")
+	if err := os.WriteFile(tokens, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RXGUARD_TOKEN", token)
+	b.proc = start(t, "bureau", "bureau", "-dir", dir, "-key", keyFile, "-listen", addr, "-admin", admin, "-admin-tokens", tokens)
 	waitFor(t, "bureau listening", 60*time.Second, func() bool {
 		if b.exited() {
 			t.Fatalf("bureau exited: %v\n%s", b.err, b.out.String())

@@ -41,11 +41,16 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
+	"github.com/rxguard/rxguard/internal/auth"
+	"github.com/rxguard/rxguard/internal/tlsreload"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/knowledge/wire"
@@ -90,6 +95,31 @@ type Options struct {
 	// Demo seeds an empty Dir (no releases, no events) with the embedded
 	// demo release and the demo physician events.
 	Demo bool
+	// Admin is the admin listener's TLS and authentication. Publisher
+	// signatures prove what is published; these decide who may call.
+	Admin AdminSecurity
+}
+
+// AdminSecurity is the admin listener's TLS and credentials.
+type AdminSecurity struct {
+	// TLS serves the admin listener over TLS (nil: plaintext).
+	TLS *tlsreload.Server
+	// Auth requires role admin for publishing (nil: anyone who reaches
+	// the listener may call, which Serve allows on loopback only).
+	Auth *auth.Authenticator
+}
+
+// adminMethodRoles is who may call what on the admin listener: publishing
+// needs role admin; the read-only BureauService (which publishers read the
+// feed's head from) and reflection are public data.
+var adminMethodRoles = auth.MethodRoles{
+	bureauv1.BureauAdminService_PublishRelease_FullMethodName:              auth.Admin,
+	bureauv1.BureauAdminService_PublishPhysicianEvents_FullMethodName:      auth.Admin,
+	bureauv1.BureauService_GetLatestRelease_FullMethodName:                 auth.Public,
+	bureauv1.BureauService_FetchRelease_FullMethodName:                     auth.Public,
+	bureauv1.BureauService_ListPhysicianEvents_FullMethodName:              auth.Public,
+	reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName:      auth.Public,
+	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: auth.Public,
 }
 
 // Server is a reference bureau. It implements bureauv1.BureauServiceServer
@@ -117,6 +147,8 @@ type Server struct {
 	snap      *snapshot
 
 	feed feed
+
+	admin AdminSecurity
 }
 
 // release is one release as the bureau serves it: the signed manifest and
@@ -187,7 +219,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("bureau directory: %w", err)
 	}
 	s := &Server{dir: dir, key: opts.Key, pub: opts.Key.Public().(ed25519.PublicKey), log: log,
-		skew: cmp.Or(opts.MaxClockSkew, DefaultMaxClockSkew), now: opts.Now}
+		skew: cmp.Or(opts.MaxClockSkew, DefaultMaxClockSkew), now: opts.Now, admin: opts.Admin}
 	if s.skew < 0 {
 		return nil, fmt.Errorf("bureau: negative clock skew %s", opts.MaxClockSkew)
 	}
@@ -522,10 +554,11 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// ErrAdminNotLoopback: the admin listener is not on a loopback address.
-// The admin service has no transport credentials yet, so it must not be
-// reachable from another host.
-var ErrAdminNotLoopback = errors.New("the bureau's admin service has no transport authentication yet and listens on loopback only")
+// ErrAdminNotLoopback: the admin listener is not on a loopback address
+// and lacks TLS or authentication. Off loopback the admin service needs
+// both: credentials must not cross the network in plaintext, and a
+// reachable publish service must know who calls.
+var ErrAdminNotLoopback = errors.New("the bureau's admin service listens on loopback only unless it has both TLS and admin credentials")
 
 // Serve runs the public BureauService (with health and reflection) on lis
 // and the admin service (with reflection, and BureauService so publishers
@@ -533,7 +566,7 @@ var ErrAdminNotLoopback = errors.New("the bureau's admin service has no transpor
 // read-only bureau) until ctx ends, then stops gracefully. An adminLis
 // that is not on loopback is refused (ErrAdminNotLoopback).
 func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
-	if adminLis != nil && !isLoopback(adminLis.Addr()) {
+	if adminLis != nil && !isLoopback(adminLis.Addr()) && (s.admin.TLS == nil || s.admin.Auth == nil) {
 		return fmt.Errorf("bureau admin listener %s: %w", adminLis.Addr(), ErrAdminNotLoopback)
 	}
 	public := grpc.NewServer()
@@ -548,7 +581,13 @@ func (s *Server) Serve(ctx context.Context, lis, adminLis net.Listener) error {
 	errc := make(chan error, 2)
 	go func() { errc <- public.Serve(lis) }()
 	if adminLis != nil {
-		admin := grpc.NewServer(grpc.MaxRecvMsgSize(maxAdminRecvBytes))
+		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxAdminRecvBytes),
+			grpc.ChainUnaryInterceptor(s.admin.Auth.UnaryInterceptor(adminMethodRoles)),
+			grpc.ChainStreamInterceptor(s.admin.Auth.StreamInterceptor(adminMethodRoles))}
+		if s.admin.TLS != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(s.admin.TLS.Config())))
+		}
+		admin := grpc.NewServer(opts...)
 		bureauv1.RegisterBureauAdminServiceServer(admin, s)
 		bureauv1.RegisterBureauServiceServer(admin, s)
 		// Reflection here too, so that operators can publish with grpcurl.

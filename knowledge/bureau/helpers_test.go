@@ -104,6 +104,7 @@ type testBureau struct {
 	pub   bureauv1.BureauServiceClient
 	admin bureauv1.BureauAdminServiceClient
 	conn  *grpc.ClientConn
+	aconn *grpc.ClientConn
 }
 
 // start opens a bureau and serves it on loopback listeners until the test
@@ -135,9 +136,12 @@ func start(t *testing.T, opts Options) *testBureau {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testBureau{srv: srv, dir: opts.Dir, key: opts.Key, conn: conn,
+	return &testBureau{srv: srv, dir: opts.Dir, key: opts.Key, conn: conn, aconn: aconn,
 		pub: bureauv1.NewBureauServiceClient(conn), admin: bureauv1.NewBureauAdminServiceClient(aconn)}
 }
+
+// adminConn is the connection to the admin listener.
+func (b *testBureau) adminConn(*testing.T) *grpc.ClientConn { return b.aconn }
 
 func mustListen(t *testing.T) net.Listener {
 	t.Helper()
