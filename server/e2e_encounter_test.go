@@ -134,7 +134,10 @@ func TestE2ELowStandardAdmission(t *testing.T) {
 func TestE2ERepeatExamFromAnotherHospital(t *testing.T) {
 	ts := startServer(t, engine.Config{})
 	req := clinicalRequest([]string{"R05.x00"})
-	req.Orders = []*rxguardv1.OrderLine{{LineId: "CT1", ItemCode: ctScan, ItemName: "胸部CT平扫", Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1, UnitPrice: 150}}
+	// With a blood count beside it: removing the order's only line would be
+	// a cancellation, which no fix offers.
+	req.Orders = []*rxguardv1.OrderLine{{LineId: "CT1", ItemCode: ctScan, ItemName: "胸部CT平扫", Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1, UnitPrice: 150},
+		{LineId: "CBC1", ItemCode: "002501010150000", ItemName: "血细胞分析", Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1, UnitPrice: 20}}
 	req.History = []*rxguardv1.HistoryOrder{{ItemCode: ctScan, Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1,
 		Time: "2026-11-10T15:20:00+08:00", EncounterId: "X-77", HospitalCode: "H370800002", ReportId: "JN-CT-20261110-0042"}}
 	resp, err := ts.client.CheckOrders(context.Background(), req)
