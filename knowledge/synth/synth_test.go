@@ -225,8 +225,8 @@ func TestReleaseImportsCompilesAndChecks(t *testing.T) {
 	}
 	req := &rxguardv1.CheckOrdersRequest{
 		RequestId: "synth", Scene: rxguardv1.Scene_SCENE_OUTPATIENT,
-		Hospital: &rxguardv1.Hospital{Code: "H1", Level: 3},
-		Patient:  &rxguardv1.Patient{Id: "P1", Gender: rxguardv1.Gender_GENDER_MALE, BirthDate: "1970-01-01", InsuranceType: rxguardv1.InsuranceType_INSURANCE_EMPLOYEE},
+		Hospital:  &rxguardv1.Hospital{Code: "H1", Level: 3},
+		Patient:   &rxguardv1.Patient{Id: "P1", Gender: rxguardv1.Gender_GENDER_MALE, BirthDate: "1970-01-01", InsuranceType: rxguardv1.InsuranceType_INSURANCE_EMPLOYEE},
 		Encounter: &rxguardv1.Encounter{Id: "E1", Type: rxguardv1.EncounterType_ENCOUNTER_OUTPATIENT},
 		Physician: &rxguardv1.Physician{Code: "D370800000001", Title: rxguardv1.Title_TITLE_CHIEF},
 		Diagnoses: []*rxguardv1.Diagnosis{{Code: "I10.X00", Primary: true}},
