@@ -94,6 +94,10 @@ type Options struct {
 	// NHSA serves the national 3101/3102/3103 endpoints on the HTTP
 	// listener (nil: not served).
 	NHSA *nhsa.Handler
+	// Register adds services to the gRPC server before it serves, behind
+	// the same options and interceptors: benchmarks' baselines only (the
+	// echo of docs/PERFORMANCE.md); nil in the product.
+	Register func(grpc.ServiceRegistrar)
 }
 
 // New builds the listeners of one sidecar; they answer NOT_SERVING until
@@ -117,6 +121,9 @@ func New(o Options) *Server {
 	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
 	rxguardv1.RegisterAuditServiceServer(s.grpc, &Audit{svc: o.Service})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	if o.Register != nil {
+		o.Register(s.grpc)
+	}
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(rxguardv1.GuardService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
