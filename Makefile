@@ -44,7 +44,7 @@ FUZZ_TARGETS := \
 	./server/cdshooks/jwtauth:FuzzJWT \
 	./internal/strictconf:FuzzDecode
 
-.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke bench clean
+.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke bench bench-scale clean
 
 ## run: start the guard on its embedded demo knowledge (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601)
 run: build
@@ -108,9 +108,14 @@ smoke: build tools
 ## test: everything CI runs — the README's test command
 test: tools check-generated lint unit fuzz smoke
 
-## bench: Go benchmarks (see docs/performance.md for how to read them)
+## bench: the quick Go benchmarks (docs/PERFORMANCE.md; the synthetic release at a small size)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+## bench-scale: the scale run at 706,000 entries and 61,000 rules — real processes pinned to separate
+## cores, Go benchmarks at scale, OPA side by side (bench/opa); ≈ 15 min, not part of `make test`
+bench-scale:
+	bash scripts/bench-scale.sh
 
 clean:
 	rm -rf $(BIN) data
