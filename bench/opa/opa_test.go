@@ -307,7 +307,7 @@ func startServers(b *testing.B, f *fixture) *servers {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := st.PutRelease(ctx, f.manifest, f.records); err == nil {
+	if err = st.PutRelease(ctx, f.manifest, f.records); err == nil {
 		err = st.Activate(ctx, f.manifest.Version)
 	}
 	if cerr := st.Close(); err == nil {
