@@ -19,6 +19,7 @@ import (
 	"github.com/rxguard/rxguard/internal/benchecho"
 	"github.com/rxguard/rxguard/internal/benchorder"
 	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/knowledge/synth"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
@@ -291,4 +292,58 @@ func startEchoServer(b *testing.B, idx *engine.Index) (string, func()) {
 		}
 		runtime.GC()
 	}
+}
+
+// BenchmarkScaleColdLoad: what a sidecar does at start with the synthetic
+// release persisted — open the knowledge store, read and prove the active
+// release, decode it, compile the index, swap — and the heap the index
+// holds afterwards. Profile it with
+//
+//	go test ./server -run '^$' -bench BenchmarkScaleColdLoad -benchtime 3x -cpuprofile cold.cpu
+func BenchmarkScaleColdLoad(b *testing.B) {
+	ctx := context.Background()
+	m, records, err := synth.Release(ctx, synthSize())
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	st, err := store.Open(ctx, store.Options{Dir: dir, Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err = st.PutRelease(ctx, m, records); err == nil {
+		err = st.Activate(ctx, m.Version)
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	records = nil
+	heap := func() float64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapAlloc) / (1 << 20)
+	}
+	base := heap()
+	var eng *engine.Engine
+	b.ResetTimer()
+	for b.Loop() {
+		eng, _ = engine.New(engine.Config{})
+		st, err := store.Open(ctx, store.Options{Dir: dir, Logger: quietLog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, ok, err := LoadActive(ctx, st, eng); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(heap()-base, "index-heap-MB")
+	runtime.KeepAlive(eng)
 }

@@ -294,8 +294,9 @@ func cmdLoad(args []string) error {
 	if err != nil {
 		return err
 	}
+	anon, file := rssParts(*pid)
 	emit(map[string]any{"measure": "steady_rss", "checks": *n, "seconds": took.Seconds(), "checks_per_s": float64(*n) / took.Seconds(),
-		"rss_before_mb": rssBefore, "rss_after_mb": rssAfter})
+		"rss_before_mb": rssBefore, "rss_after_mb": rssAfter, "rss_anon_mb": anon, "rss_file_mb": file})
 	return nil
 }
 
@@ -417,7 +418,18 @@ func rss(pid int) (float64, error) {
 	return float64(kb) / 1024, err
 }
 
-func rssKiB(pid int) (int64, error) {
+func rssKiB(pid int) (int64, error) { return statusKiB(pid, "VmRSS") }
+
+// rssParts splits the resident set in MiB: anonymous memory (the Go heap
+// and Badger's tables) and file pages (the stores' memory-mapped files,
+// which the kernel can drop).
+func rssParts(pid int) (anon, file float64) {
+	a, _ := statusKiB(pid, "RssAnon")
+	f, _ := statusKiB(pid, "RssFile")
+	return float64(a) / 1024, float64(f) / 1024
+}
+
+func statusKiB(pid int, field string) (int64, error) {
 	if pid == 0 {
 		return 0, nil
 	}
@@ -426,11 +438,11 @@ func rssKiB(pid int) (int64, error) {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 func protoSize(m proto.Message) int { return proto.Size(m) }

@@ -67,7 +67,8 @@ func cmdSummary(args []string) error {
 			add("  check/empty p50 %.2f×  p99 %.2f×  throughput %.0f %%",
 				num("check_over_empty", "p50"), num("check_over_empty", "p99"), 100*num("check_over_empty", "throughput"))
 		case "steady_rss":
-			add("%-34s %8.1f MB   (target ≤ 256 MB) after %v checks at %.0f/s", "steady RSS", num("rss_after_mb"), m["checks"], num("checks_per_s"))
+			add("%-34s %8.1f MB   (target ≤ 256 MB) after %v checks at %.0f/s; anonymous %.1f MB, file pages %.1f MB",
+				"steady RSS", num("rss_after_mb"), m["checks"], num("checks_per_s"), num("rss_anon_mb"), num("rss_file_mb"))
 		case "delta":
 			add("%-34s %8.0f ms   (target ≤ 1000 ms for the apply)", "10k delta: publish → switched", num("publish_to_switch_ms"))
 			add("  check p99 idle %.0f µs, during %.0f µs: %.2f× (≤ 2×); p50 idle %.0f µs, during %.0f µs",
