@@ -16,9 +16,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rxguard/rxguard/knowledge"
@@ -89,14 +91,17 @@ func Content(ctx context.Context, o Options) (*knowledge.Content, error) {
 	if o.Entries < 0 || o.Rules < 0 {
 		return nil, fmt.Errorf("synth: entries (%d) and rules (%d) must not be negative", o.Entries, o.Rules)
 	}
-	official, _, err := importer.Import(ctx, data.FS)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	official, err := officialContent()
 	if err != nil {
-		return nil, fmt.Errorf("synth: import the embedded official data (the templates): %w", err)
+		return nil, err
 	}
 	g := newGenerator(official, o.Seed)
 	out := &knowledge.Content{}
 	if !o.NoOfficial {
-		*out = *official
+		out = cloneContent(official)
 	}
 	haveRules, haveEntries := len(out.Restrictions), entryCount(out)
 	if o.Rules < haveRules || o.Entries < haveEntries {
@@ -110,6 +115,29 @@ func Content(ctx context.Context, o Options) (*knowledge.Content, error) {
 		return nil, err
 	}
 	return out, ctx.Err()
+}
+
+// officialContent imports the embedded official data once per process: it
+// is the same for every release, and the templates are only read.
+var officialContent = sync.OnceValues(func() (*knowledge.Content, error) {
+	c, _, err := importer.Import(context.Background(), data.FS)
+	if err != nil {
+		return nil, fmt.Errorf("synth: import the embedded official data (the templates): %w", err)
+	}
+	return c, nil
+})
+
+// cloneContent copies c's record slices, so that what a caller appends to or
+// changes in a release's content never reaches the shared official import.
+func cloneContent(c *knowledge.Content) *knowledge.Content {
+	return &knowledge.Content{
+		Restrictions: slices.Clone(c.Restrictions), Drugs: slices.Clone(c.Drugs), Catalogue: slices.Clone(c.Catalogue),
+		Interactions: slices.Clone(c.Interactions), ChronicDiagnoses: slices.Clone(c.ChronicDiagnoses),
+		DiagnosisCategories: slices.Clone(c.DiagnosisCategories), DiagnosisBlocks: slices.Clone(c.DiagnosisBlocks),
+		Physicians: slices.Clone(c.Physicians), PhysicianEvents: slices.Clone(c.PhysicianEvents),
+		Recognition: slices.Clone(c.Recognition), OutpatientConditions: slices.Clone(c.OutpatientConditions),
+		Warnings: slices.Clone(c.Warnings),
+	}
 }
 
 // entryCount is the number of non-restriction records c makes.

@@ -61,7 +61,7 @@ func TestCountsAndMix(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.o.Entries < 0 {
-				official := officialContent(t)
+				official := importOfficial(t)
 				tc.o.Entries, tc.o.Rules = entryCount(official), len(official.Restrictions)
 			}
 			m, records, err := Release(ctx, tc.o)
@@ -86,7 +86,7 @@ func TestCountsAndMix(t *testing.T) {
 	}
 }
 
-func officialContent(t *testing.T) *knowledge.Content {
+func importOfficial(t *testing.T) *knowledge.Content {
 	t.Helper()
 	c, _, err := importer.Import(context.Background(), data.FS)
 	if err != nil {
@@ -127,7 +127,7 @@ func checkCodes(t *testing.T, c *knowledge.Content) {
 // The generated rules keep the official batches' proportions of rule types
 // and the entries Mix's.
 func TestProportions(t *testing.T) {
-	official := officialContent(t)
+	official := importOfficial(t)
 	want := map[knowledge.RuleType]float64{}
 	for _, r := range official.Restrictions {
 		want[r.Type]++
@@ -269,5 +269,26 @@ func TestReviseMakesADeltaOfNRecords(t *testing.T) {
 	c, _ := knowledge.ContentFromRecords(base)
 	if err := Revise(c, 1_000_000, 1); err == nil {
 		t.Fatal("a delta larger than the release was accepted")
+	}
+}
+
+// Releases share one import of the official data; changing one release's
+// content must not change the next.
+func TestContentsDoNotShareOfficialRecords(t *testing.T) {
+	ctx := context.Background()
+	official := importOfficial(t)
+	o := Options{Entries: entryCount(official) + 10, Rules: len(official.Restrictions) + 10, Seed: 8}
+	a, err := Content(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Restrictions[0].Description = "changed"
+	a.Drugs = append(a.Drugs[:0], knowledge.Drug{Code: "X"})
+	b, err := Content(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Restrictions[0].Description == "changed" || b.Drugs[0].Code == "X" {
+		t.Fatal("a change to one release's content reached the next one")
 	}
 }
