@@ -3,7 +3,7 @@
 # release at the seeds' scale, then real processes — the sidecar pinned to
 # one core, the load generator (bench/loadgen) to the other — and the Go
 # benchmarks at that scale, and OPA side by side (bench/opa). Not part of
-# `make test`: it takes about 15 minutes and wants a quiet machine.
+# `make test`: it takes about 8 minutes and wants a quiet machine.
 #
 # Writes $OUT (default bench-results/): machine.txt, results.jsonl (one JSON
 # object per measurement), go-bench.txt, opa-bench.txt, and summary.txt.

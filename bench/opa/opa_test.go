@@ -331,8 +331,8 @@ func startServers(b *testing.B, f *fixture) *servers {
 	opa := pinned(b, opaBin, "run", "--server", "--addr", opaAddr, "--log-level", "error",
 		filepath.Join(dir, "data.json"), filepath.Join(dir, "policy.rego"))
 	if cpu := os.Getenv("CLIENT_CPU"); cpu != "" {
-		// This process (the client) on its own core.
-		if out, err := exec.Command("taskset", "-p", "-c", cpu, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		// This process (the client, all its threads) on its own core.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", cpu, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
 			b.Fatalf("taskset: %v\n%s", err, out)
 		}
 	}
