@@ -48,7 +48,7 @@ FUZZ_TARGETS := \
 	./internal/keyfile:FuzzParse \
 	./internal/badgerdb:FuzzCheckKey
 
-.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke clients bench clean
+.PHONY: run build docs tools generate check-generated lint test unit fuzz smoke clients bench bench-scale clean
 
 ## run: start the guard on its embedded demo knowledge (gRPC 127.0.0.1:7600, HTTP 127.0.0.1:7601)
 run: build
@@ -119,9 +119,14 @@ clients: build tools
 ## test: everything CI runs — the README's test command
 test: tools check-generated lint unit fuzz smoke clients
 
-## bench: Go benchmarks (see docs/performance.md for how to read them)
+## bench: the quick Go benchmarks (docs/PERFORMANCE.md; the synthetic release at a small size)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+## bench-scale: the scale run at 706,000 entries and 61,000 rules — real processes pinned to separate
+## cores, Go benchmarks at scale, OPA side by side (bench/opa); ≈ 15 min, not part of `make test`
+bench-scale:
+	bash scripts/bench-scale.sh
 
 clean:
 	rm -rf $(BIN) data

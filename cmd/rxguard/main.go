@@ -24,6 +24,9 @@ Usage:
   rxguard kb inspect [flags]         print the active release's manifest and record counts
   rxguard kb release -key KEYFILE -o OUT.rxrel [flags] (-demo | <dir>)
                                      build a signed release file (full, or a delta with -parent FILE.rxrel|demo)
+  rxguard kb synth [-entries N -rules N -seed N] -o DIR|FILE.rxrel [-key KEYFILE]
+                                     a deterministic synthetic release at a city's scale (benchmarks);
+                                     -delta-records N -parent FILE.rxrel writes a delta on top of one
   rxguard kb import-release [flags] <file.rxrel>
                                      verify a signed release file (full, or delta against the active
                                      release) and activate it — offline installs; sidecar stopped
@@ -99,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], log, stderr)
 	case "kb":
 		if len(args) < 2 {
-			return usageError{"kb needs a subcommand: import, import-release, inspect, release, verify"}
+			return usageError{"kb needs a subcommand: import, import-release, inspect, release, synth, verify"}
 		}
 		switch args[1] {
 		case "import":
@@ -112,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdKBVerify(args[2:], stdout, stderr)
 		case "release":
 			return cmdKBRelease(ctx, args[2:], log, stdout, stderr)
+		case "synth":
+			return cmdKBSynth(ctx, args[2:], log, stdout, stderr)
 		}
 		return usageError{"unknown kb subcommand " + args[1]}
 	case "history":

@@ -187,6 +187,7 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 			return nil, err
 		}
 	}
+	srvOpts.Register = benchServices
 	sc.srv = server.New(srvOpts)
 
 	if sc.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {

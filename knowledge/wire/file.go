@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 )
@@ -21,6 +22,11 @@ const fileMagic = "RXGREL1\n"
 // DefaultBatchSize operations is far smaller).
 const maxChunkBytes = 64 << 20
 
+// fileMarshal orders map entries (the manifest's counts), so the same
+// release always makes the same file, byte for byte: a release file can be
+// reproduced and compared by its checksum.
+var fileMarshal = protodelim.MarshalOptions{MarshalOptions: proto.MarshalOptions{Deterministic: true}}
+
 // Encode writes rel as a release file to w.
 func Encode(w io.Writer, rel *Release) error {
 	bw := bufio.NewWriter(w)
@@ -28,7 +34,7 @@ func Encode(w io.Writer, rel *Release) error {
 		return err
 	}
 	err := Send(rel, DefaultBatchSize, func(c *bureauv1.ReleaseChunk) error {
-		_, err := protodelim.MarshalTo(bw, c)
+		_, err := fileMarshal.MarshalTo(bw, c)
 		return err
 	})
 	if err != nil {

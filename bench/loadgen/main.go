@@ -1,0 +1,448 @@
+// Command loadgen is the load generator of scripts/bench-scale.sh: it runs
+// as its own process (pinned to another core than the sidecar with
+// taskset) and measures a running rxguard built with -tags benchecho:
+//
+//	loadgen ready   -addr A -since NS           time from NS (unix ns) to SERVING
+//	loadgen compare -addr A -callers 1,50       CheckOrders vs echo vs empty call
+//	loadgen load    -addr A -n 100000 -pid PID  n checks, then the server's RSS
+//	loadgen delta   -addr A -status URL -version V -pid PID -- CMD...
+//	                                            check latency idle, then while CMD
+//	                                            makes the sidecar switch to V
+//	loadgen summary results.jsonl               the numbers next to the targets
+//
+// Results are printed as one JSON object per line on stdout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/internal/benchecho"
+	"github.com/rxguard/rxguard/internal/benchorder"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen ready|compare|load|delta|summary [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "ready":
+		err = cmdReady(os.Args[2:])
+	case "compare":
+		err = cmdCompare(os.Args[2:])
+	case "load":
+		err = cmdLoad(os.Args[2:])
+	case "delta":
+		err = cmdDelta(os.Args[2:])
+	case "summary":
+		err = cmdSummary(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (ready, compare, load, delta, summary)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+func emit(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+// cmdReady polls the health service until the sidecar serves and reports
+// the time since -since (the script's timestamp taken before it started
+// the sidecar).
+func cmdReady(args []string) error {
+	fs := flag.NewFlagSet("ready", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:7600", "sidecar gRPC address")
+	since := fs.Int64("since", 0, "unix nanoseconds the sidecar was started at")
+	timeout := fs.Duration("timeout", 60*time.Second, "give up after")
+	fs.Parse(args)
+	conn, err := dial(*addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(*timeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: rxguardv1.GuardService_ServiceDesc.ServiceName})
+		cancel()
+		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
+			emit(map[string]any{"measure": "cold_start", "ready_ms": float64(time.Now().UnixNano()-*since) / 1e6})
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return fmt.Errorf("sidecar at %s not SERVING after %s", *addr, *timeout)
+}
+
+type rpcs struct {
+	conn   *grpc.ClientConn
+	req    *rxguardv1.CheckOrdersRequest
+	guard  rxguardv1.GuardServiceClient
+	health healthpb.HealthClient
+}
+
+func newRPCs(addr string, lines int) (*rpcs, error) {
+	conn, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &rpcs{conn: conn, req: benchorder.Order(lines), guard: rxguardv1.NewGuardServiceClient(conn), health: healthpb.NewHealthClient(conn)}, nil
+}
+
+func (r *rpcs) call(ctx context.Context, name string) error {
+	var err error
+	switch name {
+	case "empty":
+		_, err = r.health.Check(ctx, &healthpb.HealthCheckRequest{})
+	case "echo":
+		_, err = benchecho.Echo(ctx, r.conn, r.req)
+	case "check":
+		_, err = r.guard.CheckOrders(ctx, r.req)
+	default:
+		err = fmt.Errorf("unknown rpc %q", name)
+	}
+	return err
+}
+
+// run makes calls from callers goroutines for d; it returns every call's
+// latency and the elapsed time.
+func (r *rpcs) run(name string, callers int, d time.Duration) ([]time.Duration, time.Duration, error) {
+	ctx := context.Background()
+	lats := make([][]time.Duration, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, 4096)
+			for time.Now().Before(end) {
+				t0 := time.Now()
+				if err := r.call(ctx, name); err != nil {
+					errs[c] = err
+					return
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[c] = l
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	return all, took, errors.Join(errs...)
+}
+
+type stats struct {
+	Calls      int     `json:"calls"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	Throughput float64 `json:"calls_per_s"`
+}
+
+func summarise(lat []time.Duration, busy time.Duration) stats {
+	if len(lat) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	q := func(p float64) float64 { return float64(s[int(p*float64(len(s)-1))]) / 1e3 }
+	return stats{Calls: len(s), P50us: q(0.50), P99us: q(0.99), Throughput: float64(len(s)) / busy.Seconds()}
+}
+
+// cmdCompare: CheckOrders against the empty call and the echo on the same
+// server, rounds × (empty, echo, check) in rotating order per caller count.
+func cmdCompare(args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:7600", "sidecar gRPC address (built with -tags benchecho)")
+	callersList := fs.String("callers", "1,50", "comma-separated caller counts")
+	d := fs.Duration("duration", 3*time.Second, "duration of one measurement")
+	rounds := fs.Int("rounds", 3, "rounds of (empty, echo, check) per caller count")
+	lines := fs.Int("lines", 10, "order lines")
+	warm := fs.Duration("warmup", 2*time.Second, "warm-up of each rpc before measuring")
+	fs.Parse(args)
+	r, err := newRPCs(*addr, *lines)
+	if err != nil {
+		return err
+	}
+	defer r.conn.Close()
+	ctx := context.Background()
+	resp, err := r.guard.CheckOrders(ctx, r.req)
+	if err != nil {
+		return fmt.Errorf("CheckOrders: %w", err)
+	}
+	if err := benchecho.Prime(ctx, r.conn, resp); err != nil {
+		return fmt.Errorf("prime the echo (is the sidecar built with -tags benchecho?): %w", err)
+	}
+	names := []string{"empty", "echo", "check"}
+	for _, n := range names {
+		if _, _, err := r.run(n, 4, *warm); err != nil {
+			return err
+		}
+	}
+	for _, cs := range strings.Split(*callersList, ",") {
+		callers, err := strconv.Atoi(strings.TrimSpace(cs))
+		if err != nil || callers < 1 {
+			return fmt.Errorf("-callers %q: want positive integers", *callersList)
+		}
+		lat := map[string][]time.Duration{}
+		busy := map[string]time.Duration{}
+		for round := range *rounds {
+			for k := range names {
+				n := names[(k+round)%len(names)]
+				l, took, err := r.run(n, callers, *d)
+				if err != nil {
+					return err
+				}
+				lat[n] = append(lat[n], l...)
+				busy[n] += took
+			}
+		}
+		out := map[string]any{"measure": "grpc", "callers": callers, "lines": *lines,
+			"request_bytes": protoSize(r.req), "response_bytes": protoSize(resp)}
+		st := map[string]stats{}
+		for _, n := range names {
+			st[n] = summarise(lat[n], busy[n])
+			out[n] = st[n]
+		}
+		out["check_over_echo"] = map[string]float64{"p50": st["check"].P50us / st["echo"].P50us, "p99": st["check"].P99us / st["echo"].P99us,
+			"throughput": st["check"].Throughput / st["echo"].Throughput}
+		out["check_over_empty"] = map[string]float64{"p50": st["check"].P50us / st["empty"].P50us, "p99": st["check"].P99us / st["empty"].P99us,
+			"throughput": st["check"].Throughput / st["empty"].Throughput}
+		emit(out)
+	}
+	return nil
+}
+
+// cmdLoad makes n checks from callers goroutines, then reports the
+// server's resident set (VmRSS of -pid).
+func cmdLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:7600", "sidecar gRPC address")
+	n := fs.Int("n", 100_000, "checks")
+	callers := fs.Int("callers", 50, "concurrent callers")
+	lines := fs.Int("lines", 10, "order lines")
+	pid := fs.Int("pid", 0, "sidecar process id (its RSS is reported)")
+	fs.Parse(args)
+	r, err := newRPCs(*addr, *lines)
+	if err != nil {
+		return err
+	}
+	defer r.conn.Close()
+	rssBefore, _ := rss(*pid)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, *callers)
+	start := time.Now()
+	for c := range *callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(*n) {
+				if err := r.call(context.Background(), "check"); err != nil {
+					errs[c] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	time.Sleep(2 * time.Second) // let the decision log drain
+	rssAfter, err := rss(*pid)
+	if err != nil {
+		return err
+	}
+	anon, file := rssParts(*pid)
+	emit(map[string]any{"measure": "steady_rss", "checks": *n, "seconds": took.Seconds(), "checks_per_s": float64(*n) / took.Seconds(),
+		"rss_before_mb": rssBefore, "rss_after_mb": rssAfter, "rss_anon_mb": anon, "rss_file_mb": file})
+	return nil
+}
+
+// cmdDelta measures check latency (1 caller) on the idle sidecar for -idle,
+// then runs the command after "--" (e.g. rxguard bureau publish DELTA) and
+// measures until the sidecar's /status names -version: the delta's fetch,
+// proof, store and switch. The server's RSS is sampled all along.
+func cmdDelta(args []string) error {
+	fs := flag.NewFlagSet("delta", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:7600", "sidecar gRPC address")
+	statusURL := fs.String("status", "http://127.0.0.1:7601/status", "sidecar /status URL")
+	version := fs.String("version", "", "release version the sidecar switches to")
+	idle := fs.Duration("idle", 5*time.Second, "idle measurement")
+	pid := fs.Int("pid", 0, "sidecar process id (RSS sampled)")
+	lines := fs.Int("lines", 10, "order lines")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up waiting for the switch after")
+	fs.Parse(args)
+	if *version == "" || fs.NArg() == 0 {
+		return fmt.Errorf("delta needs -version V and a command after --")
+	}
+	r, err := newRPCs(*addr, *lines)
+	if err != nil {
+		return err
+	}
+	defer r.conn.Close()
+
+	var rssMax atomic.Int64 // KiB, of the current phase
+	stopSampling := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if kb, err := rssKiB(*pid); err == nil && kb > rssMax.Load() {
+				rssMax.Store(kb)
+			}
+		}
+	}()
+	defer close(stopSampling)
+
+	idleLat, idleTook, err := r.run("check", 1, *idle)
+	if err != nil {
+		return err
+	}
+	steadyRSS := rssMax.Swap(0)
+
+	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	switched := make(chan time.Duration, 1)
+	go func() {
+		deadline := time.Now().Add(*timeout)
+		for time.Now().Before(deadline) {
+			if v, err := activeVersion(*statusURL); err == nil && v == *version {
+				switched <- time.Since(start)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		switched <- -1
+	}()
+	var during []time.Duration
+	ctx := context.Background()
+	var took time.Duration
+	for took == 0 {
+		select {
+		case took = <-switched:
+		default:
+			t0 := time.Now()
+			if err := r.call(ctx, "check"); err != nil {
+				return err
+			}
+			during = append(during, time.Since(t0))
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(fs.Args(), " "), err)
+	}
+	if took < 0 {
+		return fmt.Errorf("sidecar did not switch to %s within %s", *version, *timeout)
+	}
+	switchRSS := rssMax.Load()
+	i, d := summarise(idleLat, idleTook), summarise(during, took)
+	emit(map[string]any{"measure": "delta", "publish_to_switch_ms": float64(took.Microseconds()) / 1e3,
+		"idle": i, "during": d, "p99_during_over_idle": d.P99us / i.P99us,
+		"rss_steady_mb": float64(steadyRSS) / 1024, "rss_switch_max_mb": float64(switchRSS) / 1024,
+		"rss_switch_over_steady": float64(switchRSS) / float64(max(steadyRSS, 1))})
+	return nil
+}
+
+func activeVersion(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Knowledge struct {
+			Version string `json:"version"`
+		} `json:"knowledge"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return "", err
+	}
+	return st.Knowledge.Version, nil
+}
+
+// rss is a process's VmRSS in MiB (0 without a pid).
+func rss(pid int) (float64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	kb, err := rssKiB(pid)
+	return float64(kb) / 1024, err
+}
+
+func rssKiB(pid int) (int64, error) { return statusKiB(pid, "VmRSS") }
+
+// rssParts splits the resident set in MiB: anonymous memory (the Go heap
+// and Badger's tables) and file pages (the stores' memory-mapped files,
+// which the kernel can drop).
+func rssParts(pid int) (anon, file float64) {
+	a, _ := statusKiB(pid, "RssAnon")
+	f, _ := statusKiB(pid, "RssFile")
+	return float64(a) / 1024, float64(f) / 1024
+}
+
+func statusKiB(pid int, field string) (int64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+func protoSize(m proto.Message) int { return proto.Size(m) }

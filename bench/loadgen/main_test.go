@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/rxguard/rxguard/internal/benchecho"
+	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/server"
+	"github.com/rxguard/rxguard/server/check"
+	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
+)
+
+func TestSummarise(t *testing.T) {
+	var lat []time.Duration
+	for i := 100; i >= 1; i-- {
+		lat = append(lat, time.Duration(i)*time.Microsecond)
+	}
+	s := summarise(lat, 2*time.Second)
+	if s.Calls != 100 || s.P50us != 50 || s.P99us != 99 || s.Throughput != 50 {
+		t.Fatalf("summarise = %+v, want 100 calls, p50 50 µs, p99 99 µs, 50 calls/s", s)
+	}
+	if (summarise(nil, time.Second) != stats{}) {
+		t.Fatal("no latencies should summarise to zero")
+	}
+}
+
+func TestRSSOfThisProcess(t *testing.T) {
+	kb, err := rssKiB(os.Getpid())
+	if err != nil || kb <= 0 {
+		t.Fatalf("rssKiB(self) = %d, %v", kb, err)
+	}
+	if _, err := rssKiB(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+}
+
+// The three calls the comparison makes all succeed against a sidecar with
+// the echo registered, and the echo answers the check's own response.
+func TestRPCsAgainstASidecar(t *testing.T) {
+	ctx := context.Background()
+	m, records, _, err := demo.Release(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := engine.Compile(m, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, _ := engine.New(engine.Config{})
+	eng.Swap(idx)
+	quiet := slog.New(slog.DiscardHandler)
+	svc := check.New(check.Options{Engine: eng, Limits: validate.DefaultLimits(), Logger: quiet})
+	srv := server.New(server.Options{Service: svc, Engine: eng, Logger: quiet,
+		Register: func(r grpc.ServiceRegistrar) { benchecho.Register(r, &benchecho.Service{}) }})
+	srv.SetReady()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, lis, nil) }()
+	defer func() { cancel(); <-done }()
+
+	r, err := newRPCs(lis.Addr().String(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.conn.Close()
+	resp, err := r.guard.CheckOrders(ctx, r.req)
+	if err != nil || len(resp.Findings) == 0 {
+		t.Fatalf("CheckOrders: %v, %d findings", err, len(resp.GetFindings()))
+	}
+	if err := benchecho.Prime(ctx, r.conn, resp); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"empty", "echo", "check"} {
+		lat, took, err := r.run(name, 2, 100*time.Millisecond)
+		if err != nil || len(lat) == 0 || took < 100*time.Millisecond {
+			t.Fatalf("%s: %d calls in %s, %v", name, len(lat), took, err)
+		}
+	}
+	echo, err := benchecho.Echo(ctx, r.conn, r.req)
+	if err != nil || len(echo.Findings) != len(resp.Findings) {
+		t.Fatalf("echo: %v, %d findings, want %d", err, len(echo.GetFindings()), len(resp.Findings))
+	}
+	if err := r.call(ctx, "nonsense"); err == nil {
+		t.Fatal("an unknown rpc name was accepted")
+	}
+}
