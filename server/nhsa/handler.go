@@ -1,9 +1,7 @@
 package nhsa
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -304,20 +302,14 @@ func failure(rep *reply, msg string) *reply {
 func (h *Handler) write(w http.ResponseWriter, ep endpoint, status int, out outcome, rep *reply) {
 	h.counters[ep][out].Inc()
 	rep.RespondTime = localTime(h.now())
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // Chinese text and < > stay readable in HIS logs
-	if err := enc.Encode(rep); err != nil {
-		h.log.Error("encode national reply", "err", err)
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"infcode":-1,"err_msg":"rxguard could not encode its reply (logged)"}`)
-	}
+	buf := getReplyBuf()
+	defer putReplyBuf(buf)
+	*buf = appendReply(*buf, rep)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	// Known length: no chunked encoding for the HIS to undo.
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(*buf)
 }
 
 // localTime is the national time format in Asia/Shanghai.
