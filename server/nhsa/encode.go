@@ -1,6 +1,7 @@
 package nhsa
 
 import (
+	"io"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -14,21 +15,39 @@ import (
 // field of reply, output, result, detail, decisionRef or Note must be
 // added here too; the differential test fails until it is.
 
-// replyBufs holds reply buffers between requests. A buffer grown past
-// maxPooledReply (a reply of hundreds of findings) is left to the
-// collector, so one large reply does not pin its memory.
-var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// bufs holds request and reply buffers between requests. A buffer grown
+// past maxPooledBuf (a body or reply of hundreds of lines) is left to the
+// collector, so one large request does not pin its memory.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
-const maxPooledReply = 64 << 10
+const maxPooledBuf = 64 << 10
 
-func getReplyBuf() *[]byte { return replyBufs.Get().(*[]byte) }
+func getBuf() *[]byte { return bufs.Get().(*[]byte) }
 
-func putReplyBuf(b *[]byte) {
-	if cap(*b) > maxPooledReply {
+func putBuf(b *[]byte) {
+	if cap(*b) > maxPooledBuf {
 		return
 	}
 	*b = (*b)[:0]
-	replyBufs.Put(b)
+	bufs.Put(b)
+}
+
+// readBody appends all of r to b, growing it at most by doubling; io.ReadAll
+// would start from 512 bytes and allocate at every step of every request.
+func readBody(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // appendReply appends rep as encoding/json's Encoder (SetEscapeHTML

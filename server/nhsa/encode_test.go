@@ -3,9 +3,12 @@ package nhsa
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // encodeStd is how the handler wrote replies before appendReply.
@@ -111,3 +114,31 @@ func FuzzAppendReply(f *testing.F) {
 		sameBytesAsStd(t, fullReply(s, n))
 	})
 }
+
+// readBody reads everything, in small reads and past the buffer's
+// capacity, keeps what the buffer held, and passes a read error on.
+func TestReadBody(t *testing.T) {
+	big := strings.Repeat("长x", 10000)
+	for _, c := range []struct {
+		name   string
+		r      io.Reader
+		prefix string
+		want   string
+		err    error
+	}{
+		{"empty", strings.NewReader(""), "", "", nil},
+		{"one byte reads", iotest.OneByteReader(strings.NewReader(big)), "", big, nil},
+		{"appends", strings.NewReader("tail"), "head", "headtail", nil},
+		{"grows past capacity", strings.NewReader(big), "", big, nil},
+		{"read error", io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(errBoom)), "", "abc", errBoom},
+	} {
+		b := make([]byte, 0, 8)
+		b = append(b, c.prefix...)
+		got, err := readBody(c.r, b)
+		if string(got) != c.want || !errors.Is(err, c.err) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes, %v", c.name, len(got), err, len(c.want), c.err)
+		}
+	}
+}
+
+var errBoom = errors.New("boom")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -136,7 +135,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, ep, http.StatusMethodNotAllowed, outMethod, failure(rep, fmt.Sprintf("method: 仅支持POST, 收到%s (only POST is allowed)", r.Method)))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	// The body is read into a pooled buffer: the tree copies what it
+	// keeps (scanTree), so nothing points into it after the request.
+	bodyBuf := getBuf()
+	defer putBuf(bodyBuf)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBody), *bodyBuf)
+	*bodyBuf = body
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -302,8 +306,8 @@ func failure(rep *reply, msg string) *reply {
 func (h *Handler) write(w http.ResponseWriter, ep endpoint, status int, out outcome, rep *reply) {
 	h.counters[ep][out].Inc()
 	rep.RespondTime = localTime(h.now())
-	buf := getReplyBuf()
-	defer putReplyBuf(buf)
+	buf := getBuf()
+	defer putBuf(buf)
 	*buf = appendReply(*buf, rep)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	// Known length: no chunked encoding for the HIS to undo.
