@@ -1,12 +1,9 @@
 package nhsa
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -138,7 +135,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, ep, http.StatusMethodNotAllowed, outMethod, failure(rep, fmt.Sprintf("method: 仅支持POST, 收到%s (only POST is allowed)", r.Method)))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	// The body is read into a pooled buffer: the tree copies what it
+	// keeps (scanTree), so nothing points into it after the request.
+	bodyBuf := getBuf()
+	defer putBuf(bodyBuf)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBody), *bodyBuf)
+	*bodyBuf = body
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -304,20 +306,14 @@ func failure(rep *reply, msg string) *reply {
 func (h *Handler) write(w http.ResponseWriter, ep endpoint, status int, out outcome, rep *reply) {
 	h.counters[ep][out].Inc()
 	rep.RespondTime = localTime(h.now())
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // Chinese text and < > stay readable in HIS logs
-	if err := enc.Encode(rep); err != nil {
-		h.log.Error("encode national reply", "err", err)
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"infcode":-1,"err_msg":"rxguard could not encode its reply (logged)"}`)
-	}
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendReply(*buf, rep)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	// Known length: no chunked encoding for the HIS to undo.
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(*buf)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(*buf)
 }
 
 // localTime is the national time format in Asia/Shanghai.

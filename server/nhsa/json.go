@@ -1,11 +1,8 @@
 package nhsa
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -57,36 +54,20 @@ func (n *notes) add(path, format string, args ...any) {
 // json.Number, strings, bools, nil). A generic tree rather than structs,
 // because real HIS payloads put numbers where strings are usual and the
 // reverse, and because every error must name its path with indices, which
-// encoding/json's struct errors do not.
+// encoding/json's struct errors do not. scanTree (scan.go) builds it.
 func parseTree(body []byte) (map[string]any, error) {
 	if !utf8.Valid(body) {
 		return nil, fieldErr("body", "请求体须为UTF-8编码的JSON (body is not valid UTF-8; send UTF-8, not GBK)")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, jsonSyntax(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fieldErr("body", "JSON之后还有多余内容 (trailing data after the JSON object)")
+	v, err := scanTree(body)
+	if err != nil {
+		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fieldErr("body", "请求体须为JSON对象 (body must be a JSON object, got %s)", kindOf(v))
 	}
 	return m, nil
-}
-
-func jsonSyntax(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fieldErr("body", "JSON格式错误, 位置%d: %v (malformed JSON at byte %d)", se.Offset, se, se.Offset)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fieldErr("body", "JSON不完整或为空 (empty or truncated JSON)")
-	}
-	return fieldErr("body", "JSON无法解析: %v (malformed JSON)", err)
 }
 
 func kindOf(v any) string {

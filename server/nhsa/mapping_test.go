@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
@@ -285,5 +286,33 @@ func TestFieldErrorIsTyped(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Path != "input.data" {
 		t.Errorf("%v", err)
+	}
+}
+
+// parseLocal reads RFC 3339 (shortest form included) and the national
+// layouts, in Asia/Shanghai.
+func TestParseLocal(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		want     string // RFC 3339 in Asia/Shanghai, "" when unreadable
+		dateOnly bool
+	}{
+		{"2026-11-22T02:00:00Z", "2026-11-22T10:00:00+08:00", false},
+		{"2026-11-22T10:00:00.5+08:00", "2026-11-22T10:00:00+08:00", false},
+		{"2026-11-22T10:00:00+09:00", "2026-11-22T09:00:00+08:00", false},
+		{"2026-11-22 10:00:00", "2026-11-22T10:00:00+08:00", false},
+		{"2026-11-22T10:00:00", "2026-11-22T10:00:00+08:00", false},
+		{"2026-11-22 10:00", "2026-11-22T10:00:00+08:00", false},
+		{"20261122100000", "2026-11-22T10:00:00+08:00", false},
+		{"2026/11/22 10:00:00", "2026-11-22T10:00:00+08:00", false},
+		{"2026-11-22", "2026-11-22T00:00:00+08:00", true},
+		{"20261122", "2026-11-22T00:00:00+08:00", true},
+		{"2026/11/22", "2026-11-22T00:00:00+08:00", true},
+		{"", "", false}, {"2026-13-45", "", false}, {"2026-11-22T10:00:00X", "", false}, {"昨天", "", false},
+	} {
+		got, dateOnly, ok := parseLocal(c.in)
+		if ok != (c.want != "") || (ok && (got.Format(time.RFC3339) != c.want || dateOnly != c.dateOnly)) {
+			t.Errorf("parseLocal(%q) = %v %v %v, want %q dateOnly %v", c.in, got, dateOnly, ok, c.want, c.dateOnly)
+		}
 	}
 }

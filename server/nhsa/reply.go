@@ -78,9 +78,19 @@ type detail struct {
 // money is an amount in cents, written with two decimals ("12.30").
 type money int64
 
-func (m money) MarshalJSON() ([]byte, error) {
-	s := strconv.FormatInt(int64(m)/100, 10) + "." + strconv.FormatInt(100+int64(m)%100, 10)[1:]
-	return []byte(s), nil
+func (m money) MarshalJSON() ([]byte, error) { return m.append(nil), nil }
+
+// append writes m with two decimals; appendReply and MarshalJSON share
+// it, so the bytes are the same either way.
+func (m money) append(b []byte) []byte {
+	v := int64(m)
+	if v < 0 {
+		// Never a national amount (cents are ≥ 0), but still a number.
+		b = append(b, '-')
+		v = -v
+	}
+	b = strconv.AppendInt(b, v/100, 10)
+	return append(b, '.', byte('0'+v%100/10), byte('0'+v%10))
 }
 
 // SevDeg is the national severity of an action (INTEROP.md, contract):
