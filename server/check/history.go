@@ -90,7 +90,7 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 		for i, h := range req.History {
 			fromRequest[i] = history.Entry{ItemCode: canonical(h.ItemCode), Time: p.HistoryTime[i], EncounterID: h.EncounterId}
 		}
-		kept = history.Merge(fromRequest, kept)[len(fromRequest):]
+		kept = history.NotInRequest(fromRequest, kept) // kept is ours: Filter's new slice
 	}
 	out := make([]engine.HistoryEntry, len(kept))
 	for i, e := range kept {

@@ -90,8 +90,17 @@ func (n *HistoryNeeds) Keep(code string) bool {
 	if len(n.surgeryGroups) > 0 && sharedGroup(n.surgeryGroups, n.idx.surgeryGroups[code]) != "" {
 		return true
 	}
-	// drugOf resolves a history entry with no name, as here.
-	return n.drugs && n.idx.drugFor(code, "") != nil
+	if !n.drugs {
+		return false
+	}
+	// drugOf resolves a history entry with no name: drugFor(code, ""),
+	// which finds a code in drugs or, through the catalogue, a drug code
+	// (isDrugCode). Rejecting the rest first spares a long-stay patient's
+	// service codes two lookups in a large release's tables.
+	if code == "" || (!n.idx.drugLead[code[0]] && !isDrugCode(code)) {
+		return false // neither in drugs nor a code the catalogue path reads
+	}
+	return n.idx.drugFor(code, "") != nil
 }
 
 func (n *HistoryNeeds) addCode(code string) {
