@@ -217,3 +217,62 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A long-stay patient's thousands of entries on items the order does not
+// contain are filtered out before the rules (engine.HistoryNeeds, per
+// distinct item code from the history cache), and change nothing: the
+// day's recorded 床位费 still blocks a second one, on the first check (a
+// cache miss) and the next (a hit), with the same findings as for a
+// patient with only the 床位费 recorded.
+func TestE2ELongStayHistoryFiltered(t *testing.T) {
+	ts := startServer(t, engine.Config{})
+	ctx := context.Background()
+	now := time.Now().In(engine.Shanghai).Truncate(time.Second)
+	record := func(patient string, others int) {
+		t.Helper()
+		rec, err := ts.client.RecordSigned(ctx, &rxguardv1.RecordSignedRequest{
+			PatientId: patient, EncounterId: "E-" + patient, SignedTime: now.Add(-time.Hour).Format(time.RFC3339),
+			Orders: []*rxguardv1.OrderLine{bedFeeLine("S1")},
+		})
+		if err != nil || rec.Recorded != 1 {
+			t.Fatalf("RecordSigned: %v %v", rec, err)
+		}
+		for start := 0; start < others; start += 200 {
+			req := &rxguardv1.RecordSignedRequest{PatientId: patient, EncounterId: "E-" + patient, SignedTime: now.Add(-time.Hour).Format(time.RFC3339)}
+			for i := start; i < min(others, start+200); i++ {
+				req.Orders = append(req.Orders, &rxguardv1.OrderLine{LineId: fmt.Sprint("O", i), ItemCode: fmt.Sprintf("0012%011d", i%300),
+					Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1,
+					StartTime: now.Add(-time.Duration(i+2) * time.Minute).Format(time.RFC3339)})
+			}
+			if _, err := ts.client.RecordSigned(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	record("P-short", 0)
+	record("P-long", 3000)
+	check := func(patient string) *rxguardv1.CheckOrdersResponse {
+		t.Helper()
+		req := inpatientCheck(t, patient, now)
+		req.Encounter.Id = "E-stay" // both patients alike
+		mustBlockBedFee(t, ts, req, patient)
+		resp, err := ts.client.CheckOrders(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	short := check("P-short")
+	for _, when := range []string{"miss", "hit"} {
+		long := check("P-long")
+		if len(long.Findings) != len(short.Findings) {
+			t.Fatalf("%s: %d findings for the long stay, %d for the short", when, len(long.Findings), len(short.Findings))
+		}
+		for i := range short.Findings {
+			a, b := long.Findings[i], short.Findings[i]
+			if a.RuleId != b.RuleId || a.Action != b.Action || a.Message != b.Message || a.Evidence != b.Evidence {
+				t.Errorf("%s: finding %d differs:\nlong  %v\nshort %v", when, i, a, b)
+			}
+		}
+	}
+}

@@ -33,6 +33,8 @@ import (
 type HistoryStore interface {
 	Record(ctx context.Context, patientID string, entries []history.Entry) (int, error)
 	// Lookup returns the patient's entries with since <= Time <= until.
+	// The service only reads the result: it may be shared (history.Store
+	// serves hits from its cache without copying).
 	Lookup(ctx context.Context, patientID string, since, until time.Time) ([]history.Entry, error)
 }
 
@@ -156,13 +158,15 @@ func (s *Service) Check(ctx context.Context, req *rxguardv1.CheckOrdersRequest) 
 		}
 		fromPlugins = s.startPlugins(ctx, judged, status)
 	}
+	recorded, needs := s.recordedHistory(ctx, judged, parsed)
 	res := s.engine.Check(&engine.Input{
 		Req:          judged,
 		CheckTime:    parsed.CheckTime,
 		BirthDate:    parsed.BirthDate,
 		OrderTimes:   parsed.OrderStart,
 		HistoryTimes: parsed.HistoryTime,
-		Recorded:     s.recordedHistory(ctx, judged, parsed),
+		Recorded:     recorded,
+		Needs:        needs,
 		Normalised:   normalisedCodes(parsed.Normalised),
 	})
 	if res == nil {

@@ -26,22 +26,62 @@ const HistoryWindow = 400 * 24 * time.Hour
 // and at most HistoryWindow before it, de-duplicated against history[], and
 // without this order's own lines recorded earlier (re-checking a signed
 // order must not make it its own duplicate). Item codes are compared
-// canonical (knowledge.CanonicalCode), as they are recorded.
-func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) []engine.HistoryEntry {
+// canonical (knowledge.CanonicalCode), as they are recorded. Only entries
+// a rule could read for this order are returned (engine.HistoryNeeds),
+// with the needs the engine must judge them with (nil: nothing filtered).
+func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) ([]engine.HistoryEntry, *engine.HistoryNeeds) {
 	patient := req.GetPatient().GetId()
 	if s.history == nil || patient == "" {
-		return nil
+		return nil, nil
 	}
-	recorded, err := s.history.Lookup(ctx, patient, p.CheckTime.Add(-HistoryWindow), p.CheckTime)
+	var (
+		view history.View
+		err  error
+	)
+	if vs, ok := s.history.(viewStore); ok {
+		view, err = vs.LookupView(ctx, patient, p.CheckTime.Add(-HistoryWindow), p.CheckTime)
+	} else {
+		var entries []history.Entry
+		entries, err = s.history.Lookup(ctx, patient, p.CheckTime.Add(-HistoryWindow), p.CheckTime)
+		view = history.ViewOf(entries)
+	}
 	if err != nil {
 		// The check goes on with the request's own history: a history
 		// store problem must not stop orders being checked. The error
 		// text names the patient, so only its kind is logged.
 		s.logger.Warn("patient history unavailable; checked with the request's history only", "cause", historyCause(err))
-		return nil
+		return nil, nil
 	}
-	if len(recorded) == 0 {
-		return nil
+	if view.Len() == 0 {
+		return nil, nil
+	}
+	// Computed only now: a check without recorded history pays nothing.
+	// The needs pin the index the engine then judges with.
+	needs := s.engine.HistoryNeeds(req)
+	if needs == nil {
+		return nil, nil // no release: the check answers Unavailable
+	}
+	// Only the entries a rule could read for this order go on (a
+	// long-stay patient has thousands on other items), chosen per
+	// distinct item code (View.Filter). Filtering each entry on its own
+	// commutes with the de-duplication below, which judges each recorded
+	// entry on its own too. Entries recorded before codes were
+	// canonicalised on the way in are judged, and kept, canonical.
+	kept := view.Filter(func(code string) bool { return needs.Keep(canonical(code)) })
+	encounter := req.GetEncounter().GetId()
+	n := 0
+	for _, e := range kept {
+		e.ItemCode = canonical(e.ItemCode) // a no-op, without allocating, for the rest
+		// The store already stops at check_time; any HistoryStore must.
+		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e.ItemCode, e.LineID)) {
+			continue
+		}
+		kept[n] = e
+		n++
+	}
+	kept = kept[:n]
+	if len(kept) == 0 {
+		return nil, needs
 	}
 	// De-duplicate against the request's own history[]; a HIS that relies
 	// on RecordSigned sends none, and then nothing needs merging.
@@ -50,31 +90,29 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 		for i, h := range req.History {
 			fromRequest[i] = history.Entry{ItemCode: canonical(h.ItemCode), Time: p.HistoryTime[i], EncounterID: h.EncounterId}
 		}
-		recorded = history.Merge(fromRequest, recorded)[len(fromRequest):]
+		kept = history.NotInRequest(fromRequest, kept) // kept is ours: Filter's new slice
 	}
-	encounter := req.GetEncounter().GetId()
-	out := make([]engine.HistoryEntry, 0, len(recorded))
-	for _, e := range recorded {
-		// Entries recorded before codes were canonicalised on the way in
-		// are canonicalised here (a no-op, without allocating, for the rest).
-		e.ItemCode = canonical(e.ItemCode)
-		// The store already stops at check_time; any HistoryStore must.
-		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e)) {
-			continue
-		}
-		out = append(out, engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID,
-			HospitalCode: e.HospitalCode, ReportID: e.ReportID})
+	out := make([]engine.HistoryEntry, len(kept))
+	for i, e := range kept {
+		out[i] = engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID,
+			HospitalCode: e.HospitalCode, ReportID: e.ReportID}
 	}
-	return out
+	return out, needs
 }
 
-func sameLine(req *rxguardv1.CheckOrdersRequest, e history.Entry) bool {
+func sameLine(req *rxguardv1.CheckOrdersRequest, code, lineID string) bool {
 	for _, o := range req.Orders {
-		if o.LineId == e.LineID && canonical(o.ItemCode) == e.ItemCode {
+		if o.LineId == lineID && canonical(o.ItemCode) == code {
 			return true
 		}
 	}
 	return false
+}
+
+// viewStore is a HistoryStore whose lookups can be filtered per distinct
+// item code (history.Store).
+type viewStore interface {
+	LookupView(ctx context.Context, patientID string, since, until time.Time) (history.View, error)
 }
 
 // canonical is knowledge.CanonicalCode without the changed flag.

@@ -44,6 +44,9 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 		info.textOnly = info.restriction != "" && len(info.icd) == 0
 		code, _ := knowledge.CanonicalCode(d.Code)
 		idx.drugs[code] = info
+		if code != "" {
+			idx.drugLead[code[0]] = true
+		}
 	}
 	idx.catalogue = map[string][]catalogueCandidate{}
 	for i := range c.Catalogue {

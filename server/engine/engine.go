@@ -181,6 +181,9 @@ type Result struct {
 func (e *Engine) Check(in *Input) *Result {
 	start := time.Now()
 	idx := e.active.Load()
+	if in.Needs != nil {
+		idx = in.Needs.idx
+	}
 	if idx == nil {
 		return nil
 	}

@@ -26,8 +26,14 @@ type Input struct {
 	OrderTimes   []time.Time // per order line; zero = use CheckTime
 	HistoryTimes []time.Time // per history entry
 	// Recorded is history rxguard recorded itself (RecordSigned), already
-	// de-duplicated against Req.History by the caller.
+	// de-duplicated against Req.History by the caller, and possibly
+	// filtered with Needs.
 	Recorded []HistoryEntry
+	// Needs, if set, is what Recorded was filtered with
+	// (Engine.HistoryNeeds): Check then judges against the index it was
+	// computed from, so a release swapped in between cannot bring rules
+	// that read entries the filter dropped.
+	Needs *HistoryNeeds
 	// Normalised lists the code fields of Req that the caller sent in
 	// another form and validation normalised (Req holds the canonical
 	// codes); findings judged on them say so in their evidence.

@@ -30,7 +30,10 @@ type Index struct {
 	// evidenceSuffix names the release in every finding's evidence.
 	evidenceSuffix string
 
-	drugs        map[string]*drugInfo            // product code → demo/product table record
+	drugs map[string]*drugInfo // product code → demo/product table record
+	// drugLead marks the first bytes of drugs' codes: HistoryNeeds rejects
+	// a service code without a lookup in a large drugs table.
+	drugLead     [256]bool
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
 	interactions map[string]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic

@@ -12,7 +12,7 @@ import (
 // lines when both are in this order.
 var drugInteractionRule = &ruleSpec{
 	typ: knowledge.RuleDrugInteraction, action: rxguardv1.Action_ACTION_BLOCK,
-	title: "配伍禁忌", checkLine: checkDrugInteraction,
+	title: "配伍禁忌", checkLine: checkDrugInteraction, needs: needsDrugs,
 }
 
 func checkDrugInteraction(ev *evaluation, line int) []violation {

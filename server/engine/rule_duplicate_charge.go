@@ -15,7 +15,7 @@ import (
 // line; when the 主项 is in this order too, it names both lines.
 var duplicateChargeRule = &ruleSpec{
 	typ: knowledge.RuleDuplicateCharge, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
-	title: "重复收费", check: checkDuplicateCharge,
+	title: "重复收费", check: checkDuplicateCharge, needs: needsPrimary,
 	describe: func(r *knowledge.Restriction) string {
 		w := string(r.Window)
 		if w == "" {

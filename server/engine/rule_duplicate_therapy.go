@@ -11,7 +11,7 @@ import (
 // both are in this order.
 var duplicateTherapyRule = &ruleSpec{
 	typ: knowledge.RuleDuplicateTherapy, action: rxguardv1.Action_ACTION_WARN,
-	title: "重复用药", checkLine: checkDuplicateTherapy,
+	title: "重复用药", checkLine: checkDuplicateTherapy, needs: needsDrugs,
 }
 
 func checkDuplicateTherapy(ev *evaluation, line int) []violation {

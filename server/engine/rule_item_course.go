@@ -14,7 +14,7 @@ import (
 // encounter every visit.
 var itemCourseRule = &ruleSpec{
 	typ: knowledge.RuleItemCourse, payment: true, action: rxguardv1.Action_ACTION_WARN,
-	title: "限定支付疗程（项目）", check: checkItemCourse,
+	title: "限定支付疗程（项目）", check: checkItemCourse, needs: needsCode,
 	describe: func(r *knowledge.Restriction) string {
 		s := ""
 		if r.CourseDays > 0 {

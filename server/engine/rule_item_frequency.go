@@ -12,7 +12,7 @@ import (
 // exceeds the daily limit (1 per day, or 24 hours per day).
 var itemFrequencyRule = &ruleSpec{
 	typ: knowledge.RuleItemFrequency, payment: true, action: rxguardv1.Action_ACTION_BLOCK,
-	title: "限定频次", check: checkItemFrequency,
+	title: "限定频次", check: checkItemFrequency, needs: needsCode,
 	describe: func(r *knowledge.Restriction) string {
 		return "每日限" + formatQty(r.DailyLimit) + r.Unit
 	},

@@ -13,7 +13,7 @@ import (
 // a repeat on day 13 fires and one on day 14 passes.
 var itemPeriodFrequencyRule = &ruleSpec{
 	typ: knowledge.RuleItemPeriodFrequency, payment: true, action: rxguardv1.Action_ACTION_WARN,
-	title: "周期超频次", check: checkItemPeriodFrequency,
+	title: "周期超频次", check: checkItemPeriodFrequency, needs: needsCode,
 	describe: func(r *knowledge.Restriction) string {
 		return strconv.Itoa(r.PeriodDays) + "天内最多" + strconv.Itoa(r.PeriodCount) + "次"
 	},

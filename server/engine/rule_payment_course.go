@@ -13,7 +13,7 @@ import (
 // across them, so switching manufacturer does not restart the course.
 var paymentCourseRule = &ruleSpec{
 	typ: knowledge.RulePaymentCourse, payment: true, byName: true, action: rxguardv1.Action_ACTION_BLOCK,
-	title: "限定支付疗程", check: checkPaymentCourse,
+	title: "限定支付疗程", check: checkPaymentCourse, needs: needsCourseGroup,
 	describe: func(r *knowledge.Restriction) string {
 		if r.CourseDays > 0 {
 			return "支付不超过" + strconv.Itoa(r.CourseDays) + "天"

@@ -15,7 +15,7 @@ import (
 // about the patient's burden, not payment: it fires whoever pays.
 var repeatExamRule = &ruleSpec{
 	typ: knowledge.RuleRepeatExam, action: rxguardv1.Action_ACTION_WARN,
-	title: "重复检查检验（互认）", checkLine: checkRepeatExam,
+	title: "重复检查检验（互认）", checkLine: checkRepeatExam, needs: needsLineCode,
 }
 
 // removeLineLabel is the button text of REPEAT_EXAM's structured fix.

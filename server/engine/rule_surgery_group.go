@@ -13,7 +13,7 @@ import (
 // Some items are listed in several groups; sharing any one is enough.
 var surgeryGroupRule = &ruleSpec{
 	typ: knowledge.RuleSurgeryGroup, payment: true, action: rxguardv1.Action_ACTION_WARN,
-	title: "限定主次操作", check: checkSurgeryGroup,
+	title: "限定主次操作", check: checkSurgeryGroup, needs: needsSurgeryGroup,
 	describe: func(r *knowledge.Restriction) string { return "手术组：" + strings.Join(r.Groups, "、") },
 }
 

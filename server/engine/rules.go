@@ -31,7 +31,13 @@ type ruleSpec struct {
 	// the batch's generic name, to a drug line whose code the release does
 	// not bind (Index.byDrugName).
 	byName bool
-	order  int
+	// needs, set on every rule type that reads ev.history, adds to n the
+	// keys of history it reads for order line o and restriction b (nil
+	// for line rules): HistoryNeeds filters recorded history with them.
+	// A rule type that reads history without declaring them would judge
+	// a filtered history; TestHistoryNeedsDifferential catches it.
+	needs func(n *HistoryNeeds, o *rxguardv1.OrderLine, b *bound)
+	order int
 }
 
 // violation is what a rule says when it fires.

@@ -39,9 +39,19 @@ func TestCacheAnswersLikeTheStore(t *testing.T) {
 	if hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour), base); len(hit) != 8 {
 		t.Fatalf("want all 8 entries, got %d", len(hit))
 	}
+	// Hits share the cache's entries (no copy per caller; callers only
+	// read them), capped so that a caller's append cannot write into them.
 	hit, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour), base)
-	hit[0].ItemCode = "MUTATED" // callers own what they get
-	same("after a caller modified its copy", base.Add(-30*24*time.Hour))
+	again, _ := cachedStore.Lookup(ctx, "P", base.Add(-30*24*time.Hour), base)
+	if &hit[0] != &again[0] {
+		t.Errorf("two hits returned different copies; want the cache's shared entries")
+	}
+	if cap(hit) != len(hit) {
+		t.Errorf("hit has cap %d > len %d: an append would write into the cache", cap(hit), len(hit))
+	}
+	_ = append(hit[:len(hit)-1:len(hit)-1], Entry{ItemCode: "APPENDED"})
+	_ = append(hit, Entry{ItemCode: "APPENDED"})
+	same("after a caller appended to its result", base.Add(-30*24*time.Hour))
 
 	// A new entry is seen at once.
 	more := []Entry{{ItemCode: "NEW", Quantity: 1, Time: base, EncounterID: "E2"}}

@@ -454,15 +454,25 @@ func (sc *scratch) addSpan(b []byte) span {
 // inline from the LSM tree, and two allocations for the result besides
 // Badger's own per-call ones. The strings of all returned entries share one
 // backing string.
+//
+// The result is read-only: a lookup served from the cache returns the
+// cache's own entries, shared with every other caller (no copy per check),
+// so a caller must never write an element. Appending is safe (the slice's
+// capacity is its length).
 func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.Time) ([]Entry, error) {
+	v, err := s.lookup(ctx, patientID, since, until)
+	return v.entries, err
+}
+
+func (s *Store) lookup(ctx context.Context, patientID string, since, until time.Time) (View, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("look up history for patient %q: %w", patientID, err)
+		return View{}, fmt.Errorf("look up history for patient %q: %w", patientID, err)
 	}
 	if err := validatePatient(patientID); err != nil {
-		return nil, fmt.Errorf("look up history: %w", err)
+		return View{}, fmt.Errorf("look up history: %w", err)
 	}
 	if err := s.enter(); err != nil {
-		return nil, err
+		return View{}, err
 	}
 	defer s.leave()
 
@@ -475,16 +485,16 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 		since = live
 	}
 	if until.Before(since) {
-		return nil, nil
+		return View{}, nil
 	}
 	var (
 		epoch uint64
 		upto  time.Time // what a miss loads into the cache: the live entries up to it
 	)
 	if s.cache != nil {
-		hist, ok, e := s.cache.get(patientID, since, until, cutoff)
+		v, ok, e := s.cache.get(patientID, since, until, cutoff)
 		if ok {
-			return hist, nil
+			return v, nil
 		}
 		epoch, upto = e, now.Add(cacheAhead)
 		if until.After(upto) {
@@ -533,7 +543,7 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("look up history for patient %q in %s: %w", patientID, s.dir, err)
+		return View{}, fmt.Errorf("look up history for patient %q in %s: %w", patientID, s.dir, err)
 	}
 	if truncated {
 		n := s.truncations.Add(1)
@@ -551,7 +561,7 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 		if cacheable {
 			s.cache.put(patientID, nil, upto, epoch) // "no history" is worth remembering too
 		}
-		return nil, nil
+		return View{}, nil
 	}
 
 	strs := string(sc.arena)
@@ -575,20 +585,21 @@ func (s *Store) Lookup(ctx context.Context, patientID string, since, until time.
 	}
 	if cacheable {
 		s.cache.put(patientID, out, upto, epoch)
-		out = within(out, since, until)
+		i, j := within(out, since, until)
+		if i >= j {
+			return View{}, nil
+		}
+		return View{entries: out[i:j:j]}, nil
 	}
-	return out, nil
+	return View{entries: out}, nil
 }
 
-// within returns the part of hist (oldest first) with since <= Time <=
-// until, or nil.
-func within(hist []Entry, since, until time.Time) []Entry {
-	i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(since) })
-	j := sort.Search(len(hist), func(j int) bool { return hist[j].Time.After(until) })
-	if i >= j {
-		return nil
-	}
-	return hist[i:j]
+// within returns the part hist[i:j] of hist (oldest first) with since <=
+// Time <= until; empty when i >= j.
+func within(hist []Entry, since, until time.Time) (i, j int) {
+	i = sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(since) })
+	j = sort.Search(len(hist), func(j int) bool { return hist[j].Time.After(until) })
+	return i, j
 }
 
 func (sc *scratch) reset() { sc.raw, sc.arena = sc.raw[:0], sc.arena[:0] }

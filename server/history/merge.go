@@ -14,21 +14,46 @@ func Merge(request, recorded []Entry) []Entry {
 	if len(request) == 0 || len(recorded) == 0 {
 		return append(out, recorded...)
 	}
-	// Index the request by second: integer keys hash and compare far
-	// cheaper than strings, which are then compared only within a second.
-	bySec := make(map[int64]int32, len(request)) // second → 1 + index of the last request entry in it
-	prev := make([]int32, len(request))          // 1 + index of the previous one in the same second; 0 ends
-	for i := range request {
-		sec := request[i].Time.Unix()
-		prev[i] = bySec[sec]
-		bySec[sec] = int32(i + 1)
-	}
+	bySec, prev := indexBySecond(request)
 	for i := range recorded {
 		if !inRequest(request, prev, bySec, &recorded[i]) {
 			out = append(out, recorded[i])
 		}
 	}
 	return out
+}
+
+// NotInRequest is Merge's result after request, computed in place: it
+// compacts recorded, which the caller owns and must not use otherwise
+// afterwards, to the entries not already in request, in their order. A
+// caller that needs only the recorded part saves Merge's copy of both.
+func NotInRequest(request, recorded []Entry) []Entry {
+	if len(request) == 0 || len(recorded) == 0 {
+		return recorded
+	}
+	bySec, prev := indexBySecond(request)
+	n := 0
+	for i := range recorded {
+		if !inRequest(request, prev, bySec, &recorded[i]) {
+			recorded[n] = recorded[i]
+			n++
+		}
+	}
+	clear(recorded[n:]) // no stale strings kept alive past the result
+	return recorded[:n]
+}
+
+// indexBySecond indexes request by second: integer keys hash and compare
+// far cheaper than strings, which are then compared only within a second.
+func indexBySecond(request []Entry) (bySec map[int64]int32, prev []int32) {
+	bySec = make(map[int64]int32, len(request)) // second → 1 + index of the last request entry in it
+	prev = make([]int32, len(request))          // 1 + index of the previous one in the same second; 0 ends
+	for i := range request {
+		sec := request[i].Time.Unix()
+		prev[i] = bySec[sec]
+		bySec[sec] = int32(i + 1)
+	}
+	return bySec, prev
 }
 
 func inRequest(request []Entry, prev []int32, bySec map[int64]int32, r *Entry) bool {

@@ -41,6 +41,10 @@ func TestMerge(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			assertEntries(t, Merge(tc.request, tc.recorded), tc.want)
+			// NotInRequest is Merge's recorded part, in place.
+			own := append([]Entry(nil), tc.recorded...)
+			got := NotInRequest(tc.request, own)
+			assertEntries(t, append(append([]Entry{}, tc.request...), got...), tc.want)
 		})
 	}
 }
@@ -62,4 +66,5 @@ func TestMergeSameSecond(t *testing.T) {
 		}
 	}
 	assertEntries(t, Merge(req, rec), want)
+	assertEntries(t, append(append([]Entry{}, req...), NotInRequest(req, append([]Entry(nil), rec...))...), want)
 }
