@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -121,20 +122,30 @@ func (s *sidecar) post(tb testing.TB, path string, body []byte) (int, map[string
 // postRaw is post that also returns the reply's bytes.
 func (s *sidecar) postRaw(tb testing.TB, path string, body []byte) (int, []byte, map[string]any) {
 	tb.Helper()
-	resp, err := s.client.Post(s.base+path, "application/json", bytes.NewReader(body))
+	code, b, out, err := s.tryPost(path, body)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return code, b, out
+}
+
+// tryPost is postRaw for other goroutines than the test's (which must not
+// call Fatal): the failure is returned.
+func (s *sidecar) tryPost(path string, body []byte) (int, []byte, map[string]any, error) {
+	resp, err := s.client.Post(s.base+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, nil, nil, err
 	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
-		tb.Fatalf("%s: reply is not JSON (%d): %s", path, resp.StatusCode, b)
+		return 0, nil, nil, fmt.Errorf("%s: reply is not JSON (%d): %s", path, resp.StatusCode, b)
 	}
-	return resp.StatusCode, b, out
+	return resp.StatusCode, b, out, nil
 }
 
 func nhsaConfigDefault() nhsa.Config { return nhsa.Config{} }
