@@ -196,6 +196,7 @@ func TestE2EPluginChaos(t *testing.T) {
 		`rxguard_plugin_up{plugin="antibiotic-tier",state="running"} 1`,
 		`rxguard_plugin_call_duration_seconds_count{plugin="high-cost"}`,
 		`rxguard_plugin_calls_total{plugin="antibiotic-tier"}`,
+		`rxguard_plugin_bad_fixes_total{plugin="antibiotic-tier"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

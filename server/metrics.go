@@ -12,7 +12,7 @@ import (
 type pluginCollector struct {
 	status func() []pluginhost.PluginStatus
 
-	up, calls, errors, timeouts, unavailable, restarts, latency *prometheus.Desc
+	up, calls, errors, timeouts, unavailable, restarts, badFixes, latency *prometheus.Desc
 }
 
 func newPluginCollector(status func() []pluginhost.PluginStatus) *pluginCollector {
@@ -25,12 +25,13 @@ func newPluginCollector(status func() []pluginhost.PluginStatus) *pluginCollecto
 		timeouts:    prometheus.NewDesc("rxguard_plugin_timeouts_total", "Calls that passed their deadline.", l, nil),
 		unavailable: prometheus.NewDesc("rxguard_plugin_unavailable_total", "Calls answered by the failure policy because no process was running.", l, nil),
 		restarts:    prometheus.NewDesc("rxguard_plugin_restarts_total", "Plugin processes started after the first one.", l, nil),
+		badFixes:    prometheus.NewDesc("rxguard_plugin_bad_fixes_total", "Structured suggestions (Finding.fixes) dropped from the plugin's findings as invalid for their request (the plugin's last_error in /status says why).", l, nil),
 		latency:     prometheus.NewDesc("rxguard_plugin_call_duration_seconds", "Latency of calls sent to the plugin process.", l, nil),
 	}
 }
 
 func (c *pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.calls, c.errors, c.timeouts, c.unavailable, c.restarts, c.latency} {
+	for _, d := range []*prometheus.Desc{c.up, c.calls, c.errors, c.timeouts, c.unavailable, c.restarts, c.badFixes, c.latency} {
 		ch <- d
 	}
 }
@@ -48,6 +49,7 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.Timeouts), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.unavailable, prometheus.CounterValue, float64(s.Unavailable), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.badFixes, prometheus.CounterValue, float64(s.BadFixes), s.Name)
 		buckets := make(map[float64]uint64, len(bounds))
 		var cum uint64
 		for i, b := range bounds {
