@@ -10,7 +10,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/bin"
 work="$(mktemp -d)"
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+# Wait for the server before removing its directory: Badger retries a
+# flush into a vanished directory forever, and the process would linger.
+cleanup() {
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 fail() { echo "smoke: FAIL: $*"; echo "--- server log"; cat "$work/serve.log" 2>/dev/null || true; exit 1; }
@@ -55,16 +63,21 @@ version="$(sed -E 's/.*"knowledge_version":"([^"]+)".*/\1/' "$work/ready.json")"
 [[ "$version" == demo-* ]] || fail "readyz knowledge_version is '$version'"
 
 out="$(GRPCURL="$bin/grpcurl" "$root/client-examples/grpcurl/check.sh" "$root/examples/male-aifu-nuangong.json")"
-echo "$out" | grep -q '"verdict": "VERDICT_BLOCK"' || fail "no VERDICT_BLOCK: $out"
-echo "$out" | grep -q '"ruleType": "DRUG_GENDER"' || fail "no DRUG_GENDER finding: $out"
+[[ "$out" == *'"verdict": "VERDICT_BLOCK"'* ]] || fail "no VERDICT_BLOCK: $out"
+[[ "$out" == *'"ruleType": "DRUG_GENDER"'* ]] || fail "no DRUG_GENDER finding: $out"
 # An admission (住院登记, no order lines) 10 days after a discharge with the
 # same ICD-10 category: READMISSION (分解住院) WARN from the demo release.
 out="$(GRPCURL="$bin/grpcurl" "$root/client-examples/grpcurl/check.sh" "$root/examples/readmission.json")"
-echo "$out" | grep -q '"verdict": "VERDICT_WARN"' || fail "readmission example: no VERDICT_WARN: $out"
-echo "$out" | grep -q '"ruleType": "READMISSION"' || fail "readmission example: no READMISSION finding: $out"
-"$bin/grpcurl" -plaintext 127.0.0.1:7600 grpc.health.v1.Health/Check | grep -q SERVING || fail "health not SERVING"
-"$bin/grpcurl" -plaintext 127.0.0.1:7600 list | grep -q rxguard.v1.GuardService || fail "reflection does not list the service"
-"$bin/rxguard" check "$root/examples/male-aifu-nuangong.json" | grep -q "DRUG_GENDER" || fail "rxguard check"
+[[ "$out" == *'"verdict": "VERDICT_WARN"'* ]] || fail "readmission example: no VERDICT_WARN: $out"
+[[ "$out" == *'"ruleType": "READMISSION"'* ]] || fail "readmission example: no READMISSION finding: $out"
+# Outputs are captured before matching: `cmd | grep -q` under pipefail
+# fails when grep exits first and cmd gets SIGPIPE writing the rest.
+out="$("$bin/grpcurl" -plaintext 127.0.0.1:7600 grpc.health.v1.Health/Check)" || fail "health check failed"
+[[ "$out" == *SERVING* ]] || fail "health not SERVING: $out"
+out="$("$bin/grpcurl" -plaintext 127.0.0.1:7600 list)" || fail "reflection list failed"
+[[ "$out" == *rxguard.v1.GuardService* ]] || fail "reflection does not list the service: $out"
+out="$("$bin/rxguard" check "$root/examples/male-aifu-nuangong.json")" || fail "rxguard check exited non-zero: $out"
+[[ "$out" == *DRUG_GENDER* ]] || fail "rxguard check: no DRUG_GENDER: $out"
 stop
 
 # A restart serves the persisted release, without rebuilding it.
