@@ -1,5 +1,7 @@
 package nhsa
 
+import "github.com/rxguard/rxguard/server/validate"
+
 // The national request shapes as decoded: text fields as sent (trimmed),
 // amounts as numbers, each element with its path for error messages. The
 // mapping onto CheckOrdersRequest (mapping.go) reads codes from these.
@@ -258,7 +260,7 @@ func decodeFeedback(e *envelope) (*feedback, error) {
 	case "":
 		return nil, fieldErr(join(p, "warn_type"), "反馈类型必填: 1 事前, 2 事中 (warn_type is required: 1 or 2)")
 	default:
-		return nil, fieldErr(join(p, "warn_type"), "反馈类型应为1 事前或2 事中 (warn_type must be 1 or 2): got %q", clip(f.WarnType))
+		return nil, fieldErr(join(p, "warn_type"), "反馈类型应为1 事前或2 事中 (warn_type must be 1 or 2): got %q", validate.Clip(f.WarnType))
 	}
 	if len(f.Warns) == 0 {
 		return nil, fieldErr(join(p, "warns"), "反馈明细不能为空 (warns must not be empty)")

@@ -137,7 +137,7 @@ func (h *Handler) answerable(ctx context.Context, g *group) error {
 	if err != nil {
 		if ce := (*check.Error)(nil); errors.As(err, &ce) && ce.Kind == check.NotFound {
 			return &refusal{status: http.StatusNotFound, outcome: outNotFound, path: join(g.warns[0].path, "warn_rslt_id"),
-				msg: "未找到该提示结果所属的审核记录 (no decision " + clip(g.req.DecisionId) + " in the decision log)"}
+				msg: "未找到该提示结果所属的审核记录 (no decision " + validate.Clip(g.req.DecisionId) + " in the decision log)"}
 		}
 		return &unitError{err: err, origin: g}
 	}
@@ -150,10 +150,10 @@ func (h *Handler) answerable(ctx context.Context, g *group) error {
 		switch {
 		case f == nil:
 			return &refusal{status: http.StatusNotFound, outcome: outNotFound, path: join(g.warns[k].path, "warn_rslt_id"),
-				msg: "该审核记录中没有此提示结果 (decision has no finding " + clip(r.FindingId) + ")"}
+				msg: "该审核记录中没有此提示结果 (decision has no finding " + validate.Clip(r.FindingId) + ")"}
 		case r.Response == rxguardv1.Response_RESPONSE_CONTINUE && !f.Overridable:
 			return &refusal{status: http.StatusConflict, outcome: outConflict, path: join(g.warns[k].path, "dspo_way"),
-				msg: "明确违规(sev_deg 1)不能继续执行, 请返回修改 (finding " + clip(r.FindingId) + " is not overridable: dspo_way must be 2)"}
+				msg: "明确违规(sev_deg 1)不能继续执行, 请返回修改 (finding " + validate.Clip(r.FindingId) + " is not overridable: dspo_way must be 2)"}
 		}
 	}
 	return nil
@@ -166,7 +166,7 @@ func groupWarns(env *envelope, f *feedback) ([]*group, error) {
 	if env.InfTime != "" {
 		t, _, ok := parseLocal(env.InfTime)
 		if !ok {
-			return nil, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", clip(env.InfTime))
+			return nil, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", validate.Clip(env.InfTime))
 		}
 		responded = t.Format(time.RFC3339)
 	}
@@ -179,7 +179,7 @@ func groupWarns(env *envelope, f *feedback) ([]*group, error) {
 		}
 		did, ok := decisionOf(id)
 		if !ok {
-			return nil, fieldErr(join(w.path, "warn_rslt_id"), "不是rxguard的提示结果ID, 应为<decision_id>-<n> (not a jr_id rxguard issued): got %q", clip(id))
+			return nil, fieldErr(join(w.path, "warn_rslt_id"), "不是rxguard的提示结果ID, 应为<decision_id>-<n> (not a jr_id rxguard issued): got %q", validate.Clip(id))
 		}
 		fr := &rxguardv1.FindingResponse{FindingId: id, ReasonText: w.DspoWayRea}
 		switch w.DspoWay {
@@ -193,7 +193,7 @@ func groupWarns(env *envelope, f *feedback) ([]*group, error) {
 		case "":
 			return nil, fieldErr(join(w.path, "dspo_way"), "处理方式必填: 1 继续执行, 2 返回修改 (dspo_way is required: 1 or 2)")
 		default:
-			return nil, fieldErr(join(w.path, "dspo_way"), "处理方式应为1 继续执行或2 返回修改 (dspo_way must be 1 or 2): got %q", clip(w.DspoWay))
+			return nil, fieldErr(join(w.path, "dspo_way"), "处理方式应为1 继续执行或2 返回修改 (dspo_way must be 1 or 2): got %q", validate.Clip(w.DspoWay))
 		}
 		if fr.ReasonText != "" {
 			fr.ReasonCode = ReasonCode(fr.ReasonText)

@@ -154,7 +154,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		rep.InfRefmsgid = env.Msgid
 		if !accepted(ep, env.Infno) {
-			err = fieldErr("infno", "交易编号%q与路径%s不符, 应为%s (infno does not match the path)", clip(env.Infno), r.URL.Path, strings.Join(infnos[ep], "/"))
+			err = fieldErr("infno", "交易编号%q与路径%s不符, 应为%s (infno does not match the path)", validate.Clip(env.Infno), r.URL.Path, strings.Join(infnos[ep], "/"))
 		}
 	}
 	var status int

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rxguard/rxguard/server/validate"
 )
 
 // FieldError is bad input at one national field path
@@ -181,20 +183,7 @@ func num(m map[string]any, key, path string) (v float64, ok bool, err error) {
 	}
 	f, perr := strconv.ParseFloat(s, 64)
 	if perr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false, fieldErr(join(path, key), "应为数字 (must be a number): got %q", clip(s))
+		return 0, false, fieldErr(join(path, key), "应为数字 (must be a number): got %q", validate.Clip(s))
 	}
 	return f, true, nil
-}
-
-// clip shortens a caller's value echoed in a reason.
-func clip(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
 }

@@ -8,6 +8,7 @@ import (
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/engine"
+	"github.com/rxguard/rxguard/server/validate"
 )
 
 // unit is one check: the current encounter of one patient, as a
@@ -76,7 +77,7 @@ func trigScen(a *analysis, infno string, enc rxguardv1.EncounterType, n *notes) 
 	}
 	t, err := strconv.Atoi(a.TrigScen)
 	if err != nil || t < 1 || t > 10 {
-		return 0, fieldErr(p, "触发场景应为1–10 (trig_scen must be 1–10): got %q", clip(a.TrigScen))
+		return 0, fieldErr(p, "触发场景应为1–10 (trig_scen must be 1–10): got %q", validate.Clip(a.TrigScen))
 	}
 	if inEvent && t <= 5 {
 		return 0, fieldErr(p, "触发场景%d为事前场景, 应调用3101 (trig_scen %d is 事前: send it to /nhsa/3101)", t, t)
@@ -95,7 +96,7 @@ func mapAnalysis(env *envelope, a *analysis, t *tables, n *notes) ([]*unit, erro
 	if env.InfTime != "" {
 		ct, _, ok := parseLocal(env.InfTime)
 		if !ok {
-			return nil, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", clip(env.InfTime))
+			return nil, fieldErr("inf_time", "交易时间应为yyyy-MM-dd HH:mm:ss (inf_time must be yyyy-MM-dd HH:mm:ss, local time): got %q", validate.Clip(env.InfTime))
 		}
 		checkTime = ct.Format(time.RFC3339)
 	}
@@ -127,7 +128,7 @@ func currentEncounter(pt *patientDTO) (*encounterDTO, error) {
 			return e, nil
 		}
 	}
-	return nil, fieldErr(join(pt.path, "curr_mdtrt_id"), "当前就诊ID %q 不在fsi_encounter_dtos中 (curr_mdtrt_id matches no fsi_encounter_dtos[].mdtrt_id)", clip(pt.CurrMdtrtID))
+	return nil, fieldErr(join(pt.path, "curr_mdtrt_id"), "当前就诊ID %q 不在fsi_encounter_dtos中 (curr_mdtrt_id matches no fsi_encounter_dtos[].mdtrt_id)", validate.Clip(pt.CurrMdtrtID))
 }
 
 func mapPatient(env *envelope, a *analysis, pt *patientDTO, t *tables, n *notes) (*unit, error) {
@@ -161,7 +162,7 @@ func mapPatient(env *envelope, a *analysis, pt *patientDTO, t *tables, n *notes)
 		level, ok = t.defaultLevel, false
 	}
 	if !ok {
-		n.add(join(enc.path, "medins_lv"), "机构等级%q不在对照表中, 按%d级判断 (medins_lv not in nhsa.hospital_levels: judged as level %d, nhsa.default_hospital_level)", clip(enc.MedinsLv), level, level)
+		n.add(join(enc.path, "medins_lv"), "机构等级%q不在对照表中, 按%d级判断 (medins_lv not in nhsa.hospital_levels: judged as level %d, nhsa.default_hospital_level)", validate.Clip(enc.MedinsLv), level, level)
 	}
 	u := &unit{patient: pt, enc: enc}
 	u.origin = origin{patient: pt.path, encounter: enc.path, hospitalCode: hospitalPath, taskID: join(a.path, "task_id"),
@@ -186,7 +187,7 @@ func mapPatient(env *envelope, a *analysis, pt *patientDTO, t *tables, n *notes)
 		case "0":
 		default:
 			o.lineInCheck = true
-			n.add(join(o.path, "curr_drord_flag"), "当前医嘱标志%q无法识别, 按当前医嘱审核 (curr_drord_flag not 0/1: judged as a line under check)", clip(o.CurrFlag))
+			n.add(join(o.path, "curr_drord_flag"), "当前医嘱标志%q无法识别, 按当前医嘱审核 (curr_drord_flag not 0/1: judged as a line under check)", validate.Clip(o.CurrFlag))
 		}
 		if !o.lineInCheck {
 			continue
@@ -206,7 +207,7 @@ func mapPatient(env *envelope, a *analysis, pt *patientDTO, t *tables, n *notes)
 		}
 	}
 	if len(physicians) > 1 {
-		n.add(u.origin.orderList, "当前医嘱含%d位开单医师, 按第一位(%s)判断医师资格 (lines by %d physicians: qualification judged for the first)", len(physicians), clip(req.Physician.Code), len(physicians))
+		n.add(u.origin.orderList, "当前医嘱含%d位开单医师, 按第一位(%s)判断医师资格 (lines by %d physicians: qualification judged for the first)", len(physicians), validate.Clip(req.Physician.Code), len(physicians))
 	}
 	if req.Physician == nil {
 		req.Physician = &rxguardv1.Physician{Code: enc.DrCodg}
@@ -293,7 +294,7 @@ func encounterType(e *encounterDTO, t *tables, n *notes) rxguardv1.EncounterType
 		return typ
 	}
 	if e.MedType != "" {
-		n.add(join(e.path, "med_type"), "医疗类别%q不在对照表中, 按med_mdtrt_type判断 (med_type not in nhsa.med_types)", clip(e.MedType))
+		n.add(join(e.path, "med_type"), "医疗类别%q不在对照表中, 按med_mdtrt_type判断 (med_type not in nhsa.med_types)", validate.Clip(e.MedType))
 	}
 	return mdtrtType(e.MedMdtrtType)
 }
@@ -317,7 +318,7 @@ func insuranceType(e *encounterDTO, t *tables) (rxguardv1.InsuranceType, error) 
 	}
 	ins, ok := t.insurance[e.Insutype]
 	if !ok {
-		return 0, fieldErr(p, "险种类型%q不在对照表中, 请在配置nhsa.insurance_types中补充 (insutype not in nhsa.insurance_types)", clip(e.Insutype))
+		return 0, fieldErr(p, "险种类型%q不在对照表中, 请在配置nhsa.insurance_types中补充 (insutype not in nhsa.insurance_types)", validate.Clip(e.Insutype))
 	}
 	return ins, nil
 }
@@ -330,7 +331,7 @@ func gender(pt *patientDTO, n *notes) rxguardv1.Gender {
 		return rxguardv1.Gender_GENDER_FEMALE
 	case "", "0", "9", "未知", "未说明":
 	default:
-		n.add(join(pt.path, "gend"), "性别%q无法识别, 按未知 (gend not 0/1/2/9: judged as unknown)", clip(pt.Gend))
+		n.add(join(pt.path, "gend"), "性别%q无法识别, 按未知 (gend not 0/1/2/9: judged as unknown)", validate.Clip(pt.Gend))
 	}
 	return rxguardv1.Gender_GENDER_UNKNOWN
 }
@@ -345,7 +346,7 @@ func maternity(e *encounterDTO, n *notes) rxguardv1.Maternity {
 		return rxguardv1.Maternity_MATERNITY_LACTATING
 	case "":
 	default:
-		n.add(join(e.path, "matn_stas"), "孕产状态%q无法识别, 未纳入 (matn_stas not 0/1/2: not used)", clip(e.MatnStas))
+		n.add(join(e.path, "matn_stas"), "孕产状态%q无法识别, 未纳入 (matn_stas not 0/1/2: not used)", validate.Clip(e.MatnStas))
 	}
 	return rxguardv1.Maternity_MATERNITY_UNSPECIFIED
 }
@@ -364,7 +365,7 @@ func title(s, path string, n *notes) rxguardv1.Title {
 		return rxguardv1.Title_TITLE_CHIEF
 	case "", "6", "9", "无", "其他":
 	default:
-		n.add(path, "职称%q无法识别, 未纳入 (drord_dr_profttl not a known title code: not used)", clip(s))
+		n.add(path, "职称%q无法识别, 未纳入 (drord_dr_profttl not a known title code: not used)", validate.Clip(s))
 	}
 	return rxguardv1.Title_TITLE_UNSPECIFIED
 }
@@ -408,11 +409,11 @@ func diagnoses(e *encounterDTO, n *notes, o *origin) []*rxguardv1.Diagnosis {
 		switch {
 		case code == "":
 			if d.Codg != "" || d.Name != "" {
-				n.add(join(d.path, "dise_codg"), "诊断编码%q不是ICD-10编码, 未纳入审核 (not an ICD-10 code: not judged)", clip(d.Codg))
+				n.add(join(d.path, "dise_codg"), "诊断编码%q不是ICD-10编码, 未纳入审核 (not an ICD-10 code: not judged)", validate.Clip(d.Codg))
 			}
 			continue
 		case code != strings.ToUpper(d.Codg):
-			n.add(join(d.path, "dise_codg"), "诊断编码与名称疑似颠倒, 已按%q审核 (dise_codg and dise_name swapped: judged as %q)", clip(code), clip(code))
+			n.add(join(d.path, "dise_codg"), "诊断编码与名称疑似颠倒, 已按%q审核 (dise_codg and dise_name swapped: judged as %q)", validate.Clip(code), validate.Clip(code))
 		}
 		add(code, name, d.MaindiseFlag == "1", join(d.path, "dise_codg"))
 	}
@@ -420,7 +421,7 @@ func diagnoses(e *encounterDTO, n *notes, o *origin) []*rxguardv1.Diagnosis {
 		if isICD(c) {
 			add(c, e.DscgMainDiseName, !hasPrimary(out), join(e.path, "dscg_main_dise_codg"))
 		} else {
-			n.add(join(e.path, "dscg_main_dise_codg"), "出院主诊断编码%q不是ICD-10编码, 未纳入审核 (not an ICD-10 code: not judged)", clip(e.DscgMainDiseCodg))
+			n.add(join(e.path, "dscg_main_dise_codg"), "出院主诊断编码%q不是ICD-10编码, 未纳入审核 (not an ICD-10 code: not judged)", validate.Clip(e.DscgMainDiseCodg))
 		}
 	}
 	return out
@@ -452,7 +453,7 @@ func looksLikeCode(s string) bool {
 // pair back (a name in hilist_code, the code in hilist_name).
 func itemCode(o *orderDTO, n *notes) (code, name string) {
 	if o.HilistCode != "" && !looksLikeCode(o.HilistCode) && looksLikeCode(o.HilistName) {
-		n.add(join(o.path, "hilist_code"), "医保目录编码与名称疑似颠倒, 已按%q审核 (hilist_code and hilist_name swapped)", clip(o.HilistName))
+		n.add(join(o.path, "hilist_code"), "医保目录编码与名称疑似颠倒, 已按%q审核 (hilist_code and hilist_name swapped)", validate.Clip(o.HilistName))
 		return o.HilistName, o.HilistCode
 	}
 	return o.HilistCode, o.HilistName
@@ -510,7 +511,7 @@ func orderLine(o *orderDTO, n *notes) (*rxguardv1.OrderLine, lineAmount) {
 		if t, _, ok := parseLocal(o.BegnDate); ok {
 			l.StartTime = t.Format(time.RFC3339)
 		} else {
-			n.add(join(o.path, "drord_begn_date"), "医嘱开始时间%q无法识别, 按审核时间 (drord_begn_date unreadable: judged at the check time)", clip(o.BegnDate))
+			n.add(join(o.path, "drord_begn_date"), "医嘱开始时间%q无法识别, 按审核时间 (drord_begn_date unreadable: judged at the check time)", validate.Clip(o.BegnDate))
 		}
 	}
 	// 全自费: the whole amount is the patient's own (selfpay_amt ≥ sumamt).

@@ -123,7 +123,7 @@ func Violations(err error) []*errdetails.BadRequest_FieldViolation {
 func (r *report) date(at path, name, zh, s string, zone *time.Location) (time.Time, bool) {
 	t, ok := parseDate(s, zone)
 	if !ok && !r.full() {
-		r.addf(at.field(name), "%s格式应为YYYY-MM-DD (%s must be YYYY-MM-DD): got %q", zh, name, clip(s))
+		r.addf(at.field(name), "%s格式应为YYYY-MM-DD (%s must be YYYY-MM-DD): got %q", zh, name, Clip(s))
 	}
 	return t, ok
 }
@@ -139,12 +139,13 @@ func (r *report) rfc3339(at path, name, zh, s string, zone *time.Location) (time
 
 func (r *report) badRFC3339(field, zh, name, s string) {
 	r.addf(field, "%s应为带时区的RFC 3339时间, 如2024-05-01T08:30:00+08:00 (%s must be RFC 3339 with offset): got %q",
-		zh, name, clip(s))
+		zh, name, Clip(s))
 }
 
-// clip shortens a caller's value echoed in a description, so one bad field
-// cannot use up the detail budget.
-func clip(s string) string {
+// Clip shortens a caller's value echoed in a description (at most 40 bytes,
+// cut at a rune boundary), so one bad field cannot use up the detail
+// budget. The other doors (nhsa) quote callers' values through it too.
+func Clip(s string) string {
 	const max = 40
 	if len(s) <= max {
 		return s

@@ -87,7 +87,7 @@ func RecordResponse(req *rxguardv1.RecordResponseRequest, lim Limits, now time.T
 			fid := x.GetFindingId()
 			if r.text(at, "finding_id", "提示ID", fid, true, lim.MaxStringLen) {
 				if id != "" && !strings.HasPrefix(fid, id+"-") && !r.full() {
-					r.addf(at.field("finding_id"), "提示ID不属于该决策%q (finding_id %q is not a finding of decision %q)", clip(id), clip(fid), clip(id))
+					r.addf(at.field("finding_id"), "提示ID不属于该决策%q (finding_id %q is not a finding of decision %q)", Clip(id), Clip(fid), Clip(id))
 				}
 				for j := range i {
 					if rs[j].GetFindingId() == fid && !r.full() {
@@ -101,7 +101,7 @@ func RecordResponse(req *rxguardv1.RecordResponseRequest, lim Limits, now time.T
 			continuing := x.GetResponse() == rxguardv1.Response_RESPONSE_CONTINUE
 			if r.text(at, "reason_code", "理由代码", code, continuing, lim.MaxStringLen) && !IsReasonCode(code) && !r.full() {
 				r.addf(at.field("reason_code"), "理由代码无效, 应为%s之一 (reason_code must be one of %s): got %q",
-					reasonCodeList(), reasonCodeList(), clip(code))
+					reasonCodeList(), reasonCodeList(), Clip(code))
 			}
 			if r.text(at, "reason_text", "理由说明", text, continuing, 4*MaxReasonText) {
 				if n := utf8.RuneCountInString(text); n > MaxReasonText && !r.full() {

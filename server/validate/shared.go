@@ -56,7 +56,7 @@ func RecordSharedResults(req *rxguardv1.RecordSharedResultsRequest, lim Limits, 
 			item := res.GetItemCode()
 			if r.code(at, "item_code", "项目编码", item, true, lim.MaxStringLen) {
 				if c, _ := knowledge.CanonicalCode(item); !isServiceItemCode(c) && !r.full() {
-					r.addf(at.field("item_code"), "项目编码须为15位数字的医疗服务项目编码 (item_code must be a 15-digit national service item code): got %q", clip(item))
+					r.addf(at.field("item_code"), "项目编码须为15位数字的医疗服务项目编码 (item_code must be a 15-digit national service item code): got %q", Clip(item))
 				}
 			}
 			r.text(at, "item_name", "项目名称", res.GetItemName(), false, lim.MaxNameLen)

@@ -79,7 +79,7 @@ func RecordSigned(req *rxguardv1.RecordSignedRequest, lim Limits, now time.Time)
 			if id := o.GetLineId(); r.text(at, "line_id", "行号", id, true, lim.MaxStringLen) {
 				if first := ids.first(i); first >= 0 && !r.full() {
 					r.addf(at.field("line_id"), "行号重复: %q已用于orders[%d] (duplicate line_id %q, first used by orders[%d])",
-						clip(id), first, clip(id), first)
+						Clip(id), first, Clip(id), first)
 				}
 			}
 			r.code(at, "item_code", "项目编码", o.GetItemCode(), true, lim.MaxStringLen)

@@ -164,7 +164,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 			if d, ok := r.date(at, "birth_date", "出生日期", s, zone); ok && r.notBeforeEarliest(at, "birth_date", "出生日期", d) {
 				if checkTimeOK && checkTimeInRange && d.After(checkTime) {
 					r.addf(at.field("birth_date"), "出生日期晚于检查时间%s (birth_date is after check_time %s): got %q",
-						checkTime.Format(dateLayout), checkTime.Format(dateLayout), clip(s))
+						checkTime.Format(dateLayout), checkTime.Format(dateLayout), Clip(s))
 				}
 				p.BirthDate = d
 			}
@@ -241,7 +241,7 @@ func CheckOrders(req *rxguardv1.CheckOrdersRequest, lim Limits, now time.Time) (
 			if id := o.GetLineId(); r.text(at, "line_id", "行号", id, true, lim.MaxStringLen) {
 				if first := ids.first(i); first >= 0 && !r.full() {
 					r.addf(at.field("line_id"), "行号重复: %q已用于orders[%d] (duplicate line_id %q, first used by orders[%d])",
-						clip(id), first, clip(id), first)
+						Clip(id), first, Clip(id), first)
 				}
 			}
 			r.code(at, "item_code", "项目编码", o.GetItemCode(), true, lim.MaxStringLen)
@@ -323,7 +323,7 @@ func previousEncounter(r *report, at path, pe *rxguardv1.PreviousEncounter, lim 
 		if d, ok := r.date(at, "discharge_date", "出院日期", s, zone); ok && r.timeWithin(at, "discharge_date", "出院日期", d, latest, latestWhat) &&
 			!admit.IsZero() && d.Before(admit) && !r.full() {
 			r.addf(at.field("discharge_date"), "出院日期早于入院日期%s (discharge_date is before admit_date %s): got %q",
-				pe.GetAdmitDate(), pe.GetAdmitDate(), clip(s))
+				pe.GetAdmitDate(), pe.GetAdmitDate(), Clip(s))
 		}
 	}
 	r.code(at, "primary_diagnosis", "主要诊断编码", pe.GetPrimaryDiagnosis(), false, lim.MaxStringLen)
