@@ -9,53 +9,18 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/internal/benchorder"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
 	"github.com/rxguard/rxguard/server/validate"
 )
 
-// benchRequest is a realistic 10-line inpatient order against the official
-// batches: restricted drugs and items, service items with limits, and a
-// history of 20 earlier orders, so every history-based rule does its work.
-func benchRequest() *rxguardv1.CheckOrdersRequest {
-	req := &rxguardv1.CheckOrdersRequest{
-		RequestId: "bench",
-		Scene:     rxguardv1.Scene_SCENE_INPATIENT,
-		Hospital:  &rxguardv1.Hospital{Code: "H1", Level: 2},
-		Patient: &rxguardv1.Patient{Id: "P1", Gender: rxguardv1.Gender_GENDER_MALE, BirthDate: "1958-06-01",
-			InsuranceType: rxguardv1.InsuranceType_INSURANCE_EMPLOYEE},
-		Encounter: &rxguardv1.Encounter{Id: "E1", Type: rxguardv1.EncounterType_ENCOUNTER_INPATIENT, AdmitDate: "2026-11-10"},
-		Physician: &rxguardv1.Physician{Code: "D370800000001", Title: rxguardv1.Title_TITLE_CHIEF},
-		Diagnoses: []*rxguardv1.Diagnosis{{Code: "I63.900", Primary: true}, {Code: "E11.900"}},
-		CheckTime: "2026-11-22T10:00:00+08:00",
-	}
-	codes := []string{
-		"ZD03AAA0043010100166",     // 第一批 female-only drug (fires: male)
-		"XB01AXA223B002010100156",  // 第六批 course 14 days
-		"ZC01AAA0042010105549",     // 第五批 二级
-		"XB05BAU012B002010102180",  // 第四批 住院
-		"001109000010000",          // 第八批-1 床位费 1/日
-		"001103000010000",          // 第七批 主项
-		"001102000030000",          // 第七批 从项 (fires)
-		"002503020030000",          // 第八批-4 1 per 15 days
-		"003402000050000",          // 第八批-3 course 90 / interval 14
-		"XA10BAD9029A001010199929", // demo drug without restrictions
-	}
-	for i, c := range codes {
-		req.Orders = append(req.Orders, &rxguardv1.OrderLine{
-			LineId: string(rune('A' + i)), ItemCode: c, Kind: rxguardv1.ItemKind_ITEM_DRUG, Quantity: 1, Days: 3,
-			StartTime: "2026-11-22T10:00:00+08:00", UnitPrice: 10,
-		})
-	}
-	for i := 0; i < 20; i++ {
-		req.History = append(req.History, &rxguardv1.HistoryOrder{
-			ItemCode: codes[i%len(codes)], Quantity: 1, Days: 3, EncounterId: "E1",
-			Time: time.Date(2026, 11, 2+i/2, 9, 0, 0, 0, engine.Shanghai).Format(time.RFC3339),
-		})
-	}
-	return req
-}
+// benchRequest is the realistic 10-line inpatient order every benchmark
+// shares (internal/benchorder): restricted drugs and items, service items
+// with limits, and a history of 20 earlier orders, so every history-based
+// rule does its work.
+func benchRequest() *rxguardv1.CheckOrdersRequest { return benchorder.Order(10) }
 
 // BenchmarkEngineCheck10Lines is the target: in-process evaluation
 // of a 10-line order against the full official batches (≤ 20 µs).
