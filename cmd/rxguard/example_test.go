@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -305,5 +306,64 @@ func TestServeStartsWithTheExample(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// The national and CDS Hooks doors follow their sections: nhsa on by
+// default and off with nhsa.disabled; cds_hooks off by default and on with
+// cds_hooks.enabled and the hospital.
+func TestServeOpensTheDoorsItIsConfiguredFor(t *testing.T) {
+	cds := "cds_hooks:\n  enabled: true\n  hospital: {code: H370800001, level: 2}\n"
+	for _, tc := range []struct {
+		name, config   string
+		nhsa, cdsHooks bool
+	}{
+		{"defaults", "", true, false},
+		{"nhsa disabled, cds enabled", "nhsa:\n  disabled: true\n" + cds, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, "rxguard.yaml", tc.config)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errOut syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "-config", path, "-data", t.TempDir(), "-grpc", "127.0.0.1:0", "-http", "127.0.0.1:0"}, &out, &errOut)
+			}()
+			httpAddr := regexp.MustCompile(`msg="rxguard serving" grpc=\S+ http=(\S+)`)
+			deadline := time.After(60 * time.Second)
+			var m []string
+			for m = httpAddr.FindStringSubmatch(errOut.String()); m == nil; m = httpAddr.FindStringSubmatch(errOut.String()) {
+				select {
+				case err := <-done:
+					t.Fatalf("serve stopped: %v\n%s", err, errOut.String())
+				case <-deadline:
+					t.Fatalf("serve did not become ready:\n%s", errOut.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			for _, door := range []struct {
+				path string
+				open bool
+			}{{"/nhsa/3101", tc.nhsa}, {"/cds-services", tc.cdsHooks}} {
+				method := http.MethodPost
+				if door.path == "/cds-services" {
+					method = http.MethodGet
+				}
+				req, _ := http.NewRequest(method, "http://"+m[1]+door.path, strings.NewReader("{}"))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if served := resp.StatusCode != http.StatusNotFound; served != door.open {
+					t.Errorf("%s %s: HTTP %d, want served=%v", method, door.path, resp.StatusCode, door.open)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
 	}
 }
