@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 )
@@ -613,12 +614,17 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// clipS bounds what a message quotes of client input.
+// clipS bounds what a message quotes of client input (80 bytes, cut at a
+// rune boundary so the quote stays valid UTF-8).
 func clipS(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	i := 80
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // fhirPath maps a CheckOrders field path of a validation violation
