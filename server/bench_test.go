@@ -175,3 +175,26 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	slices.Sort(s)
 	return s[len(s)/2], s[len(s)*99/100]
 }
+
+// TestEngineCheckAllocations pins the per-check allocations of the 10-line
+// benchmark order (10 findings): texts are built in the check's arena and
+// findings, fixes and line lists come from slabs (server/engine text.go,
+// slab.go). Before them it was 140; a finding that allocates its texts
+// again one by one fails this.
+func TestEngineCheckAllocations(t *testing.T) {
+	eng, _ := engine.New(engine.Config{})
+	eng.Swap(demoIndex(t))
+	req := benchRequest()
+	parsed, err := validate.CheckOrders(req, validate.DefaultLimits(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &engine.Input{Req: req, CheckTime: parsed.CheckTime, BirthDate: parsed.BirthDate, OrderTimes: parsed.OrderStart, HistoryTimes: parsed.HistoryTime}
+	if n := len(eng.Check(in).Findings); n < 9 {
+		t.Fatalf("benchmark order has %d findings; the bound below assumes about 10", n)
+	}
+	const limit = 45
+	if allocs := testing.AllocsPerRun(200, func() { eng.Check(in) }); allocs > limit {
+		t.Fatalf("a 10-line check allocates %.0f times, want ≤ %d", allocs, limit)
+	}
+}

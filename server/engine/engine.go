@@ -4,7 +4,6 @@
 package engine
 
 import (
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -228,7 +227,7 @@ func (e *Engine) Check(in *Input) *Result {
 				v.fixes = tightenFixes(ev, li, entry.checks[bi+1:], s, v.fixes)
 			}
 			if byName {
-				v.evidence += "；按药品通用名“" + entry.name + "”匹配（编码 " + o.ItemCode + " 未被该批次收录）"
+				v.evidence = ev.cat(v.evidence, "；按药品通用名“", entry.name, "”匹配（编码 ", o.ItemCode, " 未被该批次收录）")
 			}
 			ev.add(s, e.override[s.order], li, b.r.Key(), v)
 		}
@@ -287,9 +286,14 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, ruleID
 		action = override
 	}
 	var lines []string
-	if !v.noLine {
-		lines = make([]string, 0, 1+len(v.otherLines))
-		lines = append(lines, ev.req.Orders[li].LineId)
+	if n := len(v.otherLines); !v.noLine || n > 0 {
+		if !v.noLine {
+			n++
+		}
+		lines = ev.lineIDs(n)
+		if !v.noLine {
+			lines = append(lines, ev.req.Orders[li].LineId)
+		}
 	}
 	for _, o := range v.otherLines {
 		lines = append(lines, ev.req.Orders[o].LineId)
@@ -298,18 +302,22 @@ func (ev *evaluation) add(s *ruleSpec, override rxguardv1.Action, li int, ruleID
 	if len(ev.in.Normalised) > 0 {
 		evidence += ev.normalisedNote(s, li, v)
 	}
-	ev.out = append(ev.out, &rxguardv1.Finding{
-		RuleId:      ruleID,
-		RuleType:    string(s.typ),
-		Action:      action,
-		LineIds:     lines,
-		Message:     v.message,
-		Evidence:    evidence + ev.idx.evidenceSuffix,
-		Suggestion:  v.suggestion,
-		Overridable: action != rxguardv1.Action_ACTION_BLOCK,
-		Source:      "builtin",
-		Fixes:       v.fixes,
-	})
+	f := ev.newFinding()
+	f.RuleId = ruleID
+	f.RuleType = string(s.typ)
+	f.Action = action
+	f.LineIds = lines
+	f.Message = v.message
+	f.Evidence = ev.cat(evidence, ev.idx.evidenceSuffix)
+	f.Suggestion = v.suggestion
+	f.Overridable = action != rxguardv1.Action_ACTION_BLOCK
+	f.Source = "builtin"
+	f.Fixes = v.fixes
+	if ev.out == nil {
+		ev.out = make([]*rxguardv1.Finding, 0, slabSize(len(ev.lines)))
+		ev.firstLine = make([]int, 0, slabSize(len(ev.lines)))
+	}
+	ev.out = append(ev.out, f)
 	ev.lineOf(len(ev.out)-1, li)
 }
 
@@ -324,25 +332,25 @@ func (ev *evaluation) lineOf(finding, line int) {
 // rank orders findings by action (BLOCK first), then by line order, and
 // derives the verdict from the strongest action (RULES.md).
 func rank(ev *evaluation, res *Result) {
-	if len(res.Findings) > 1 {
-		idx := make([]int, len(res.Findings))
-		for i := range idx {
-			idx[i] = i
+	// A stable insertion sort in place, moving each finding's first line
+	// with it: findings are few (about one per line), and sort.SliceStable
+	// cost three allocations a check.
+	fs, first := res.Findings, ev.firstLine
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && ranksBefore(fs[j], first[j], fs[j-1], first[j-1]); j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+			first[j], first[j-1] = first[j-1], first[j]
 		}
-		sort.SliceStable(idx, func(a, b int) bool {
-			fa, fb := res.Findings[idx[a]], res.Findings[idx[b]]
-			if fa.Action != fb.Action {
-				return fa.Action > fb.Action
-			}
-			return ev.firstLine[idx[a]] < ev.firstLine[idx[b]]
-		})
-		sorted := make([]*rxguardv1.Finding, len(idx))
-		for i, j := range idx {
-			sorted[i] = res.Findings[j]
-		}
-		res.Findings = sorted
 	}
 	res.Verdict = verdictOf(res.Findings)
+}
+
+// ranksBefore: a stronger action first (BLOCK), then the earlier line.
+func ranksBefore(a *rxguardv1.Finding, aLine int, b *rxguardv1.Finding, bLine int) bool {
+	if a.Action != b.Action {
+		return a.Action > b.Action
+	}
+	return aLine < bLine
 }
 
 // dayString formats a local day number as YYYY-MM-DD.
@@ -365,7 +373,7 @@ func (ev *evaluation) normalisedNote(s *ruleSpec, li int, v violation) string {
 			mine = true
 		}
 		if mine {
-			note += "；编码已规范化：" + n.Field + " 收到" + strconv.Quote(n.From) + "，按 " + n.To + " 核对"
+			note = ev.cat(note, "；编码已规范化：", n.Field, " 收到", strconv.Quote(n.From), "，按 ", n.To, " 核对")
 		}
 	}
 	return note

@@ -101,6 +101,10 @@ type evaluation struct {
 	firstLine    []int
 	// readmissionDays is READMISSION's window N (Engine configuration).
 	readmissionDays int
+	// text holds the findings' texts (text.go), slabs their messages
+	// (slab.go).
+	text  text
+	slabs slabs
 }
 
 type firedKey struct {
@@ -144,6 +148,7 @@ func ageAt(birth, at time.Time) (years, days int) {
 func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 	req := in.Req
 	ev := &evaluation{in: in, req: req, idx: idx, physTable: phys, checkDay: dayNumber(in.CheckTime)}
+	ev.text.first = textFirstChunk(len(req.Orders))
 	if !in.BirthDate.IsZero() {
 		ev.ageYears, ev.ageDays = ageAt(in.BirthDate, in.CheckTime)
 		ev.hasAge = true

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"slices"
-	"strconv"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
@@ -80,12 +79,12 @@ func (ev *evaluation) lineID(li int) string { return ev.req.Orders[li].LineId }
 
 // selfPayFix: a payment rule never fires on a self-pay line (RULES.md).
 func (ev *evaluation) selfPayFix(li int) *rxguardv1.Fix {
-	return &rxguardv1.Fix{Kind: fixSelfPay, LineId: ev.lineID(li), Label: labelSelfPay}
+	return ev.newFix(fixSelfPay, li, labelSelfPay)
 }
 
 // attestFix: DRUG_INDICATION and SECOND_LINE never fire on an attested line.
 func (ev *evaluation) attestFix(li int) *rxguardv1.Fix {
-	return &rxguardv1.Fix{Kind: fixAttest, LineId: ev.lineID(li), Label: labelAttest}
+	return ev.newFix(fixAttest, li, labelAttest)
 }
 
 // removeFix removes line li; nil when it is the order's only line (an empty
@@ -94,15 +93,19 @@ func (ev *evaluation) removeFix(li int) *rxguardv1.Fix {
 	if len(ev.req.Orders) < 2 {
 		return nil
 	}
-	return &rxguardv1.Fix{Kind: fixRemoveLine, LineId: ev.lineID(li), Label: labelRemove}
+	return ev.newFix(fixRemoveLine, li, labelRemove)
 }
 
 func (ev *evaluation) reduceQuantityFix(li int, q float64) *rxguardv1.Fix {
-	return &rxguardv1.Fix{Kind: fixReduceQuantity, LineId: ev.lineID(li), Quantity: q, Label: "数量改为 " + formatQty(q)}
+	f := ev.newFix(fixReduceQuantity, li, ev.cat("数量改为 ", formatQty(q)))
+	f.Quantity = q
+	return f
 }
 
 func (ev *evaluation) reduceDaysFix(li int, days int) *rxguardv1.Fix {
-	return &rxguardv1.Fix{Kind: fixReduceDays, LineId: ev.lineID(li), Days: int32(days), Label: "天数改为 " + strconv.Itoa(days)}
+	f := ev.newFix(fixReduceDays, li, ev.cat("天数改为 ", ev.itoa(days)))
+	f.Days = int32(days)
+	return f
 }
 
 // fixList collects fixes, dropping the nil ones (a fix that does not apply

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"strconv"
-
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 )
@@ -59,14 +57,14 @@ func checkAge(ev *evaluation, line int, b *bound) (violation, bool) {
 	if !known || in {
 		return violation{}, false
 	}
-	age := strconv.Itoa(ev.ageYears) + "岁"
+	age := ev.cat(ev.itoa(ev.ageYears), "岁")
 	if ev.ageYears == 0 {
-		age = strconv.Itoa(ev.ageDays) + "天"
+		age = ev.cat(ev.itoa(ev.ageDays), "天")
 	}
 	return violation{
-		message:    r.Name + " 医保限" + bandRule[r.AgeBand] + "支付，患者年龄" + age + "。",
-		evidence:   b.quote + "；限定对象：" + string(r.AgeBand),
-		suggestion: "核对患者出生日期或更换适用的" + itemWord(r.Type) + "，" + selfPaySuggestion,
+		message:    ev.cat(r.Name, " 医保限", bandRule[r.AgeBand], "支付，患者年龄", age, "。"),
+		evidence:   ev.cat(b.quote, "；限定对象：", string(r.AgeBand)),
+		suggestion: ev.cat("核对患者出生日期或更换适用的", itemWord(r.Type), "，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true
 }

@@ -46,7 +46,7 @@ func checkDiagnosisGender(ev *evaluation) []violation {
 		if len(code) < 3 || !inRanges(code[:3], wrong) {
 			continue
 		}
-		id := "DIAGNOSIS_GENDER/" + dx.Code
+		id := ev.cat("DIAGNOSIS_GENDER/", dx.Code)
 		dup := false
 		for _, v := range out {
 			dup = dup || v.ruleID == id
@@ -61,7 +61,7 @@ func checkDiagnosisGender(ev *evaluation) []violation {
 		out = append(out, violation{
 			ruleID:     id,
 			noLine:     true,
-			message:    "诊断 " + name + "（" + dx.Code + "）仅适用于" + other + "性，患者性别为" + gender + "。",
+			message:    ev.cat("诊断 ", name, "（", dx.Code, "）仅适用于", other, "性，患者性别为", gender, "。"),
 			evidence:   "ICD-10 性别特异类目：女性 O00–O9A、Z32–Z39、C51–C58、N70–N98；男性 N40–N53、C60–C63",
 			suggestion: "核对患者性别或诊断编码。",
 		})

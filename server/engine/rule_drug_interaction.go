@@ -44,8 +44,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 		if p := ev.drugOf(h); p != nil {
 			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
-				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic,
-					h.t.In(Shanghai).Format("2006-01-02")+"开具、仍在用药期内的"))
+				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic, ev.cat(h.t.In(Shanghai).Format("2006-01-02"), "开具、仍在用药期内的")))
 			}
 		}
 	}
@@ -56,9 +55,9 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 // that line clears every pair it is in (one fix, whatever the partner).
 func interactionViolation(ev *evaluation, line int, it *knowledge.Interaction, this, other, where string) violation {
 	v := violation{
-		ruleID:   "DRUG_INTERACTION/" + pairKey(it.DrugA, it.DrugB),
-		message:  this + " 与" + where + other + " 存在配伍" + it.Severity + "：" + it.Reason + "。",
-		evidence: it.Source.String() + "：" + it.DrugA + " + " + it.DrugB + "，" + it.Severity + "，" + it.Reason,
+		ruleID:   ev.cat("DRUG_INTERACTION/", pairKey(it.DrugA, it.DrugB)),
+		message:  ev.cat(this, " 与", where, other, " 存在配伍", it.Severity, "：", it.Reason, "。"),
+		evidence: ev.cat(it.Source.String(), "：", it.DrugA, " + ", it.DrugB, "，", it.Severity, "，", it.Reason),
 	}
 	if it.Severity == "禁忌" {
 		v.action = rxguardv1.Action_ACTION_BLOCK

@@ -60,7 +60,7 @@ func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) 
 	}
 	for i := range ev.history {
 		if p := &ev.history[i]; p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			return duplicateChargeViolation(ev, line, b, p.t.In(Shanghai).Format("2006-01-02 15:04")+"已收取"), true
+			return duplicateChargeViolation(ev, line, b, ev.cat(p.t.In(Shanghai).Format("2006-01-02 15:04"), "已收取")), true
 		}
 	}
 	return violation{}, false
@@ -71,14 +71,14 @@ func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) 
 func duplicateChargeViolation(ev *evaluation, line int, b *bound, when string) violation {
 	r := b.r
 	v := violation{
-		message: r.Name + " 已包含在主项 " + r.PrimaryName + " 内（" + when + "主项，频度：" + string(r.Window) +
-			"），不得重复收费。",
-		evidence:   b.source + "：主项 " + r.PrimaryName + "（" + r.PrimaryCode + "）包含从项 " + r.Name + "（" + r.Code + "），频度" + string(r.Window),
-		suggestion: "删除从项 " + r.Name + "，" + selfPaySuggestion,
+		message: ev.cat(r.Name, " 已包含在主项 ", r.PrimaryName, " 内（", when, "主项，频度：", string(r.Window),
+			"），不得重复收费。"),
+		evidence:   ev.cat(b.source, "：主项 ", r.PrimaryName, "（", r.PrimaryCode, "）包含从项 ", r.Name, "（", r.Code, "），频度", string(r.Window)),
+		suggestion: ev.cat("删除从项 ", r.Name, "，", selfPaySuggestion),
 		fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 	}
 	if r.Description != "" {
-		v.evidence += "，备注：“" + r.Description + "”"
+		v.evidence = ev.cat(v.evidence, "，备注：“", r.Description, "”")
 	}
 	return v
 }

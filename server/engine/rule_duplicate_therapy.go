@@ -24,14 +24,14 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 	}
 	for i := 0; i < line; i++ {
 		if p := ev.drugOf(&ev.lines[i]); p != nil && p.generic == d.generic && isDrug(ev.req.Orders[i].Kind) {
-			return []violation{{
-				ruleID:     "DUPLICATE_THERAPY/" + d.generic,
-				message:    d.generic + " 在本处方中重复开具（第" + ev.req.Orders[i].LineId + "行已开具同一通用名药品）。",
-				evidence:   d.source + "：通用名 " + d.generic,
+			return ev.one(violation{
+				ruleID:     ev.cat("DUPLICATE_THERAPY/", d.generic),
+				message:    ev.cat(d.generic, " 在本处方中重复开具（第", ev.req.Orders[i].LineId, "行已开具同一通用名药品）。"),
+				evidence:   ev.cat(d.source, "：通用名 ", d.generic),
 				suggestion: "删除重复的一行，或合并为一条医嘱。",
 				otherLines: []int{i},
 				fixes:      fixList(ev.removeFix(line)),
-			}}
+			})
 		}
 	}
 	day := ev.lines[line].day
@@ -42,13 +42,13 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 		}
 		if p := ev.drugOf(h); p != nil && p.generic == d.generic {
 			until := dayString(h.day + supplyDays(h.days) - 1)
-			return []violation{{
-				ruleID:     "DUPLICATE_THERAPY/" + d.generic,
-				message:    d.generic + " 患者" + h.t.In(Shanghai).Format("2006-01-02") + "已开具，用药期至" + until + "，本次重复开具。",
-				evidence:   "既往医嘱：" + h.code + "，" + h.t.In(Shanghai).Format("2006-01-02") + "，" + itoa(int(h.days)) + "天",
-				suggestion: "原药品用完（" + until + "后）再开具；确需调整请填写理由。",
+			return ev.one(violation{
+				ruleID:     ev.cat("DUPLICATE_THERAPY/", d.generic),
+				message:    ev.cat(d.generic, " 患者", h.t.In(Shanghai).Format("2006-01-02"), "已开具，用药期至", until, "，本次重复开具。"),
+				evidence:   ev.cat("既往医嘱：", h.code, "，", h.t.In(Shanghai).Format("2006-01-02"), "，", ev.itoa(int(h.days)), "天"),
+				suggestion: ev.cat("原药品用完（", until, "后）再开具；确需调整请填写理由。"),
 				fixes:      fixList(ev.removeFix(line)),
-			}}
+			})
 		}
 	}
 	return nil

@@ -34,9 +34,9 @@ func checkEncounterType(ev *evaluation, line int, b *bound) (violation, bool) {
 		allowed, where = "急诊或住院", "急诊或住院"
 	}
 	return violation{
-		message:    r.Name + " 医保限" + allowed + "患者支付，本次为" + encounterName(typ) + "。",
-		evidence:   b.quote + "；限定就医方式：" + where,
-		suggestion: "收住院后在住院医嘱中开具，或更换门诊可支付的药品，" + selfPaySuggestion,
+		message:    ev.cat(r.Name, " 医保限", allowed, "患者支付，本次为", encounterName(typ), "。"),
+		evidence:   ev.cat(b.quote, "；限定就医方式：", where),
+		suggestion: ev.cat("收住院后在住院医嘱中开具，或更换门诊可支付的药品，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true
 }

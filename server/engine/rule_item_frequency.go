@@ -55,16 +55,16 @@ func checkItemFrequency(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	// A line with quantity q counts q (at least once if q is missing), so
 	// quantity = left passes exactly; with nothing left the line must go.
-	suggestion := "当日医保剩余可支付数量" + formatQty(left) + "，请将数量减至" + formatQty(left) + "以内，"
+	suggestion := ev.cat("当日医保剩余可支付数量", formatQty(left), "，请将数量减至", formatQty(left), "以内，")
 	change := ev.reduceQuantityFix(line, left)
 	if left == 0 {
 		suggestion = "当日已达限定数量，请删除本项目，"
 		change = ev.removeFix(line)
 	}
 	return violation{
-		message: r.Name + " 医保每日限" + formatQty(r.DailyLimit) + r.Unit + "，当日已有" + formatQty(before) +
-			"，加本医嘱" + formatQty(this) + "共" + formatQty(before+this) + "。",
-		evidence:   b.source + "：" + r.Name + "，限制数量" + formatQty(r.DailyLimit) + "，数量单位" + r.Unit,
+		message: ev.cat(r.Name, " 医保每日限", formatQty(r.DailyLimit), r.Unit, "，当日已有", formatQty(before),
+			"，加本医嘱", formatQty(this), "共", formatQty(before+this), "。"),
+		evidence:   ev.cat(b.source, "：", r.Name, "，限制数量", formatQty(r.DailyLimit), "，数量单位", r.Unit),
 		suggestion: suggestion + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

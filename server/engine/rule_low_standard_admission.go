@@ -28,13 +28,13 @@ func checkLowStandardAdmission(ev *evaluation) []violation {
 	if !ok {
 		return nil
 	}
-	return []violation{{
-		ruleID: "LOW_STANDARD_ADMISSION/" + cond.Prefix,
+	return ev.one(violation{
+		ruleID: ev.cat("LOW_STANDARD_ADMISSION/", cond.Prefix),
 		noLine: true,
-		message: "本次住院登记的主要诊断 " + diagnosisLabel(primary) + " 属通常在门诊治疗的病种（" + cond.Prefix + " " + cond.Name +
-			"），疑似低标准入院。",
-		evidence: cond.Source.String() + "：门诊可治疗病种目录 " + cond.Prefix + " " + cond.Name +
-			"；主要诊断 " + primary.GetCode() + " 以该编码开头",
+		message: ev.cat("本次住院登记的主要诊断 ", diagnosisLabel(primary), " 属通常在门诊治疗的病种（", cond.Prefix, " ", cond.Name,
+			"），疑似低标准入院。"),
+		evidence: ev.cat(cond.Source.String(), "：门诊可治疗病种目录 ", cond.Prefix, " ", cond.Name,
+			"；主要诊断 ", primary.GetCode(), " 以该编码开头"),
 		suggestion: "病情可在门诊治疗的请改为门诊治疗；如属急救、抢救请标记 encounter.rescue；确需住院的（如合并症、病情危重）请记录住院指征后继续。",
-	}}
+	})
 }

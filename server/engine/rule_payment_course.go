@@ -52,16 +52,15 @@ func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	// Reducing this line's days to what is left clears the course (later
 	// lines of the drug only get fewer days before them); with nothing
 	// left, only dropping the line or self-pay does.
-	suggestion := "本次就诊医保剩余可支付" + strconv.Itoa(left) + "天，请将用药天数减至" + strconv.Itoa(left) + "天以内，"
+	suggestion := ev.cat("本次就诊医保剩余可支付", ev.itoa(left), "天，请将用药天数减至", ev.itoa(left), "天以内，")
 	change := ev.reduceDaysFix(line, left)
 	if left == 0 {
 		suggestion = "本次就诊医保支付疗程已用完，请停用或更换药品，"
 		change = ev.removeFix(line)
 	}
 	return violation{
-		message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊已用" + strconv.Itoa(before) +
-			"天，加本医嘱" + strconv.Itoa(this) + "天共" + strconv.Itoa(before+this) + "天。",
-		evidence:   b.quote + "；限定支付疗程：" + strconv.Itoa(r.CourseDays) + "天",
+		message:    ev.cat(r.Name, " 医保支付不超过", ev.itoa(r.CourseDays), "天，本次就诊已用", ev.itoa(before), "天，加本医嘱", ev.itoa(this), "天共", ev.itoa(before+this), "天。"),
+		evidence:   ev.cat(b.quote, "；限定支付疗程：", ev.itoa(r.CourseDays), "天"),
 		suggestion: suggestion + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

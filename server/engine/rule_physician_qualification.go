@@ -28,7 +28,7 @@ func (ev *evaluation) physician() PhysicianState {
 func (ev *evaluation) physicianName() string {
 	p := ev.req.GetPhysician()
 	if p.GetName() != "" {
-		return p.GetName() + "（" + p.GetCode() + "）"
+		return ev.cat(p.GetName(), "（", p.GetCode(), "）")
 	}
 	return p.GetCode()
 }
@@ -41,31 +41,31 @@ func checkPhysicianLine(ev *evaluation, line int) []violation {
 	case st.State == rxguardv1.QualificationState_QUALIFICATION_SUSPENDED:
 		v = violation{
 			ruleID:  "PHYSICIAN_QUALIFICATION/SUSPENDED",
-			message: "开方医师 " + ev.physicianName() + " 医保支付资格暂停中（至" + st.Until + "），所开医保费用不予结算。",
+			message: ev.cat("开方医师 ", ev.physicianName(), " 医保支付资格暂停中（至", st.Until, "），所开医保费用不予结算。"),
 		}
 	case st.State == rxguardv1.QualificationState_QUALIFICATION_TERMINATED:
 		v = violation{
 			ruleID:  "PHYSICIAN_QUALIFICATION/TERMINATED",
-			message: "开方医师 " + ev.physicianName() + " 医保支付资格已终止（" + st.Until + "前不得再次登记备案），所开医保费用不予结算。",
+			message: ev.cat("开方医师 ", ev.physicianName(), " 医保支付资格已终止（", st.Until, "前不得再次登记备案），所开医保费用不予结算。"),
 		}
 	case !st.Known:
-		return []violation{{
+		return ev.one(violation{
 			ruleID:     "PHYSICIAN_QUALIFICATION/UNREGISTERED",
 			action:     rxguardv1.Action_ACTION_WARN,
-			message:    "开方医师 " + ev.physicianName() + " 未在医保医师库中登记备案。",
+			message:    ev.cat("开方医师 ", ev.physicianName(), " 未在医保医师库中登记备案。"),
 			evidence:   "医保医师登记备案库（知识库）中无此医师编码",
 			suggestion: "请核对医师编码，或由已登记备案的医师开具。",
-		}}
+		})
 	default:
 		return nil
 	}
-	v.evidence = "医保局医保支付资格记分与处理信息：" + qualificationName(st.State) + "，本年度记分" + strconv.Itoa(st.Points) + "分"
+	v.evidence = ev.cat("医保局医保支付资格记分与处理信息：", qualificationName(st.State), "，本年度记分", ev.itoa(st.Points), "分")
 	if rescue {
 		v.action = rxguardv1.Action_ACTION_WARN
-		v.message += "急救、抢救除外：本次为抢救，请在病历中记录抢救情况。"
+		v.message = ev.cat(v.message, "急救、抢救除外：本次为抢救，请在病历中记录抢救情况。")
 		v.suggestion = "抢救结束后请由具备医保支付资格的医师补开或确认。"
 	} else {
-		v.suggestion = "请由具备医保支付资格的医师开具；急救、抢救请标记抢救（rescue），" + selfPaySuggestion
+		v.suggestion = ev.cat("请由具备医保支付资格的医师开具；急救、抢救请标记抢救（rescue），", selfPaySuggestion)
 		v.fixes = fixList(ev.selfPayFix(line))
 	}
 	return []violation{v}
@@ -78,23 +78,23 @@ func checkPhysicianPoints(ev *evaluation) []violation {
 	}
 	points := strconv.Itoa(st.Points)
 	if st.Points >= 9 && !st.Decided {
-		return []violation{{
+		return ev.one(violation{
 			ruleID:     "PHYSICIAN_QUALIFICATION/PENDING",
 			action:     rxguardv1.Action_ACTION_WARN,
 			noLine:     true,
-			message:    "开方医师 " + ev.physicianName() + " 本年度记分已达" + points + "分，记分已达9分，资格处理待定。",
+			message:    ev.cat("开方医师 ", ev.physicianName(), " 本年度记分已达", points, "分，记分已达9分，资格处理待定。"),
 			evidence:   "医保支付资格：一个自然年度内记分达到9分的，暂停医保支付资格1至6个月",
 			suggestion: "请严格按医保规定开具；如有疑问请联系医保办。",
-		}}
+		})
 	}
-	return []violation{{
+	return ev.one(violation{
 		ruleID:     "PHYSICIAN_QUALIFICATION/POINTS",
 		action:     rxguardv1.Action_ACTION_INFO,
 		noLine:     true,
-		message:    "开方医师 " + ev.physicianName() + " 本年度医保支付资格记分" + points + "分（达9分将暂停医保支付资格）。",
+		message:    ev.cat("开方医师 ", ev.physicianName(), " 本年度医保支付资格记分", points, "分（达9分将暂停医保支付资格）。"),
 		evidence:   "医保支付资格记分：1-3 / 4-6 / 7-9 / 10-12分；一个自然年度内记分达9分暂停，达12分终止",
 		suggestion: "请注意合规开具。",
-	}}
+	})
 }
 
 func (ev *evaluation) anyInsured() bool {

@@ -60,32 +60,32 @@ func checkQuantityLimit(ev *evaluation, line int) []violation {
 		if chronic != "" {
 			limit = chronicDays
 		}
-		return []violation{{
+		return ev.one(violation{
 			ruleID:     "QUANTITY_LIMIT/84",
 			action:     rxguardv1.Action_ACTION_BLOCK,
-			message:    name + " 门诊处方" + days + "天，超过长期处方最长84天。",
+			message:    ev.cat(name, " 门诊处方", days, "天，超过长期处方最长84天。"),
 			evidence:   "长期处方管理规定：门诊处方用量最长不超过12周（84天）",
-			suggestion: "将用药天数减至" + strconv.Itoa(limit) + "天以内（门诊处方一般不超过" + strconv.Itoa(limit) + "天，长期处方最长84天），" + selfPaySuggestion,
+			suggestion: ev.cat("将用药天数减至", ev.itoa(limit), "天以内（门诊处方一般不超过", ev.itoa(limit), "天，长期处方最长84天），", selfPaySuggestion),
 			fixes:      fixList(ev.reduceDaysFix(line, limit), ev.selfPayFix(line)),
-		}}
+		})
 	}
 	if chronic != "" && o.Days <= chronicDays {
 		return nil
 	}
 	if chronic != "" {
-		return []violation{{
+		return ev.one(violation{
 			ruleID:     "QUANTITY_LIMIT/30",
-			message:    name + " 门诊慢性病处方" + days + "天，超过一般不超过30天的用量。",
-			evidence:   "门诊处方用量：慢性病（诊断 " + chronic + "）一般不超过30天，长期处方最长84天",
+			message:    ev.cat(name, " 门诊慢性病处方", days, "天，超过一般不超过30天的用量。"),
+			evidence:   ev.cat("门诊处方用量：慢性病（诊断 ", chronic, "）一般不超过30天，长期处方最长84天"),
 			suggestion: "将用药天数减至30天以内；符合长期处方条件的请说明理由。",
 			fixes:      fixList(ev.reduceDaysFix(line, chronicDays)),
-		}}
+		})
 	}
-	return []violation{{
+	return ev.one(violation{
 		ruleID:     "QUANTITY_LIMIT/7",
-		message:    name + " 门诊处方" + days + "天，超过急性病一般不超过7天的用量。",
+		message:    ev.cat(name, " 门诊处方", days, "天，超过急性病一般不超过7天的用量。"),
 		evidence:   "门诊处方用量：急性病一般不超过7天；慢性病诊断（知识库慢病目录）不超过30天",
 		suggestion: "将用药天数减至7天以内，或补充慢性病诊断后按慢病处方开具。",
 		fixes:      fixList(ev.reduceDaysFix(line, acuteDays)),
-	}}
+	})
 }

@@ -86,30 +86,30 @@ func checkReadmission(ev *evaluation) []violation {
 		return nil
 	}
 	n := strconv.Itoa(ev.readmissionDays)
-	stay := "出院" + prev.GetDischargeDate()
+	stay := ev.cat("出院", prev.GetDischargeDate())
 	if a := prev.GetAdmitDate(); a != "" {
-		stay = a + "至" + prev.GetDischargeDate()
+		stay = ev.cat(a, "至", prev.GetDischargeDate())
 	}
 	id := prev.GetId()
 	if id == "" {
-		id = "出院" + prev.GetDischargeDate()
+		id = ev.cat("出院", prev.GetDischargeDate())
 	}
-	when := "出院后第" + strconv.Itoa(gap) + "天"
+	when := ev.cat("出院后第", ev.itoa(gap), "天")
 	if gap == 0 {
 		when = "出院当天"
 	}
-	return []violation{{
-		ruleID: "READMISSION/" + id,
+	return ev.one(violation{
+		ruleID: ev.cat("READMISSION/", id),
 		noLine: true,
-		message: "患者前次住院（就诊 " + id + "，" + stay + "，主要诊断 " + prev.GetPrimaryDiagnosis() + "）" + when +
-			"再次入院（" + enc.GetAdmitDate() + "），本次主要诊断 " + diagnosisLabel(primary) + " 与前次同属ICD-10类目 " +
-			category + "，" + n + "天内同病种非计划再入院，疑似分解住院。",
-		evidence: "既往就诊（请求 previous_encounters）：就诊 " + id + "，入院 " + orDash(prev.GetAdmitDate()) + "，出院 " +
-			prev.GetDischargeDate() + "，主要诊断 " + prev.GetPrimaryDiagnosis() + "；分解住院判定：同一医院、非计划性住院，出院后0至" +
-			n + "天内再次入院且主要诊断ICD-10类目相同（本院再入院窗口 N=" + n + "天）",
-		suggestion: "如为计划性再入院（如放化疗周期、分期手术），请在既往就诊中标记 planned；如为急救、抢救请标记 encounter.rescue；" +
-			"确因病情变化需再次住院的，请填写理由后继续。",
-	}}
+		message: ev.cat("患者前次住院（就诊 ", id, "，", stay, "，主要诊断 ", prev.GetPrimaryDiagnosis(), "）", when,
+			"再次入院（", enc.GetAdmitDate(), "），本次主要诊断 ", diagnosisLabel(primary), " 与前次同属ICD-10类目 ",
+			category, "，", n, "天内同病种非计划再入院，疑似分解住院。"),
+		evidence: ev.cat("既往就诊（请求 previous_encounters）：就诊 ", id, "，入院 ", orDash(prev.GetAdmitDate()), "，出院 ",
+			prev.GetDischargeDate(), "，主要诊断 ", prev.GetPrimaryDiagnosis(), "；分解住院判定：同一医院、非计划性住院，出院后0至",
+			n, "天内再次入院且主要诊断ICD-10类目相同（本院再入院窗口 N=", n, "天）"),
+		suggestion: ev.cat("如为计划性再入院（如放化疗周期、分期手术），请在既往就诊中标记 planned；如为急救、抢救请标记 encounter.rescue；",
+			"确因病情变化需再次住院的，请填写理由后继续。"),
+	})
 }
 
 // diagnosisLabel is "name（code）", or the code alone without a name.

@@ -22,15 +22,15 @@ func checkSecondLine(ev *evaluation, line int) []violation {
 	if d == nil || !d.secondLine {
 		return nil
 	}
-	evidence := d.source + "：" + d.generic + " 为二线用药"
+	evidence := ev.cat(d.source, "：", d.generic, " 为二线用药")
 	if d.restriction != "" {
-		evidence += "，限定支付范围：“" + d.restriction + "”"
+		evidence = ev.cat(evidence, "，限定支付范围：“", d.restriction, "”")
 	}
-	return []violation{{
-		ruleID:     "SECOND_LINE/" + o.ItemCode,
-		message:    d.generic + " 为医保二线用药，需一线药物治疗无效或不耐受后方可支付。",
+	return ev.one(violation{
+		ruleID:     ev.cat("SECOND_LINE/", o.ItemCode),
+		message:    ev.cat(d.generic, " 为医保二线用药，需一线药物治疗无效或不耐受后方可支付。"),
 		evidence:   evidence,
-		suggestion: "如一线治疗无效或不耐受，请确认符合限定支付范围（restriction_attested）；否则改用一线药物，" + selfPaySuggestion,
+		suggestion: ev.cat("如一线治疗无效或不耐受，请确认符合限定支付范围（restriction_attested）；否则改用一线药物，", selfPaySuggestion),
 		fixes:      fixList(ev.attestFix(line), ev.selfPayFix(line)),
-	}}
+	})
 }

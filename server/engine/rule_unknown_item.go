@@ -19,15 +19,15 @@ func checkUnknownItem(ev *evaluation, line int) []violation {
 	if ev.idx.knows(o.ItemCode, o.ItemName) {
 		return nil
 	}
-	v := violation{ruleID: "UNKNOWN_ITEM/" + o.ItemCode}
+	v := violation{ruleID: ev.cat("UNKNOWN_ITEM/", o.ItemCode)}
 	if !WellFormedCodeFor(o.ItemCode, o.Kind) {
-		v.message = "项目编码 " + o.ItemCode + " 不符合国家医保编码格式（" + codeFormat(o.Kind) + "）。"
-		v.evidence = "国家医保信息业务编码规则：" + codeFormat(o.Kind)
+		v.message = ev.cat("项目编码 ", o.ItemCode, " 不符合国家医保编码格式（", codeFormat(o.Kind), "）。")
+		v.evidence = ev.cat("国家医保信息业务编码规则：", codeFormat(o.Kind))
 		v.suggestion = "请核对本院项目与国家医保编码的对照（贯标对码），使用正确的国家编码。"
 	} else {
-		v.message = o.ItemName + "（" + o.ItemCode + "）不在当前医保知识库中，无法核对医保支付规则。"
+		v.message = ev.cat(o.ItemName, "（", o.ItemCode, "）不在当前医保知识库中，无法核对医保支付规则。")
 		v.evidence = "知识库（目录、各批次规则、演示数据）均未收录该编码"
-		v.suggestion = "请核对贯标对码是否正确；如确为新增目录项目，请联系信息科更新知识库，" + selfPaySuggestion
+		v.suggestion = ev.cat("请核对贯标对码是否正确；如确为新增目录项目，请联系信息科更新知识库，", selfPaySuggestion)
 		v.fixes = fixList(ev.selfPayFix(line))
 	}
 	return []violation{v}
