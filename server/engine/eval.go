@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"strconv"
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -288,5 +287,3 @@ func isDrug(k rxguardv1.ItemKind) bool {
 func running(h *event, day int) bool {
 	return h.day <= day && day < h.day+supplyDays(h.days)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
