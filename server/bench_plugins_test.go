@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +116,7 @@ func benchPluginsAtScale(b *testing.B, idx *engine.Index) {
 		long(pinned(b, "antibiotic-tier", antibioticPkg, pluginhost.FailOpen)),
 		long(pinned(b, "high-cost", highCostPkg, pluginhost.FailClosed)))
 	empty := startPluginManager(b, long(pinned(b, "empty", emptyPluginPkg, pluginhost.FailOpen)))
-	raw := rawPlugin(b, sdktest.Build(b, emptyPluginPkg))
+	raw, rawPID := rawPlugin(b, sdktest.Build(b, emptyPluginPkg))
 
 	without := startPluginSidecar(b, eng, nil)
 	with := startPluginSidecar(b, eng, examples)
@@ -159,13 +162,20 @@ func benchPluginsAtScale(b *testing.B, idx *engine.Index) {
 		},
 		"d": func() error { _, err := withEmpty.CheckOrders(ctx, req); return err },
 	}
+	// The processes each kind of call runs in: this one (client, sidecars,
+	// host) and the plugin processes it reaches.
+	pids := map[string][]int{"a": nil, "b": pluginPIDs(empty), "braw": {rawPID}, "c": pluginPIDs(examples), "d": pluginPIDs(empty)}
 	order := []string{"a", "b", "braw", "c", "d"}
 	const perRound = 200
 	lat := map[string][]time.Duration{}
+	hostCPU, plugCPU := map[string]time.Duration{}, map[string]time.Duration{}
 	for round := 0; b.Loop(); round++ {
 		for k := range order {
 			name := order[(k+round)%len(order)]
+			h0, p0 := cpuTime(0), cpuTime(pids[name]...)
 			l, _ := runCallers(b, 1, perRound, calls[name])
+			hostCPU[name] += cpuTime(0) - h0
+			plugCPU[name] += cpuTime(pids[name]...) - p0
 			lat[name] = append(lat[name], l...)
 		}
 	}
@@ -183,6 +193,13 @@ func benchPluginsAtScale(b *testing.B, idx *engine.Index) {
 		p50[name], p99[name] = float64(l50.Microseconds()), float64(l99.Microseconds())
 		b.ReportMetric(p50[name], name+"-p50-µs")
 		b.ReportMetric(p99[name], name+"-p99-µs")
+		// CPU per call: this process's (for b and braw mostly the
+		// host's side of the plugin call) and the plugin processes'.
+		n := float64(len(lat[name]))
+		b.ReportMetric(float64(hostCPU[name].Microseconds())/n, name+"-cpu-host-µs")
+		if len(pids[name]) > 0 {
+			b.ReportMetric(float64(plugCPU[name].Microseconds())/n, name+"-cpu-plugins-µs")
+		}
 	}
 	b.ReportMetric(p50["c"]/(p50["a"]+p50["b"]), "c/(a+b)-p50")
 	b.ReportMetric(p99["c"]/(p99["a"]+p99["b"]), "c/(a+b)-p99")
@@ -248,14 +265,16 @@ func startPluginSidecar(b *testing.B, eng *engine.Engine, m *pluginhost.Manager)
 
 // rawPlugin starts the plugin executable at path over go-plugin (as the
 // host does, without its supervision and wrapper) and returns its bare
-// gRPC client; the process is killed when the benchmark ends. (sdktest.Start
-// would do, but logs go-plugin's debug lines into the benchmark's output.)
-func rawPlugin(b *testing.B, path string) pluginv1.PolicyPluginServiceClient {
+// gRPC client and its pid; the process is killed when the benchmark ends.
+// (sdktest.Start would do, but logs go-plugin's debug lines into the
+// benchmark's output.)
+func rawPlugin(b *testing.B, path string) (pluginv1.PolicyPluginServiceClient, int) {
 	b.Helper()
+	cmd := exec.Command(path)
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginMap(nil),
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.NewNullLogger(),
 	})
@@ -268,5 +287,42 @@ func rawPlugin(b *testing.B, path string) pluginv1.PolicyPluginServiceClient {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c.(pluginv1.PolicyPluginServiceClient)
+	return c.(pluginv1.PolicyPluginServiceClient), cmd.Process.Pid
+}
+
+func pluginPIDs(m *pluginhost.Manager) []int {
+	var out []int
+	for _, s := range m.Status() {
+		out = append(out, s.PID)
+	}
+	return out
+}
+
+// cpuTime is the CPU time the processes pids (0: this one) have used so
+// far, summed over their threads from /proc/<pid>/task/*/schedstat
+// (nanoseconds, unlike the 10 ms ticks of /proc/<pid>/stat); 0 where
+// /proc cannot tell.
+func cpuTime(pids ...int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		dir := "/proc/self/task"
+		if pid != 0 {
+			dir = "/proc/" + strconv.Itoa(pid) + "/task"
+		}
+		tasks, _ := os.ReadDir(dir)
+		for _, t := range tasks {
+			raw, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+			if err != nil {
+				continue
+			}
+			f := strings.Fields(string(raw))
+			if len(f) == 0 {
+				continue
+			}
+			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
 }
