@@ -23,7 +23,7 @@ import (
 // goroutine hand-offs (transport reader, handler, writer) around
 // microseconds of rule work: on one P they stay on one thread, where with
 // several each hand-off wakes another thread, which then spins looking for
-// work on the cores the sidecar needs for the same check (measured: 20–25 %
+// work on the cores the sidecar needs for the same check (measured: 15–25 %
 // less CPU per call in the plugin, see BenchmarkPluginsAtScale). A plugin
 // that does heavy work per call can set GOMAXPROCS in its environment.
 func Serve(p Policy) {
