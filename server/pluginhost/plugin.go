@@ -357,6 +357,7 @@ func (p *plug) start() (*instance, error) {
 		SyncStdout:       io.Discard,
 		SyncStderr:       io.Discard,
 		SkipHostEnv:      env != nil, // env holds it already
+		GRPCDialOptions:  sdk.GRPCDialOptions(),
 	})
 	abort := func() {
 		killClient(client, cmd)

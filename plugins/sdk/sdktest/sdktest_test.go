@@ -114,3 +114,23 @@ func TestDialNotAPlugin(t *testing.T) {
 		t.Fatal("Dial of a non-plugin succeeded")
 	}
 }
+
+// sdk.Serve runs a plugin on one processor unless its environment sets
+// GOMAXPROCS (see Serve).
+func TestServeProcessors(t *testing.T) {
+	for _, tt := range []struct {
+		env, want string
+	}{
+		{env: "", want: "GOMAXPROCS 1"},
+		{env: "3", want: "GOMAXPROCS 3"},
+	} {
+		t.Run("GOMAXPROCS="+tt.env, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", tt.env) // the plugin inherits this process's environment
+			c, _ := sdktest.Binary(t, echoPkg)
+			fs := sdktest.Evaluate(t, c, req("GOMAXPROCS"))
+			if len(fs) != 1 || fs[0].GetMessage() != tt.want {
+				t.Fatalf("findings = %v, want one saying %q", fs, tt.want)
+			}
+		})
+	}
+}

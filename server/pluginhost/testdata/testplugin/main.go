@@ -100,6 +100,6 @@ func main() {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: hs,
 		Plugins:         sdk.PluginMap(&policy{rule: *rule, action: rxguardv1.Action(rxguardv1.Action_value[*action]), sleep: *sleep, fixes: *fixes}),
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      sdk.NewGRPCServer,
 	})
 }

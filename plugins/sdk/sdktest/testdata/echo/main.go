@@ -1,13 +1,16 @@
 // Command echo is the plugin sdktest's own tests start over the real
 // go-plugin transport. It raises one INFO finding per order line, panics on a
-// line whose item_code is "PANIC", and with -protocol-version N (N != the
-// SDK's) pretends to be built against another rxguard.plugin version.
+// line whose item_code is "PANIC", answers "GOMAXPROCS <n>" (its own
+// runtime.GOMAXPROCS) for a line whose item_code is "GOMAXPROCS", and with
+// -protocol-version N (N != the SDK's) pretends to be built against another
+// rxguard.plugin version.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"runtime"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -25,8 +28,13 @@ func main() {
 		func(_ context.Context, req *pluginv1.EvaluateRequest) ([]*rxguardv1.Finding, error) {
 			var out []*rxguardv1.Finding
 			for _, l := range req.GetRequest().GetOrders() {
-				if l.GetItemCode() == "PANIC" {
+				switch l.GetItemCode() {
+				case "PANIC":
 					panic("asked to panic")
+				case "GOMAXPROCS":
+					out = append(out, sdk.Finding("ECHO", "TEST", rxguardv1.Action_ACTION_INFO, []string{l.GetLineId()},
+						fmt.Sprintf("GOMAXPROCS %d", runtime.GOMAXPROCS(0)), "", ""))
+					continue
 				}
 				out = append(out, sdk.Finding("ECHO", "TEST", rxguardv1.Action_ACTION_INFO, []string{l.GetLineId()},
 					fmt.Sprintf("%s %s", *prefix, l.GetItemCode()), "", ""))
