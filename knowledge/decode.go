@@ -33,6 +33,10 @@ import (
 type recordDecoder struct {
 	intern map[string]string
 	buf    []byte // unescaped string bytes, reused
+	// sc is the scanner of the record being decoded: kept here because
+	// the fast functions are called through a func value, so a local
+	// scanner would escape — one allocation per record.
+	sc scanner
 	// fallbacks counts the records json.Unmarshal decoded (tests assert
 	// that our own encoder's output never needs it).
 	fallbacks int
@@ -45,8 +49,9 @@ func newRecordDecoder() *recordDecoder {
 // decode decodes v into *p with fast, falling back to json.Unmarshal into
 // a zeroed *p when fast gives up.
 func decode[T any](d *recordDecoder, v []byte, p *T, fast func(*recordDecoder, *scanner, *T)) error {
-	s := scanner{b: v}
-	fast(d, &s, p)
+	s := &d.sc
+	*s = scanner{b: v}
+	fast(d, s, p)
 	if !s.bad && s.i == len(s.b) {
 		return nil
 	}
