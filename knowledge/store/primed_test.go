@@ -183,3 +183,30 @@ func TestKeptRecordsAreTheProvenOnes(t *testing.T) {
 		t.Fatalf("Records(A) after fallback = %d records, %v", len(got), err)
 	}
 }
+
+// TestRecordValuesAreSeparate: values share chunks but are capped, so a
+// caller appending to or editing one never changes another.
+func TestRecordValuesAreSeparate(t *testing.T) {
+	s := openMem(t)
+	m, recs := makeRelease("A", "", 50, 40)
+	mustPut(t, s, m, recs)
+	got, err := s.Records(context.Background(), "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if cap(got[i].Value) != len(got[i].Value) {
+			t.Fatalf("record %d: value cap %d > len %d", i, cap(got[i].Value), len(got[i].Value))
+		}
+		_ = append(got[i].Value, '!')
+		if len(got[i].Value) > 0 {
+			got[i].Value[0] ^= 0xff
+		}
+	}
+	for i := range got {
+		got[i].Value[0] ^= 0xff
+	}
+	if !reflect.DeepEqual(got, recs) {
+		t.Fatal("editing one record's value changed another")
+	}
+}

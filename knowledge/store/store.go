@@ -99,6 +99,9 @@ const (
 	// indexCacheBytes bounds Badger's resident table indexes: nothing on
 	// the request path reads this store (checks use the compiled index).
 	indexCacheBytes = 4 << 20
+
+	// valueChunk is the size of the blocks Records copies values into.
+	valueChunk = 1 << 20
 )
 
 func markerKey(v string) []byte    { return []byte(relPrefix + v + "/writing") }
@@ -754,12 +757,24 @@ func (s *Store) Records(ctx context.Context, version string) ([]knowledge.Record
 // readProven reads the records of m.Version while proving them.
 func (s *Store) readProven(ctx context.Context, txn *badger.Txn, m knowledge.Manifest) ([]knowledge.Record, error) {
 	out := make([]knowledge.Record, 0, min(m.RecordCount, 1<<20))
-	var class knowledge.Class
+	var (
+		class knowledge.Class
+		// Values are copied into shared chunks rather than one allocation
+		// each (767,000 at the seeds' scale); each is capped, so appending
+		// to one cannot overwrite the next. A release's records are used
+		// and dropped together, so a chunk pins nothing for long.
+		chunk []byte
+	)
 	err := s.prove(ctx, txn, m, func(c, k, v []byte) error {
 		if string(c) != string(class) {
 			class = knowledge.Class(c) // one string per class, not per record
 		}
-		out = append(out, knowledge.Record{Class: class, Key: string(k), Value: bytes.Clone(v)})
+		if len(v) > cap(chunk)-len(chunk) {
+			chunk = make([]byte, 0, max(valueChunk, len(v)))
+		}
+		n := len(chunk)
+		chunk = append(chunk, v...)
+		out = append(out, knowledge.Record{Class: class, Key: string(k), Value: chunk[n:len(chunk):len(chunk)]})
 		return nil
 	})
 	if err != nil {
