@@ -37,6 +37,7 @@ FUZZ_TARGETS := \
 	./knowledge/importer:FuzzRestrictionText \
 	./knowledge/wire:FuzzDecode \
 	./knowledge:FuzzCanonicalCode \
+	./knowledge:FuzzDecodeRecord \
 	./server/grpccodec:FuzzRepairUTF8 \
 	./server/decisionlog:FuzzParseID \
 	./server:FuzzCodeVariantsNeverLowerVerdict \

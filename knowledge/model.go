@@ -426,56 +426,139 @@ func pairKey(a, b string) string {
 	return a + "+" + b
 }
 
-// ContentFromRecords decodes records (any order) back into content.
+// ContentFromRecords decodes records (any order) back into content. Each
+// value is decoded exactly as json.Unmarshal would (decode.go: a hand-written
+// fast path for our own encoding, json.Unmarshal for anything else); the
+// slices are sized from a first count so none grows, and repeated strings
+// share one copy.
 func ContentFromRecords(records []Record) (*Content, error) {
-	c := &Content{}
-	for _, r := range records {
+	c, _, err := decodeContent(records)
+	return c, err
+}
+
+// decodeContent is ContentFromRecords; it also returns how many records
+// needed json.Unmarshal (for tests: none of our own encoder's).
+func decodeContent(records []Record) (*Content, int, error) {
+	var n [classCount]int
+	for i := range records {
+		if k := classIndex(records[i].Class); k >= 0 {
+			n[k]++
+		}
+	}
+	c := &Content{
+		Restrictions:         sized[Restriction](n[kRestriction]),
+		Drugs:                sized[Drug](n[kDrug]),
+		Catalogue:            sized[CatalogueDrug](n[kCatalogueDrug]),
+		Interactions:         sized[Interaction](n[kInteraction]),
+		ChronicDiagnoses:     sized[ChronicDiagnosis](n[kChronicDiagnosis]),
+		DiagnosisCategories:  sized[DiagnosisCategory](n[kDiagnosisCategory]),
+		DiagnosisBlocks:      sized[DiagnosisBlock](n[kDiagnosisBlock]),
+		Physicians:           sized[PhysicianRecord](n[kPhysician]),
+		PhysicianEvents:      sized[PhysicianEvent](n[kPhysicianEvent]),
+		Recognition:          sized[RecognitionItem](n[kRecognitionItem]),
+		OutpatientConditions: sized[OutpatientCondition](n[kOutpatientCondition]),
+		Warnings:             sized[ImportWarning](n[kWarning]),
+	}
+	d := newRecordDecoder()
+	for i := range records {
+		r := &records[i]
 		var err error
 		switch r.Class {
 		case ClassRestriction:
-			c.Restrictions = append(c.Restrictions, Restriction{})
-			err = json.Unmarshal(r.Value, &c.Restrictions[len(c.Restrictions)-1])
+			err = decode(d, r.Value, grow(&c.Restrictions), fastRestriction)
 		case ClassDrug:
-			c.Drugs = append(c.Drugs, Drug{})
-			err = json.Unmarshal(r.Value, &c.Drugs[len(c.Drugs)-1])
+			err = decode(d, r.Value, grow(&c.Drugs), fastDrug)
 		case ClassCatalogueDrug:
-			c.Catalogue = append(c.Catalogue, CatalogueDrug{})
-			err = json.Unmarshal(r.Value, &c.Catalogue[len(c.Catalogue)-1])
+			err = decode(d, r.Value, grow(&c.Catalogue), fastCatalogueDrug)
 		case ClassInteraction:
-			c.Interactions = append(c.Interactions, Interaction{})
-			err = json.Unmarshal(r.Value, &c.Interactions[len(c.Interactions)-1])
+			err = decode(d, r.Value, grow(&c.Interactions), fastInteraction)
 		case ClassChronicDiagnosis:
-			c.ChronicDiagnoses = append(c.ChronicDiagnoses, ChronicDiagnosis{})
-			err = json.Unmarshal(r.Value, &c.ChronicDiagnoses[len(c.ChronicDiagnoses)-1])
+			err = decode(d, r.Value, grow(&c.ChronicDiagnoses), fastChronicDiagnosis)
 		case ClassDiagnosisCategory:
-			c.DiagnosisCategories = append(c.DiagnosisCategories, DiagnosisCategory{})
-			err = json.Unmarshal(r.Value, &c.DiagnosisCategories[len(c.DiagnosisCategories)-1])
+			err = decode(d, r.Value, grow(&c.DiagnosisCategories), fastDiagnosisCategory)
 		case ClassDiagnosisBlock:
-			c.DiagnosisBlocks = append(c.DiagnosisBlocks, DiagnosisBlock{})
-			err = json.Unmarshal(r.Value, &c.DiagnosisBlocks[len(c.DiagnosisBlocks)-1])
+			err = decode(d, r.Value, grow(&c.DiagnosisBlocks), fastDiagnosisBlock)
 		case ClassPhysician:
-			c.Physicians = append(c.Physicians, PhysicianRecord{})
-			err = json.Unmarshal(r.Value, &c.Physicians[len(c.Physicians)-1])
+			err = decode(d, r.Value, grow(&c.Physicians), fastPhysician)
 		case ClassPhysicianEvent:
-			c.PhysicianEvents = append(c.PhysicianEvents, PhysicianEvent{})
-			err = json.Unmarshal(r.Value, &c.PhysicianEvents[len(c.PhysicianEvents)-1])
+			err = decode(d, r.Value, grow(&c.PhysicianEvents), fastPhysicianEvent)
 		case ClassRecognitionItem:
-			c.Recognition = append(c.Recognition, RecognitionItem{})
-			err = json.Unmarshal(r.Value, &c.Recognition[len(c.Recognition)-1])
+			err = decode(d, r.Value, grow(&c.Recognition), fastRecognitionItem)
 		case ClassOutpatientCondition:
-			c.OutpatientConditions = append(c.OutpatientConditions, OutpatientCondition{})
-			err = json.Unmarshal(r.Value, &c.OutpatientConditions[len(c.OutpatientConditions)-1])
+			err = decode(d, r.Value, grow(&c.OutpatientConditions), fastOutpatientCondition)
 		case ClassWarning:
-			c.Warnings = append(c.Warnings, ImportWarning{})
-			err = json.Unmarshal(r.Value, &c.Warnings[len(c.Warnings)-1])
+			err = decode(d, r.Value, grow(&c.Warnings), fastWarning)
 		default:
-			return nil, fmt.Errorf("unknown record class %q (key %q): release written by a newer rxguard?", r.Class, r.Key)
+			return nil, d.fallbacks, fmt.Errorf("unknown record class %q (key %q): release written by a newer rxguard?", r.Class, r.Key)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("decode %s record %q: %w", r.Class, r.Key, err)
+			return nil, d.fallbacks, fmt.Errorf("decode %s record %q: %w", r.Class, r.Key, err)
 		}
 	}
-	return c, nil
+	return c, d.fallbacks, nil
+}
+
+// Indexes of the classes for ContentFromRecords' count.
+const (
+	kRestriction = iota
+	kDrug
+	kCatalogueDrug
+	kInteraction
+	kChronicDiagnosis
+	kDiagnosisCategory
+	kDiagnosisBlock
+	kPhysician
+	kPhysicianEvent
+	kRecognitionItem
+	kOutpatientCondition
+	kWarning
+	classCount
+)
+
+func classIndex(c Class) int {
+	switch c {
+	case ClassRestriction:
+		return kRestriction
+	case ClassDrug:
+		return kDrug
+	case ClassCatalogueDrug:
+		return kCatalogueDrug
+	case ClassInteraction:
+		return kInteraction
+	case ClassChronicDiagnosis:
+		return kChronicDiagnosis
+	case ClassDiagnosisCategory:
+		return kDiagnosisCategory
+	case ClassDiagnosisBlock:
+		return kDiagnosisBlock
+	case ClassPhysician:
+		return kPhysician
+	case ClassPhysicianEvent:
+		return kPhysicianEvent
+	case ClassRecognitionItem:
+		return kRecognitionItem
+	case ClassOutpatientCondition:
+		return kOutpatientCondition
+	case ClassWarning:
+		return kWarning
+	}
+	return -1
+}
+
+// sized is an empty slice with room for n, or nil for none (as appending
+// to a nil slice left it, so callers see the same Content as before).
+func sized[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
+}
+
+// grow appends a zero element (within capacity) and returns it.
+func grow[T any](s *[]T) *T {
+	var zero T
+	*s = append(*s, zero)
+	return &(*s)[len(*s)-1]
 }
 
 // Manifest describes a release. It is stored beside the records; its

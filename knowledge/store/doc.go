@@ -51,6 +51,20 @@
 // again; otherwise Open fails with instructions for the operator. Last, it
 // removes releases an interrupted garbage collection left behind.
 //
+// Open's proof of the active release reads every record anyway, so it keeps
+// what it read: the first Records of that release hands over exactly the
+// records Open hashed and proved, instead of reading and hashing the
+// release a second time (a sidecar's start opens the store and then reads
+// the active release: one pass instead of two, ≈ 0.36 s of 767,000 records).
+// What Records returns is still proven against the manifest stored when it
+// is called: the hand-over requires the same manifest (its Badger commit
+// version and content hash), happens once, and any PutRelease, Activate,
+// DeleteRelease, reopen or Close — or two minutes without the Records call
+// — drops the kept records, so later reads, and a release removed and put
+// again, are proven from disk as before. A record damaged on disk after
+// Open's proof is therefore found by the next Verify or Records, not by the
+// first one, whose records are the proven copy in memory.
+//
 // # Retention
 //
 // After each activation, complete releases are removed unless they are the

@@ -76,7 +76,7 @@ func (s *Store) verifyActiveReadOnly(ctx context.Context) error {
 		s.log.Info("knowledge store has no active release")
 		return nil
 	}
-	if err := s.verify(ctx, active); err != nil {
+	if err := s.proveActive(ctx, active, true); err != nil {
 		return fmt.Errorf("open knowledge store %s read-only (disk nearly full): verify active release %q: %w; "+
 			"falling back to the previous release needs a write: free space on that disk and start rxguard again", s.dir, active, err)
 	}
@@ -92,6 +92,7 @@ func (s *Store) reopenForWrites(ctx context.Context) {
 	if s.space.Mode() == diskspace.ModeReadWrite {
 		return
 	}
+	s.dropPrimed()
 	s.life.Swap(func() {
 		was := s.space.Mode()
 		if was == diskspace.ModeReadWrite {
@@ -110,7 +111,7 @@ func (s *Store) reopenForWrites(ctx context.Context) {
 			return
 		}
 		s.log.Info("knowledge store reopened for writing", "was", was.String())
-		if err := s.recover(ctx); err != nil {
+		if err := s.recover(ctx, false); err != nil {
 			s.log.Error("recovery of the reopened knowledge store failed; the served release is unchanged", "err", err)
 			return
 		}
