@@ -104,14 +104,27 @@
 // Every key of a decision — record, responses, signed lines, index
 // entries — expires at the decision's Time + Retention (default 3 years;
 // rounded up to Badger's one-second resolution). Badger hides expired keys
-// from reads at once and compaction removes them from disk, so retention
-// needs no sweep. Responses recorded later expire with their decision.
+// from reads at once. Responses recorded later expire with their decision.
+// Freeing their disk space needs a sweep (reclaim.go): decision keys are
+// in time order, so the tables of old decisions sit in the last level
+// where no compaction visits them again; every hour the reclaimer writes
+// delete markers for the expired decision keys (compaction then drops
+// them and counts their values discarded) and runs value-log GC, which
+// deletes the value-log files of expired decisions
+// (TestReclaimFreesExpiredDecisionsValueLog).
 //
 // # Storage
 //
-// Values of up to 64 KiB (every realistic decision) live in the LSM tree,
-// which this store compresses with ZSTD in 64 KiB blocks: ~2.9 KB of
-// protobuf per decision (10 lines, 5 findings) takes 250–350 bytes on disk
-// (BenchmarkAppendThroughput, BenchmarkQueryByPhysician's 1,000,000-decision
-// store). Larger values go to the value log, uncompressed.
+// A decision record (the request and the response: ~10 kB of protobuf for
+// 10 lines and 10 findings) is compressed by the writer into one S2 block
+// (~3.5 kB; value version 2, keys.go) and stored in the value log, which
+// Badger writes once and never compacts. Index keys, responses and signed
+// lines (values under 1 KiB) live in the LSM tree, which this store
+// compresses with ZSTD in 64 KiB blocks. Before, decisions lived in the
+// LSM tree too (250–350 bytes on disk for a 2.9 kB decision), but on the
+// sidecar's one core every memtable flush and compaction recompressed
+// them, and the log cut CheckOrders throughput to a third (issue 14,
+// BenchmarkScaleGRPCDecisionLog in server): the value log trades disk
+// (about 4× per decision) for that CPU. Stores written before keep their
+// version-1 values, which reads still decode.
 package decisionlog
