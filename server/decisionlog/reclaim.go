@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -45,6 +46,8 @@ type reclaimState struct {
 	// sweep left no expired key unmarked; only the reclaimer goroutine
 	// touches it.
 	sweptTo uint64
+	// marked counts the delete markers written (tests, the log line).
+	marked atomic.Uint64
 }
 
 // reclaimEvery is how often the reclaimer runs; a variable for tests.
@@ -61,9 +64,10 @@ func (l *Log) startReclaimer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &l.reclaim
 	r.stop, r.done = cancel, make(chan struct{})
+	every := reclaimEvery
 	go func() {
 		defer close(r.done)
-		t := time.NewTicker(reclaimEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -72,11 +76,14 @@ func (l *Log) startReclaimer() {
 			case <-t.C:
 			}
 			if err := l.reclaimSpace(ctx); err != nil && ctx.Err() == nil {
-				l.log.Warn("reclaiming expired decisions' disk space failed; it is retried in "+reclaimEvery.String()+" (decisions are recorded and expire from queries regardless)", "err", err)
+				l.log.Warn("reclaiming expired decisions' disk space failed; it is retried in "+every.String()+" (decisions are recorded and expire from queries regardless)", "err", err)
 			}
 		}
 	}()
 }
+
+// reclaimedKeys is how many delete markers the reclaimer has written.
+func (l *Log) reclaimedKeys() uint64 { return l.reclaim.marked.Load() }
 
 func (l *Log) stopReclaimer() {
 	r := &l.reclaim
@@ -101,24 +108,31 @@ func (l *Log) reclaimSpace(ctx context.Context) error {
 	}
 	to := uint64(cutoff.UnixMilli())
 	marked := 0
-	from := l.reclaim.sweptTo
+	from, sweptTo := l.reclaim.sweptTo, to
 	for {
-		keys, next, err := l.expiredKeys(from, to, uint64(now.Unix()))
+		keys, next, pending, err := l.expiredKeys(from, to, uint64(now.Unix()))
 		if err != nil {
 			return err
+		}
+		if pending != nil && *pending < sweptTo {
+			// Not expired yet (Badger's expiry is rounded up to the
+			// second, and an entry's Time may follow its id's): the next
+			// sweep starts there again.
+			sweptTo = *pending
 		}
 		if len(keys) > 0 {
 			if err := l.do(ctx, "mark expired decisions deleted", func(l *Log) error { return l.deleteKeys(keys) }); err != nil {
 				return err
 			}
 			marked += len(keys)
+			l.reclaim.marked.Add(uint64(len(keys)))
 		}
 		if next == nil {
 			break
 		}
 		from = *next
 	}
-	l.reclaim.sweptTo = to
+	l.reclaim.sweptTo = sweptTo
 	files, err := l.valueLogGC(ctx)
 	if marked > 0 || files > 0 {
 		l.log.Info("reclaimed expired decisions", "keys_marked", marked, "value_log_files_rewritten", files)
@@ -128,11 +142,13 @@ func (l *Log) reclaimSpace(ctx context.Context) error {
 
 // expiredKeys lists up to reclaimBatch decision keys with an id time in
 // [from, to) ms that have expired (expiry ≤ nowSec) and carry no delete
-// marker yet. next, if not nil, is where the following batch starts.
-func (l *Log) expiredKeys(from, to, nowSec uint64) (keys [][]byte, next *uint64, err error) {
+// marker yet. next, if not nil, is where the following batch starts;
+// pending, the id time of the first key in the range that has not expired
+// yet.
+func (l *Log) expiredKeys(from, to, nowSec uint64) (keys [][]byte, next, pending *uint64, err error) {
 	db, err := l.enter()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer l.life.Leave()
 	var lo, hi id
@@ -155,7 +171,15 @@ func (l *Log) expiredKeys(from, to, nowSec uint64) (keys [][]byte, next *uint64,
 			}
 			last = append(last[:0], k...)
 			// The newest version decides: a delete marker has no expiry.
-			if exp := item.ExpiresAt(); exp == 0 || exp > nowSec {
+			exp := item.ExpiresAt()
+			if exp == 0 {
+				continue
+			}
+			if exp > nowSec {
+				if pending == nil {
+					ms := millisOfKey(k)
+					pending = &ms
+				}
 				continue
 			}
 			if len(keys) == reclaimBatch {
@@ -170,9 +194,9 @@ func (l *Log) expiredKeys(from, to, nowSec uint64) (keys [][]byte, next *uint64,
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list expired decisions: %w", err)
+		return nil, nil, nil, fmt.Errorf("list expired decisions: %w", err)
 	}
-	return keys, next, nil
+	return keys, next, pending, nil
 }
 
 // millisOfKey is the id time of a decision key ('d' id16 …; the
