@@ -12,8 +12,8 @@
 // returns; it does not encode anything and, in Async mode, allocates
 // nothing. One writer goroutine drains the queue in groups: a group closes
 // CommitInterval (default 5 ms) after its first decision or at MaxBatch
-// (default 256) decisions, is encoded (protobuf, in the writer) and
-// committed in one Badger transaction. Badger runs without SyncWrites: a
+// (default 256) decisions, is encoded (protobuf, S2-compressed, in the
+// writer) and committed in one Badger transaction. Badger runs without SyncWrites: a
 // commit lands in the memtable's log, a shared memory map (the page
 // cache), which survives a kill -9 of the process at once, and reaches the
 // disk when the log syncs it (sync.go has what Badger syncs and what it
@@ -104,14 +104,32 @@
 // Every key of a decision — record, responses, signed lines, index
 // entries — expires at the decision's Time + Retention (default 3 years;
 // rounded up to Badger's one-second resolution). Badger hides expired keys
-// from reads at once and compaction removes them from disk, so retention
-// needs no sweep. Responses recorded later expire with their decision.
+// from reads at once. Responses recorded later expire with their decision.
+// Freeing their disk space needs a sweep (reclaim.go): decision keys are
+// in time order, so the tables of old decisions sit in the last level
+// where no compaction visits them again; every hour the reclaimer writes
+// delete markers for the expired decision keys (compaction then drops
+// them and counts their values discarded) and runs value-log GC, which
+// deletes the value-log files of expired decisions
+// (TestReclaimFreesExpiredDecisionsValueLog).
 //
 // # Storage
 //
-// Values of up to 64 KiB (every realistic decision) live in the LSM tree,
-// which this store compresses with ZSTD in 64 KiB blocks: ~2.9 KB of
-// protobuf per decision (10 lines, 5 findings) takes 250–350 bytes on disk
-// (BenchmarkAppendThroughput, BenchmarkQueryByPhysician's 1,000,000-decision
-// store). Larger values go to the value log, uncompressed.
+// A decision record (the request and the response: ~10 kB of protobuf for
+// 10 lines and 10 findings) is compressed by the writer into one S2 block
+// (~3.5 kB; value version 2, keys.go) and stored in the value log, which
+// Badger writes once and never compacts. Index keys, responses and signed
+// lines (values under 1 KiB) live in the LSM tree, which this store
+// compresses with ZSTD in 64 KiB blocks. Before, decisions lived in the
+// LSM tree too (250–350 bytes on disk for a 2.9 kB decision), but on the
+// sidecar's one core every memtable flush and compaction recompressed
+// them: on the synthetic release at the seeds' scale with GOMAXPROCS=1
+// (BenchmarkScaleGRPCDecisionLog in server, issue 14), CheckOrders with
+// the log on reached 34–45 % of its throughput with the log off at 50
+// callers (46–53 % at 1), and 79–97 % (94–108 %) with the value log;
+// Badger's CPU fell 3.7× (compactions 7×), and BenchmarkAppendThroughput
+// on one core went from 4,300–8,900 to 10,300–17,000 decisions/s. The
+// value log trades disk for that CPU: 1,550 instead of 250 bytes per
+// 2.9 kB decision. Stores written before keep their
+// version-1 values, which reads still decode.
 package decisionlog

@@ -28,8 +28,22 @@ const (
 // than written into an unbounded key.
 const maxIndexValue = 1024
 
-// valueVersion is the first byte of every stored value.
-const valueVersion = 1
+// The first byte of every stored value says how the rest is encoded.
+const (
+	// valueVersion: a protobuf message as it is (responses, signed lines,
+	// and decisions written before valueVersionS2).
+	valueVersion = 1
+	// valueVersionS2: a decision record, its protobuf in one S2 block
+	// (github.com/klauspost/compress/s2, block format). Decisions go to
+	// the value log, which Badger does not compress (doc.go, Storage).
+	valueVersionS2 = 2
+)
+
+// maxDecodedValue bounds what one stored value may decode to: an S2
+// block's header gives its decoded length, and a corrupt one must not make
+// a read allocate gigabytes. A decision is bounded far lower by the
+// request limits (server/validate) and the gRPC message size.
+const maxDecodedValue = 64 << 20
 
 // decisionKeyLen is the length of a decision's own key: 'd' id.
 const decisionKeyLen = 1 + idLen

@@ -206,6 +206,7 @@ type Log struct {
 	counters
 	health  health
 	syncing syncState
+	reclaim reclaimState
 
 	// Writer-goroutine state.
 	w writer
@@ -329,6 +330,7 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 	if o.Durability == Async {
 		l.startSyncer()
 	}
+	l.startReclaimer()
 	logger.Info("decision log opened", "durability", o.Durability.String(), "retention", o.Retention.String(),
 		"commit_interval", o.CommitInterval.String(), "sync_interval", o.SyncInterval.String(),
 		"queue_size", o.QueueSize, "writable", l.writable.Load())
@@ -493,6 +495,8 @@ func (l *Log) Flush(ctx context.Context) error {
 // a graceful stop loses no decision that was answered. Appends after Close
 // are counted in Dropped; other calls fail with ErrClosed.
 func (l *Log) Close() error {
+	// Before the queue closes: the reclaimer queues calls.
+	l.stopReclaimer()
 	l.sendMu.Lock()
 	if l.closed {
 		l.sendMu.Unlock()

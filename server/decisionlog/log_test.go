@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
@@ -312,8 +313,8 @@ func TestParseDurability(t *testing.T) {
 	}
 }
 
-// Stored values are the Decision proto: a future reader can decode them
-// without this package.
+// Stored decisions are the Decision proto in one S2 block, behind the
+// version byte: a future reader can decode them without this package.
 func TestStoredValueIsDecisionProto(t *testing.T) {
 	l := openTest(t, Options{})
 	e := entry(warnSpec(1))
@@ -333,7 +334,11 @@ func TestStoredValueIsDecisionProto(t *testing.T) {
 	}
 	v, _ := item.ValueCopy(nil)
 	var d rxguardv1.Decision
-	if v[0] != valueVersion || proto.Unmarshal(v[1:], &d) != nil || !proto.Equal(&d, want(e, "test-sidecar")) {
+	if v[0] != valueVersionS2 {
+		t.Fatalf("stored value version %d, want %d", v[0], valueVersionS2)
+	}
+	plain, err := s2.Decode(nil, v[1:])
+	if err != nil || proto.Unmarshal(plain, &d) != nil || !proto.Equal(&d, want(e, "test-sidecar")) {
 		t.Fatalf("stored value does not decode to the decision")
 	}
 	if item.ExpiresAt() == 0 {

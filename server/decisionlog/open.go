@@ -29,8 +29,23 @@ const blockCacheBytes = 8 << 20
 // decision, and twice the write throughput, since Badger builds (and
 // compacts) 16 times fewer blocks. A read decompresses one block (~0.1 ms);
 // a page of 100 decisions of a physician among 1,000,000 stays well under
-// its 50 ms budget (BenchmarkQueryByPhysician).
+// its 50 ms budget (BenchmarkQueryByPhysician). (Measured while decision
+// records lived in the LSM tree; now its blocks hold the index keys,
+// responses and signed lines, and the records are in the value log.)
 const blockSize = 64 << 10
+
+// valueThreshold: values of at least this many bytes go to the value log:
+// the decision records (S2-compressed, some kB), not the responses, signed
+// lines and index keys. In the LSM tree a 10 kB decision was recompressed
+// (ZSTD) at every memtable flush and compaction and filled an 8 MiB
+// memtable every ~800 decisions, on the core the checks run on; in the
+// value log it is written once. Its space is freed by value-log GC
+// (reclaim.go).
+const valueThreshold = 1 << 10
+
+// valueLogFileSize is badgerdb's (the write reserve counts one file of
+// it); a variable so that tests can fill several files with little data.
+var valueLogFileSize = badgerdb.Options(badgerdb.Config{Dir: "size", Logger: slog.New(slog.DiscardHandler)}).ValueLogFileSize
 
 // indexCacheBytes bounds table indexes and bloom filters on the heap:
 // years of decisions are some GiB of tables.
@@ -41,6 +56,7 @@ const indexCacheBytes = 16 << 20
 // badgerdb.Open and OpenGuarded with their crash repairs (badger#2207),
 // read-write and read-only alike:
 //
+//   - Values of valueThreshold bytes or more in the value log (below).
 //   - ZSTD block compression (level 1, Badger's recommendation) in 64 KiB
 //     blocks (blockSize). Decisions are repetitive protobuf (the same
 //     codes, names and messages again and again). Badger then needs a
@@ -63,7 +79,9 @@ func tune(o badger.Options) badger.Options {
 		WithBlockCacheSize(blockCacheBytes).
 		WithBlockSize(blockSize).
 		WithDetectConflicts(false).
-		WithSyncWrites(false)
+		WithSyncWrites(false).
+		WithValueThreshold(valueThreshold).
+		WithValueLogFileSize(valueLogFileSize)
 }
 
 // storeConfig is the badgerdb configuration of the store in dir. Encrypted

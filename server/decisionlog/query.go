@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/s2"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -448,11 +449,31 @@ func loadDecision(txn *badger.Txn, u *id, decisionID string) (*rxguardv1.Decisio
 // errCorrupt: a stored value does not decode.
 var errCorrupt = errors.New("stored value does not decode")
 
+// decodeValue decodes a stored value (keys.go has the versions) into m.
 func decodeValue(v []byte, m proto.Message) error {
-	if len(v) == 0 || v[0] != valueVersion {
-		return fmt.Errorf("%w: unknown value version", errCorrupt)
+	if len(v) == 0 {
+		return fmt.Errorf("%w: empty value", errCorrupt)
 	}
-	if err := proto.Unmarshal(v[1:], m); err != nil {
+	body := v[1:]
+	switch v[0] {
+	case valueVersion:
+	case valueVersionS2:
+		n, err := s2.DecodedLen(body)
+		if err != nil {
+			return fmt.Errorf("%w: s2 block header: %w", errCorrupt, err)
+		}
+		if n > maxDecodedValue {
+			return fmt.Errorf("%w: s2 block claims %d bytes, more than %d", errCorrupt, n, maxDecodedValue)
+		}
+		// Decoded into its own buffer: v is Badger's (valid only in
+		// item.Value) and m may keep slices of what it decodes.
+		if body, err = s2.Decode(make([]byte, n), body); err != nil {
+			return fmt.Errorf("%w: s2 block: %w", errCorrupt, err)
+		}
+	default:
+		return fmt.Errorf("%w: unknown value version %d", errCorrupt, v[0])
+	}
+	if err := proto.Unmarshal(body, m); err != nil {
 		return fmt.Errorf("%w: %w", errCorrupt, err)
 	}
 	return nil
