@@ -199,8 +199,9 @@ func (e *Engine) Check(in *Input) *Result {
 				ev.add(s, e.override[s.order], li, v.ruleID, v)
 			}
 		}
-		entry, byName := idx.byCode[o.ItemCode], false
-		if entry == nil && isDrug(o.Kind) {
+		entry, known := idx.lookup(o.ItemCode)
+		byName := false
+		if !known && isDrug(o.Kind) {
 			// A code no batch binds, on a line whose name is a restricted
 			// generic name: the batch's restriction applies by name (a
 			// name never makes the code known: UNKNOWN_ITEM still says

@@ -67,7 +67,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 		return violation{
 			message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊首次于" + dayString(first) +
 				"，至今已" + strconv.Itoa(day-first) + "天。",
-			evidence:   b.quote,
+			evidence:   b.quoteWith(),
 			suggestion: "疗程已超出医保支付期限，请评估是否继续；继续执行请填写理由，" + selfPaySuggestion,
 			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true
@@ -76,7 +76,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 		return violation{
 			message: r.Name + " 医保要求间隔不短于" + strconv.Itoa(r.IntervalDays) + "天，上次于" + dayString(last) +
 				"，间隔" + strconv.Itoa(day-last) + "天。",
-			evidence:   b.quote,
+			evidence:   b.quoteWith(),
 			suggestion: "请于" + dayString(last+r.IntervalDays) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
 			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true

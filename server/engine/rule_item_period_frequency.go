@@ -58,7 +58,7 @@ func checkItemPeriodFrequency(ev *evaluation, line int, b *bound) (violation, bo
 	return violation{
 		message: r.Name + " " + strconv.Itoa(r.PeriodDays) + "天内医保限" + strconv.Itoa(r.PeriodCount) + "次，含本医嘱已" +
 			strconv.Itoa(n) + "次（上次" + dayString(last) + "）。",
-		evidence:   b.quote + "；频次上限" + strconv.Itoa(r.PeriodCount) + "，疗程周期" + strconv.Itoa(r.PeriodDays) + "天；上次：" + dayString(last),
+		evidence:   b.quoteWith("；频次上限", strconv.Itoa(r.PeriodCount), "，疗程周期", strconv.Itoa(r.PeriodDays), "天；上次：", dayString(last)),
 		suggestion: "如非必要请于" + dayString(next) + "及以后再行本项目；确需本次执行请填写理由，" + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

@@ -24,7 +24,7 @@ func checkNotCovered(ev *evaluation, line int) []violation {
 	return []violation{{
 		ruleID:     "NOT_COVERED/" + o.ItemCode,
 		message:    d.generic + " 不在医保支付范围（非甲/乙类目录药品），医保不予支付。",
-		evidence:   d.source + "：" + d.generic + "，医保类别：无（非目录）",
+		evidence:   d.cite("：", d.generic, "，医保类别：无（非目录）"),
 		suggestion: "更换为医保目录内药品，" + selfPaySuggestion,
 		fixes:      fixList(ev.selfPayFix(line)),
 	}}

@@ -61,7 +61,7 @@ func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	return violation{
 		message: r.Name + " 医保支付不超过" + strconv.Itoa(r.CourseDays) + "天，本次就诊已用" + strconv.Itoa(before) +
 			"天，加本医嘱" + strconv.Itoa(this) + "天共" + strconv.Itoa(before+this) + "天。",
-		evidence:   b.quote + "；限定支付疗程：" + strconv.Itoa(r.CourseDays) + "天",
+		evidence:   b.quoteWith("；限定支付疗程：", strconv.Itoa(r.CourseDays), "天"),
 		suggestion: suggestion + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true
