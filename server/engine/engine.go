@@ -155,7 +155,7 @@ func (e *Engine) rebuildPhysicians(idx *Index) {
 	case len(e.feed) == 0:
 		e.phys.Store(idx.physicians)
 	default:
-		e.phys.Store(CompilePhysicians(idx.registry, idx.releaseEvents, e.feed))
+		e.phys.Store(idx.physicians.withFeed(e.feed))
 	}
 }
 

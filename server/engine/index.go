@@ -48,11 +48,9 @@ type Index struct {
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
 	interactions map[string]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
-	// The release's registry and status events, and the table folded
-	// from them alone; the engine adds the bureau's feed.
-	registry      []knowledge.PhysicianRecord
-	releaseEvents []knowledge.PhysicianEvent
-	physicians    *Physicians
+	// physicians is the table folded from the release's registry and
+	// status events alone; the engine adds the bureau's feed (withFeed).
+	physicians *Physicians
 	// enc is the mutual-recognition list and the outpatient-manageable
 	// conditions (encounter_index.go).
 	enc encounterKnowledge

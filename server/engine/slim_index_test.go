@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -190,6 +192,65 @@ func TestNameAndKnowsAcrossClasses(t *testing.T) {
 	}
 }
 
+// TestPhysicianFeedMergeDifferential: folding the feed into the release's
+// compiled table (withFeed, what Engine.Swap does) gives the table a full
+// CompilePhysicians of registry, release events and feed gives, for random
+// events with overlapping seqs, undated events, unregistered codes and
+// unknown types.
+func TestPhysicianFeedMergeDifferential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	types := []string{"POINTS_ADDED", "POINTS_REDUCED", "SUSPENDED", "TERMINATED", "RESTORED", "OTHER"}
+	day := func() string {
+		if rng.IntN(40) == 0 {
+			return "2025-13-01" // does not parse
+		}
+		return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, rng.IntN(800)).Format("2006-01-02")
+	}
+	codes := func(i int) string { return fmt.Sprintf("D%05d", i) }
+	for round := 0; round < 200; round++ {
+		var registry []knowledge.PhysicianRecord
+		for i := 0; i < 8; i++ {
+			registry = append(registry, knowledge.PhysicianRecord{Code: codes(i), Name: "医师" + codes(i)})
+		}
+		events := func(n int) []knowledge.PhysicianEvent {
+			var out []knowledge.PhysicianEvent
+			for i := 0; i < n; i++ {
+				e := knowledge.PhysicianEvent{Seq: int64(rng.IntN(60)), PhysicianCode: codes(rng.IntN(11)),
+					Type: types[rng.IntN(len(types))], Date: day(), Points: rng.IntN(6)}
+				if rng.IntN(2) == 0 {
+					e.Until = day()
+				}
+				out = append(out, e)
+			}
+			return out
+		}
+		release, feed := events(rng.IntN(40)), events(rng.IntN(30))
+		want := CompilePhysicians(registry, release, feed)
+		got := CompilePhysicians(registry, release).withFeed(feed)
+		if got.Events != want.Events {
+			t.Fatalf("round %d: Events = %d, want %d", round, got.Events, want.Events)
+		}
+		for i := 0; i < 12; i++ {
+			code := codes(i)
+			if got.Name(code) != want.Name(code) {
+				t.Fatalf("round %d: Name(%s) = %q, want %q", round, code, got.Name(code), want.Name(code))
+			}
+			for d := 0; d < 820; d += 7 {
+				at := time.Date(2024, 1, 1, 12, 0, 0, 0, Shanghai).AddDate(0, 0, d)
+				if g, w := got.Status(code, at), want.Status(code, at); g != w {
+					t.Fatalf("round %d: Status(%s, %s) = %+v, want %+v", round, code, at.Format(time.DateOnly), g, w)
+				}
+			}
+		}
+	}
+}
+
+// TestIndexHeapPerProduct pins the compact product table: what Compile
+// itself keeps per code of a small synthetic release (its decoded content
+// excluded: it is measured alive before and after). Before the product
+// table was a slice of rows (a *codeEntry, a *drugInfo and a source string
+// per product, two maps) it kept 442 bytes per code; a per-product
+// pointer or string re-added pushes it over the bound.
 // maxHeapPerCode: measured 205 B/code (40,000 entries, 16,000 rules,
 // seed 1: 35,748 codes, 19,855 products); 442 before. A *codeEntry (48 B)
 // or a source string per product re-added costs ≥ 27 B/code.
