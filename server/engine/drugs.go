@@ -12,7 +12,15 @@ import (
 // came from: the demo/product table (bound to a product code) or the
 // national catalogue (bound to a category and a generic name).
 type drugInfo struct {
-	generic     string
+	generic string
+	// *drugTerms is shared by every product of the same payment terms (a
+	// generic's products repeat them): a product row is 48 bytes.
+	*drugTerms
+	source citation // cited in evidence (cite, sourceText)
+}
+
+// drugTerms is what a drug record says about payment.
+type drugTerms struct {
 	class       string // 甲 / 乙; "" = not covered
 	restriction string // 限定支付范围 text, "" if none
 	icd         []string
@@ -20,7 +28,15 @@ type drugInfo struct {
 	// textOnly: the restriction limits payment to conditions the release
 	// gives no ICD-10 prefixes for; shown as INFO, never judged.
 	textOnly bool
-	source   citation // cited in evidence (cite, sourceText)
+}
+
+// termsKey identifies drugTerms for sharing; icd is the shared list's
+// first element (icdLists hands out one slice per distinct list).
+type termsKey struct {
+	class, restriction   string
+	icd                  *string
+	icdLen               int
+	secondLine, textOnly bool
 }
 
 // catalogueCandidate is a catalogue entry reachable from a category code,
@@ -35,17 +51,21 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	// byCode: no heap object, pointer or source string per product.
 	idx.drugRows = make([]drugInfo, 0, len(c.Drugs))
 	var icds icdLists
+	shared := map[termsKey]*drugTerms{}
 	for i := range c.Drugs {
 		d := &c.Drugs[i]
-		info := drugInfo{
-			generic:     d.GenericName,
-			class:       d.Class,
-			restriction: d.RestrictionText,
-			icd:         icds.share(d.IndicationICD),
-			secondLine:  d.SecondLine,
-			source:      idx.cite(d.Source),
+		icd := icds.share(d.IndicationICD)
+		key := termsKey{class: d.Class, restriction: d.RestrictionText, icdLen: len(icd), secondLine: d.SecondLine,
+			textOnly: d.RestrictionText != "" && len(icd) == 0}
+		if len(icd) > 0 {
+			key.icd = &icd[0]
 		}
-		info.textOnly = info.restriction != "" && len(info.icd) == 0
+		terms := shared[key]
+		if terms == nil {
+			terms = &drugTerms{class: key.class, restriction: key.restriction, icd: icd, secondLine: key.secondLine, textOnly: key.textOnly}
+			shared[key] = terms
+		}
+		info := drugInfo{generic: d.GenericName, drugTerms: terms, source: idx.cite(d.Source)}
 		code, _ := knowledge.CanonicalCode(d.Code)
 		ref := idx.byCode[code]
 		if ref.entry != 0 || ref.drug != 0 {
@@ -65,11 +85,13 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	for i := range c.Catalogue {
 		e := &c.Catalogue[i]
 		info := &drugInfo{
-			generic:    baseName(e.Name),
-			class:      e.Class,
-			icd:        normalisedPrefixes(e.Structured.ICDPrefixes),
-			secondLine: e.Structured.SecondLine,
-			source:     citation{prefix: e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）"},
+			generic: baseName(e.Name),
+			drugTerms: &drugTerms{
+				class:      e.Class,
+				icd:        normalisedPrefixes(e.Structured.ICDPrefixes),
+				secondLine: e.Structured.SecondLine,
+			},
+			source: citation{prefix: e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）"},
 		}
 		if len(info.icd) > 0 || e.Structured.DiagnosisRestricted || e.Structured.SecondLine {
 			info.restriction = e.Remark
