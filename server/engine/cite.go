@@ -67,10 +67,14 @@ func (c citation) with(parts ...string) string {
 }
 
 // cite is the drug record's source followed by parts: a finding's evidence.
-func (d *drugInfo) cite(parts ...string) string { return d.source.with(parts...) }
+func (d *drugInfo) cite(parts ...string) string { return d.source().with(parts...) }
 
 // sourceText is the drug record's cited source alone.
-func (d *drugInfo) sourceText() string { return d.source.String() }
+func (d *drugInfo) sourceText() string { return d.source().String() }
+
+// source is the drug record's citation: its sheet's prefix (shared with
+// its terms) and its row.
+func (d *drugInfo) source() citation { return citation{prefix: d.sourcePrefix, row: d.row} }
 
 // sourceWith is the restriction's cited source (knowledge.Source.String)
 // followed by parts, built in one allocation.

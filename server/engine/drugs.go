@@ -13,18 +13,20 @@ import (
 // national catalogue (bound to a category and a generic name).
 type drugInfo struct {
 	generic string
-	// *drugTerms is shared by every product of the same payment terms (a
-	// generic's products repeat them): a product row is 48 bytes.
+	// *drugTerms is shared by every product of the same payment terms and
+	// sheet (a generic's products repeat them): a product row is 32 bytes.
 	*drugTerms
-	source citation // cited in evidence (cite, sourceText)
+	row int32 // the source's row (citation), 0 if sourcePrefix is all of it
 }
 
-// drugTerms is what a drug record says about payment.
+// drugTerms is what a drug record says about payment, and the sheet it
+// says it in.
 type drugTerms struct {
-	class       string // 甲 / 乙; "" = not covered
-	restriction string // 限定支付范围 text, "" if none
-	icd         []string
-	secondLine  bool
+	sourcePrefix string // citation.prefix: cited in evidence (cite, sourceText)
+	class        string // 甲 / 乙; "" = not covered
+	restriction  string // 限定支付范围 text, "" if none
+	icd          []string
+	secondLine   bool
 	// textOnly: the restriction limits payment to conditions the release
 	// gives no ICD-10 prefixes for; shown as INFO, never judged.
 	textOnly bool
@@ -34,6 +36,7 @@ type drugTerms struct {
 // first element (icdLists hands out one slice per distinct list).
 type termsKey struct {
 	class, restriction   string
+	sourcePrefix         string
 	icd                  *string
 	icdLen               int
 	secondLine, textOnly bool
@@ -55,17 +58,19 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	for i := range c.Drugs {
 		d := &c.Drugs[i]
 		icd := icds.share(d.IndicationICD)
-		key := termsKey{class: d.Class, restriction: d.RestrictionText, icdLen: len(icd), secondLine: d.SecondLine,
+		src := idx.cite(d.Source)
+		key := termsKey{class: d.Class, restriction: d.RestrictionText, sourcePrefix: src.prefix, icdLen: len(icd), secondLine: d.SecondLine,
 			textOnly: d.RestrictionText != "" && len(icd) == 0}
 		if len(icd) > 0 {
 			key.icd = &icd[0]
 		}
 		terms := shared[key]
 		if terms == nil {
-			terms = &drugTerms{class: key.class, restriction: key.restriction, icd: icd, secondLine: key.secondLine, textOnly: key.textOnly}
+			terms = &drugTerms{sourcePrefix: key.sourcePrefix, class: key.class, restriction: key.restriction, icd: icd,
+				secondLine: key.secondLine, textOnly: key.textOnly}
 			shared[key] = terms
 		}
-		info := drugInfo{generic: d.GenericName, drugTerms: terms, source: idx.cite(d.Source)}
+		info := drugInfo{generic: d.GenericName, drugTerms: terms, row: src.row}
 		code, _ := knowledge.CanonicalCode(d.Code)
 		ref := idx.byCode[code]
 		if ref.entry != 0 || ref.drug != 0 {
@@ -87,11 +92,11 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 		info := &drugInfo{
 			generic: baseName(e.Name),
 			drugTerms: &drugTerms{
-				class:      e.Class,
-				icd:        normalisedPrefixes(e.Structured.ICDPrefixes),
-				secondLine: e.Structured.SecondLine,
+				sourcePrefix: e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）",
+				class:        e.Class,
+				icd:          normalisedPrefixes(e.Structured.ICDPrefixes),
+				secondLine:   e.Structured.SecondLine,
 			},
-			source: citation{prefix: e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）"},
 		}
 		if len(info.icd) > 0 || e.Structured.DiagnosisRestricted || e.Structured.SecondLine {
 			info.restriction = e.Remark
