@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"sort"
 	"strings"
 
@@ -11,15 +12,34 @@ import (
 // came from: the demo/product table (bound to a product code) or the
 // national catalogue (bound to a category and a generic name).
 type drugInfo struct {
-	generic     string
-	class       string // 甲 / 乙; "" = not covered
-	restriction string // 限定支付范围 text, "" if none
-	icd         []string
-	secondLine  bool
+	generic string
+	// *drugTerms is shared by every product of the same payment terms and
+	// sheet (a generic's products repeat them): a product row is 32 bytes.
+	*drugTerms
+	row int32 // the source's row (citation), 0 if sourcePrefix is all of it
+}
+
+// drugTerms is what a drug record says about payment, and the sheet it
+// says it in.
+type drugTerms struct {
+	sourcePrefix string // citation.prefix: cited in evidence (cite, sourceText)
+	class        string // 甲 / 乙; "" = not covered
+	restriction  string // 限定支付范围 text, "" if none
+	icd          []string
+	secondLine   bool
 	// textOnly: the restriction limits payment to conditions the release
 	// gives no ICD-10 prefixes for; shown as INFO, never judged.
 	textOnly bool
-	source   string // cited in evidence
+}
+
+// termsKey identifies drugTerms for sharing; icd is the shared list's
+// first element (icdLists hands out one slice per distinct list).
+type termsKey struct {
+	class, restriction   string
+	sourcePrefix         string
+	icd                  *string
+	icdLen               int
+	secondLine, textOnly bool
 }
 
 // catalogueCandidate is a catalogue entry reachable from a category code,
@@ -30,20 +50,38 @@ type catalogueCandidate struct {
 }
 
 func (idx *Index) compileDrugs(c *knowledge.Content) {
-	idx.drugs = make(map[string]*drugInfo, len(c.Drugs))
+	// The product table is one slice of rows by value, found through
+	// byCode: no heap object, pointer or source string per product.
+	idx.drugRows = make([]drugInfo, 0, len(c.Drugs))
+	var icds icdLists
+	shared := map[termsKey]*drugTerms{}
 	for i := range c.Drugs {
 		d := &c.Drugs[i]
-		info := &drugInfo{
-			generic:     d.GenericName,
-			class:       d.Class,
-			restriction: d.RestrictionText,
-			icd:         normalisedPrefixes(d.IndicationICD),
-			secondLine:  d.SecondLine,
-			source:      d.Source.String(),
+		icd := icds.share(d.IndicationICD)
+		src := idx.cite(d.Source)
+		key := termsKey{class: d.Class, restriction: d.RestrictionText, sourcePrefix: src.prefix, icdLen: len(icd), secondLine: d.SecondLine,
+			textOnly: d.RestrictionText != "" && len(icd) == 0}
+		if len(icd) > 0 {
+			key.icd = &icd[0]
 		}
-		info.textOnly = info.restriction != "" && len(info.icd) == 0
+		terms := shared[key]
+		if terms == nil {
+			terms = &drugTerms{sourcePrefix: key.sourcePrefix, class: key.class, restriction: key.restriction, icd: icd,
+				secondLine: key.secondLine, textOnly: key.textOnly}
+			shared[key] = terms
+		}
+		info := drugInfo{generic: d.GenericName, drugTerms: terms, row: src.row}
 		code, _ := knowledge.CanonicalCode(d.Code)
-		idx.drugs[code] = info
+		ref := idx.byCode[code]
+		if ref.entry != 0 || ref.drug != 0 {
+			// Bound by a restriction, or a second row for the code: the
+			// entry keeps the first name, as for every other class.
+			idx.entry(code, d.GenericName)
+			ref = idx.byCode[code]
+		}
+		idx.drugRows = append(idx.drugRows, info)
+		ref.drug = int32(len(idx.drugRows))
+		idx.byCode[code] = ref
 		if code != "" {
 			idx.drugLead[code[0]] = true
 		}
@@ -52,11 +90,13 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	for i := range c.Catalogue {
 		e := &c.Catalogue[i]
 		info := &drugInfo{
-			generic:    baseName(e.Name),
-			class:      e.Class,
-			icd:        normalisedPrefixes(e.Structured.ICDPrefixes),
-			secondLine: e.Structured.SecondLine,
-			source:     e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）",
+			generic: baseName(e.Name),
+			drugTerms: &drugTerms{
+				sourcePrefix: e.Source.String() + "（" + e.Sheet + " " + e.Category + " 编号" + e.Number + "）",
+				class:        e.Class,
+				icd:          normalisedPrefixes(e.Structured.ICDPrefixes),
+				secondLine:   e.Structured.SecondLine,
+			},
 		}
 		if len(info.icd) > 0 || e.Structured.DiagnosisRestricted || e.Structured.SecondLine {
 			info.restriction = e.Remark
@@ -110,6 +150,42 @@ func normaliseICD(code string) string {
 	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), ".", ""))
 }
 
+// icdLists shares identical normalised ICD-10 prefix lists between the
+// products that carry them (a generic's products repeat its list).
+type icdLists struct {
+	byKey   map[string][]string
+	scratch []string
+	key     []byte
+}
+
+// share returns ps normalised (normalisedPrefixes), the same slice for
+// the same list. The rows that share it only read it.
+func (l *icdLists) share(ps []string) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	l.scratch, l.key = l.scratch[:0], l.key[:0]
+	for _, p := range ps {
+		if p = normaliseICD(p); p != "" {
+			l.scratch = append(l.scratch, p)
+			// Length-prefixed: no choice of prefixes makes two lists one key.
+			l.key = append(binary.AppendUvarint(l.key, uint64(len(p))), p...)
+		}
+	}
+	if len(l.scratch) == 0 {
+		return []string{} // as normalisedPrefixes: empty, not nil
+	}
+	if have, ok := l.byKey[string(l.key)]; ok {
+		return have
+	}
+	if l.byKey == nil {
+		l.byKey = map[string][]string{}
+	}
+	list := append([]string(nil), l.scratch...)
+	l.byKey[string(l.key)] = list
+	return list
+}
+
 func normalisedPrefixes(ps []string) []string {
 	if len(ps) == 0 {
 		return nil
@@ -127,11 +203,12 @@ func normalisedPrefixes(ps []string) []string {
 // (the order's item name or the batch's name) to pick a catalogue entry in
 // the code's category. nil: the release has no drug record for it.
 func (idx *Index) drugFor(code, name string) *drugInfo {
-	if d := idx.drugs[code]; d != nil {
-		return d
+	ref := idx.byCode[code]
+	if ref.drug != 0 {
+		return &idx.drugRows[ref.drug-1]
 	}
-	if name == "" {
-		name = idx.Name(code)
+	if name == "" && ref.entry != 0 {
+		name = idx.entries[ref.entry-1].name // Name(code): the code has no drug row
 	}
 	// The catalogue path reads the code's category prefix, so it needs a
 	// well-formed drug code: a name never makes a malformed code known.

@@ -154,7 +154,7 @@ func (e *Engine) rebuildPhysicians(idx *Index) {
 	case len(e.feed) == 0:
 		e.phys.Store(idx.physicians)
 	default:
-		e.phys.Store(CompilePhysicians(idx.registry, idx.releaseEvents, e.feed))
+		e.phys.Store(idx.physicians.withFeed(e.feed))
 	}
 }
 
@@ -198,8 +198,9 @@ func (e *Engine) Check(in *Input) *Result {
 				ev.add(s, e.override[s.order], li, v.ruleID, v)
 			}
 		}
-		entry, byName := idx.byCode[o.ItemCode], false
-		if entry == nil && isDrug(o.Kind) {
+		entry, known := idx.lookup(o.ItemCode)
+		byName := false
+		if !known && isDrug(o.Kind) {
 			// A code no batch binds, on a line whose name is a restricted
 			// generic name: the batch's restriction applies by name (a
 			// name never makes the code known: UNKNOWN_ITEM still says

@@ -55,7 +55,7 @@ func (e *Engine) Explain(code, name string) *rxguardv1.ExplainItemResponse {
 		KnowledgeVersion: idx.Version(),
 		CodeWellFormed:   WellFormedCode(code),
 	}
-	if entry := idx.byCode[code]; entry != nil {
+	if entry, _ := idx.lookup(code); entry != nil {
 		for _, b := range entry.checks {
 			resp.Entries = append(resp.Entries, e.explainEntry(b.spec, b.r))
 		}
@@ -89,21 +89,21 @@ func (e *Engine) explainDrug(resp *rxguardv1.ExplainItemResponse, idx *Index, co
 	if d.class != "甲" && d.class != "乙" {
 		class = "非医保目录（无甲/乙类），医保支付的行提示"
 	}
-	resp.Entries = append(resp.Entries, e.ruleEntry(notCoveredRule, "NOT_COVERED/"+code, class, d.source, ""))
+	resp.Entries = append(resp.Entries, e.ruleEntry(notCoveredRule, "NOT_COVERED/"+code, class, d.sourceText(), ""))
 	if d.restriction != "" {
 		summary := "限定支付范围，适用诊断ICD-10：" + strings.Join(d.icd, "、")
 		if len(d.icd) == 0 {
 			summary = "限定支付范围（文字，未结构化；提示）"
 		}
-		resp.Entries = append(resp.Entries, e.ruleEntry(drugIndicationRule, "DRUG_INDICATION/"+code, summary, d.source, d.restriction))
+		resp.Entries = append(resp.Entries, e.ruleEntry(drugIndicationRule, "DRUG_INDICATION/"+code, summary, d.sourceText(), d.restriction))
 	}
 	if d.secondLine {
-		resp.Entries = append(resp.Entries, e.ruleEntry(secondLineRule, "SECOND_LINE/"+code, "二线用药，需确认限定支付范围", d.source, d.restriction))
+		resp.Entries = append(resp.Entries, e.ruleEntry(secondLineRule, "SECOND_LINE/"+code, "二线用药，需确认限定支付范围", d.sourceText(), d.restriction))
 	}
 	resp.Entries = append(resp.Entries, e.ruleEntry(quantityLimitRule, "QUANTITY_LIMIT",
 		"门诊用量：一般7天，慢病诊断30天，最长84天", "处方管理与长期处方规定", ""))
 	resp.Entries = append(resp.Entries, e.ruleEntry(duplicateTherapyRule, "DUPLICATE_THERAPY/"+d.generic,
-		"通用名 "+d.generic+"：同一处方或用药期内重复开具提示", d.source, ""))
+		"通用名 "+d.generic+"：同一处方或用药期内重复开具提示", d.sourceText(), ""))
 	partners := make([]string, 0, 4)
 	for key := range idx.interactions {
 		a, b, _ := strings.Cut(key, "+")

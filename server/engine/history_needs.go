@@ -55,8 +55,8 @@ func (idx *Index) historyNeeds(req *rxguardv1.CheckOrdersRequest, only *ruleSpec
 			}
 		}
 		// The same lookup as Check: by code, else a drug line by name.
-		entry := idx.byCode[o.ItemCode]
-		if entry == nil && isDrug(o.Kind) {
+		entry, known := idx.lookup(o.ItemCode)
+		if !known && isDrug(o.Kind) {
 			entry = idx.byDrugName(o.ItemName)
 		}
 		if entry == nil {

@@ -107,7 +107,7 @@ func (g *historyGen) code(drugCase bool) string {
 }
 
 func (g *historyGen) kind(c string) rxguardv1.ItemKind {
-	if isDrugCode(c) || g.idx.drugs[c] != nil {
+	if isDrugCode(c) || g.idx.byCode[c].drug != 0 {
 		return rxguardv1.ItemKind_ITEM_DRUG
 	}
 	return rxguardv1.ItemKind_ITEM_SERVICE

@@ -15,7 +15,15 @@ import (
 // lines, not with the size of the rule base.
 type Index struct {
 	Manifest knowledge.Manifest
-	byCode   map[string]*codeEntry
+	// byCode is every code the release knows (贯标对码), each with its
+	// restrictions (entries) and its product-table record (drugRows), by
+	// position: a release's ≈ 400,000 products cost one map slot and one
+	// row each, not a pointer and a heap object per table.
+	byCode  map[string]codeRef
+	entries []codeEntry
+	// unbound is the entry of a code the release knows but binds no
+	// restriction to: a drug line with it is not matched by name.
+	unbound codeEntry
 	// byName binds drug restrictions (rule types with byName) to their
 	// batch's generic name, for order lines whose code is not in byCode.
 	byName map[string]*codeEntry
@@ -30,21 +38,29 @@ type Index struct {
 	// evidenceSuffix names the release in every finding's evidence.
 	evidenceSuffix string
 
-	drugs map[string]*drugInfo // product code → demo/product table record
+	drugRows []drugInfo // demo/product table records, by codeRef.drug
+	// sources interns the cited-source prefix of each batch, file and
+	// sheet (citation): products share it and keep only their row.
+	sources map[knowledge.Source]string
 	// drugLead marks the first bytes of drugs' codes: HistoryNeeds rejects
 	// a service code without a lookup in a large drugs table.
 	drugLead     [256]bool
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
 	interactions map[string]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
-	// The release's registry and status events, and the table folded
-	// from them alone; the engine adds the bureau's feed.
-	registry      []knowledge.PhysicianRecord
-	releaseEvents []knowledge.PhysicianEvent
-	physicians    *Physicians
+	// physicians is the table folded from the release's registry and
+	// status events alone; the engine adds the bureau's feed (withFeed).
+	physicians *Physicians
 	// enc is the mutual-recognition list and the outpatient-manageable
 	// conditions (encounter_index.go).
 	enc encounterKnowledge
+}
+
+// codeRef locates what the release binds to one code: 1 + its position in
+// Index.entries and in Index.drugRows, 0 for none.
+type codeRef struct {
+	entry int32
+	drug  int32
 }
 
 // codeEntry is everything the release binds to one code, in rule-list order.
@@ -53,13 +69,13 @@ type codeEntry struct {
 	checks []bound
 }
 
-// bound is one restriction bound to its rule type, with the text findings
-// cite precomputed.
+// bound is one restriction bound to its rule type. The text a finding
+// cites (source, name, description) is written from r when the finding is
+// built, in the finding's own evidence string (quoteWith, sourceWith): a
+// precomputed copy per restriction cost more heap than findings do.
 type bound struct {
-	spec   *ruleSpec
-	r      *knowledge.Restriction
-	source string // r.Source.String()
-	quote  string // source, name and description
+	spec *ruleSpec
+	r    *knowledge.Restriction
 }
 
 // Compile builds an index from a release's content. Restrictions whose rule
@@ -68,7 +84,7 @@ type bound struct {
 func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	idx := &Index{
 		Manifest:       m,
-		byCode:         make(map[string]*codeEntry, len(c.Restrictions)),
+		byCode:         make(map[string]codeRef, len(c.Restrictions)+len(c.Drugs)+len(c.Recognition)),
 		courseGroup:    map[string]string{},
 		surgeryGroups:  map[string][]string{},
 		evidenceSuffix: "（知识库版本 " + m.Version + "）",
@@ -80,7 +96,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 			return nil, fmt.Errorf("release %s: restriction %s has rule type %q this rxguard does not know; upgrade rxguard", m.Version, r.Key(), r.Type)
 		}
 		e := idx.entry(r.Code, r.Name)
-		b := bound{spec: spec, r: r, source: r.Source.String(), quote: quote(r)}
+		b := bound{spec: spec, r: r}
 		e.checks = append(e.checks, b)
 		if spec.byName && isDrugCode(r.Code) {
 			idx.bindName(r.Name, b)
@@ -92,14 +108,12 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 			idx.surgeryGroups[r.Code] = r.Groups
 		}
 	}
-	for i := range c.Drugs {
-		code, _ := knowledge.CanonicalCode(c.Drugs[i].Code)
-		idx.entry(code, c.Drugs[i].GenericName)
-	}
 	idx.compileDrugs(c)
 	idx.compilePhysicians(c)
 	idx.compileEncounter(c)
-	for _, e := range idx.byCode {
+	idx.sources = nil // only compileDrugs interns
+	for i := range idx.entries {
+		e := &idx.entries[i]
 		sort.SliceStable(e.checks, func(a, b int) bool { return e.checks[a].spec.order < e.checks[b].spec.order })
 	}
 	for _, e := range idx.byName {
@@ -194,16 +208,41 @@ func nameHead(name string) string {
 	return name[:i]
 }
 
+// entry returns code's entry, creating it; name is the code's name unless
+// an earlier class named it (restrictions, then product tables, then the
+// recognition list: the first non-empty name wins). The pointer is valid
+// until the next entry call creates one (entries grows).
 func (idx *Index) entry(code, name string) *codeEntry {
-	e := idx.byCode[code]
-	if e == nil {
-		e = &codeEntry{name: name}
-		idx.byCode[code] = e
+	ref := idx.byCode[code]
+	if ref.entry == 0 {
+		first := ""
+		if ref.drug != 0 {
+			first = idx.drugRows[ref.drug-1].generic
+		}
+		idx.entries = append(idx.entries, codeEntry{name: first})
+		ref.entry = int32(len(idx.entries))
+		idx.byCode[code] = ref
 	}
+	e := &idx.entries[ref.entry-1]
 	if e.name == "" {
 		e.name = name
 	}
 	return e
+}
+
+// lookup returns the restrictions bound to code and whether the release
+// knows code at all; e is nil for an unknown code, and &idx.unbound (no
+// checks) for a known one no restriction binds. Check and HistoryNeeds
+// fall back to the drug name only when the code is unknown.
+func (idx *Index) lookup(code string) (e *codeEntry, known bool) {
+	ref, ok := idx.byCode[code]
+	switch {
+	case !ok:
+		return nil, false
+	case ref.entry == 0:
+		return &idx.unbound, true
+	}
+	return &idx.entries[ref.entry-1], true
 }
 
 // Version is the release version the index was compiled from.
@@ -211,8 +250,12 @@ func (idx *Index) Version() string { return idx.Manifest.Version }
 
 // Name returns the name the release gives code, or "".
 func (idx *Index) Name(code string) string {
-	if e := idx.byCode[code]; e != nil {
-		return e.name
+	ref := idx.byCode[code]
+	switch {
+	case ref.entry != 0:
+		return idx.entries[ref.entry-1].name
+	case ref.drug != 0:
+		return idx.drugRows[ref.drug-1].generic
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -15,13 +16,46 @@ type physicianRecord struct {
 	events []physicianEvent
 }
 
+// physicianEvent is one status event, folded to what Status reads plus its
+// feed seq (so the bureau's feed can replace it without the release's
+// decoded events staying in memory). 48 bytes; until is interned per table.
 type physicianEvent struct {
-	kind   string // POINTS_ADDED, POINTS_REDUCED, SUSPENDED, TERMINATED, RESTORED
-	day    int    // local day number of the event's date
-	year   int
+	seq    int64
 	points int
-	until  string // YYYY-MM-DD
-	untilD int
+	until  string // YYYY-MM-DD, as the event gives it
+	day    int32  // local day number of the event's date
+	untilD int32  // day number of until, 0 if it does not parse
+	year   int32
+	kind   eventKind
+}
+
+// eventKind is an event's type; eventOther (a type Status does not fold)
+// is kept so the event still counts and can still be replaced by seq.
+type eventKind uint8
+
+const (
+	eventOther eventKind = iota
+	eventPointsAdded
+	eventPointsReduced
+	eventSuspended
+	eventTerminated
+	eventRestored
+)
+
+func kindOf(t string) eventKind {
+	switch t {
+	case "POINTS_ADDED":
+		return eventPointsAdded
+	case "POINTS_REDUCED":
+		return eventPointsReduced
+	case "SUSPENDED":
+		return eventSuspended
+	case "TERMINATED":
+		return eventTerminated
+	case "RESTORED":
+		return eventRestored
+	}
+	return eventOther
 }
 
 // PhysicianState is a physician's payment qualification at one moment, as
@@ -44,6 +78,9 @@ type PhysicianState struct {
 // in when a release or the bureau's event feed brings news.
 type Physicians struct {
 	byCode map[string]*physicianRecord
+	// undated lists the seqs of counted events whose date does not parse
+	// (kept out of the records), so withFeed counts a replaced one once.
+	undated []int64
 	// Events counts the distinct events folded in (release and feed).
 	Events int
 }
@@ -57,18 +94,19 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 		code, _ := knowledge.CanonicalCode(r.Code)
 		p.byCode[code] = &physicianRecord{name: r.Name}
 	}
-	bySeq := map[int64]knowledge.PhysicianEvent{}
+	bySeq := map[int64]*knowledge.PhysicianEvent{}
 	for _, list := range eventLists {
-		for _, e := range list {
-			bySeq[e.Seq] = e
+		for i := range list {
+			bySeq[list[i].Seq] = &list[i]
 		}
 	}
-	events := make([]knowledge.PhysicianEvent, 0, len(bySeq))
+	events := make([]*knowledge.PhysicianEvent, 0, len(bySeq))
 	for _, e := range bySeq {
 		events = append(events, e)
 	}
 	p.Events = len(events)
 	sort.Slice(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
+	var b physicianBuilder
 	for _, e := range events {
 		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
 		rec := p.byCode[code]
@@ -78,15 +116,11 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 			rec = &physicianRecord{}
 			p.byCode[code] = rec
 		}
-		day, ok := parseDay(e.Date)
-		if !ok {
-			continue // the importer and the feed client reject such events
+		if ev, ok := b.event(e); ok {
+			rec.events = append(rec.events, ev)
+		} else {
+			p.undated = append(p.undated, e.Seq)
 		}
-		ev := physicianEvent{kind: e.Type, day: day, year: yearOf(day), points: e.Points, until: e.Until}
-		if u, ok := parseDay(e.Until); ok {
-			ev.untilD = u
-		}
-		rec.events = append(rec.events, ev)
 	}
 	for _, rec := range p.byCode {
 		sort.SliceStable(rec.events, func(a, b int) bool { return rec.events[a].day < rec.events[b].day })
@@ -94,9 +128,102 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 	return p
 }
 
+// physicianBuilder folds knowledge events into physicianEvents, sharing
+// one string per distinct until date.
+type physicianBuilder struct{ until map[string]string }
+
+// event folds e; ok=false for an event whose date does not parse (the
+// importer and the feed client reject such events; it still counts).
+func (b *physicianBuilder) event(e *knowledge.PhysicianEvent) (physicianEvent, bool) {
+	day, ok := parseDay(e.Date)
+	if !ok {
+		return physicianEvent{}, false
+	}
+	ev := physicianEvent{seq: e.Seq, kind: kindOf(e.Type), day: int32(day), year: int32(yearOf(day)), points: e.Points}
+	if e.Until != "" {
+		u, ok := b.until[e.Until]
+		if !ok {
+			if b.until == nil {
+				b.until = map[string]string{}
+			}
+			u = strings.Clone(e.Until) // not the decoded event's memory
+			b.until[u] = u
+		}
+		ev.until = u
+		if d, ok := parseDay(u); ok {
+			ev.untilD = int32(d)
+		}
+	}
+	return ev, true
+}
+
+// withFeed is the table with the bureau's feed folded in, as
+// CompilePhysicians(registry, releaseEvents, feed) gives it, from the
+// release's compiled table: a feed event replaces the release's event of
+// the same seq.
+func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
+	bySeq := make(map[int64]*knowledge.PhysicianEvent, len(feed))
+	for i := range feed {
+		bySeq[feed[i].Seq] = &feed[i]
+	}
+	out := &Physicians{byCode: make(map[string]*physicianRecord, len(p.byCode)), Events: p.Events}
+	for code, rec := range p.byCode {
+		cp := &physicianRecord{name: rec.name, events: make([]physicianEvent, 0, len(rec.events))}
+		for _, ev := range rec.events {
+			if _, replaced := bySeq[ev.seq]; replaced {
+				out.Events-- // counted again below, as the feed's
+				continue
+			}
+			cp.events = append(cp.events, ev)
+		}
+		out.byCode[code] = cp
+	}
+	for _, seq := range p.undated {
+		if _, replaced := bySeq[seq]; replaced {
+			out.Events--
+		} else {
+			out.undated = append(out.undated, seq)
+		}
+	}
+	out.Events += len(bySeq)
+	events := make([]*knowledge.PhysicianEvent, 0, len(bySeq))
+	for _, e := range bySeq {
+		events = append(events, e)
+	}
+	sort.Slice(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
+	var b physicianBuilder
+	touched := map[*physicianRecord]bool{}
+	for _, e := range events {
+		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
+		rec := out.byCode[code]
+		if rec == nil {
+			rec = &physicianRecord{}
+			out.byCode[code] = rec
+		}
+		if ev, ok := b.event(e); ok {
+			rec.events = append(rec.events, ev)
+			touched[rec] = true
+		} else {
+			out.undated = append(out.undated, e.Seq)
+		}
+	}
+	// Date order, ties in seq order: what CompilePhysicians' seq sort
+	// followed by a stable date sort gives.
+	for rec := range touched {
+		sort.Slice(rec.events, func(a, b int) bool {
+			ea, eb := &rec.events[a], &rec.events[b]
+			if ea.day != eb.day {
+				return ea.day < eb.day
+			}
+			return ea.seq < eb.seq
+		})
+	}
+	return out
+}
+
 func (idx *Index) compilePhysicians(c *knowledge.Content) {
-	idx.registry = c.Physicians
-	idx.releaseEvents = c.PhysicianEvents
+	// The table keeps what the feed merge needs (withFeed): the release's
+	// registry and decoded events are not kept.
 	idx.physicians = CompilePhysicians(c.Physicians, c.PhysicianEvents)
 }
 
@@ -139,29 +266,29 @@ func (p *Physicians) Status(code string, at time.Time) PhysicianState {
 	terminated, suspended := false, false
 	var termUntil, suspUntil string
 	for _, e := range rec.events {
-		if e.day > day {
+		if int(e.day) > day {
 			break
 		}
 		switch e.kind {
-		case "POINTS_ADDED":
-			if e.year == year {
+		case eventPointsAdded:
+			if int(e.year) == year {
 				st.Points += e.points
 			}
-		case "POINTS_REDUCED":
-			if e.year == year {
+		case eventPointsReduced:
+			if int(e.year) == year {
 				st.Points = max(st.Points-e.points, 0)
 			}
-		case "SUSPENDED":
-			if e.untilD >= day || e.until == "" {
+		case eventSuspended:
+			if int(e.untilD) >= day || e.until == "" {
 				suspended, suspUntil = true, e.until
 			} else {
 				suspended = false
 			}
-			st.Decided = st.Decided || e.year == year
-		case "TERMINATED":
+			st.Decided = st.Decided || int(e.year) == year
+		case eventTerminated:
 			terminated, termUntil = true, e.until
-			st.Decided = st.Decided || e.year == year
-		case "RESTORED":
+			st.Decided = st.Decided || int(e.year) == year
+		case eventRestored:
 			terminated, suspended = false, false
 		}
 	}

@@ -63,7 +63,7 @@ func checkAge(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 医保限", bandRule[r.AgeBand], "支付，患者年龄", age, "。"),
-		evidence:   ev.cat(b.quote, "；限定对象：", string(r.AgeBand)),
+		evidence:   b.quoteWith(ev, "；限定对象：", string(r.AgeBand)),
 		suggestion: ev.cat("核对患者出生日期或更换适用的", itemWord(r.Type), "，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true

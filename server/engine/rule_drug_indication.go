@@ -35,7 +35,7 @@ func checkDrugIndication(ev *evaluation, line int) []violation {
 			ruleID:     id,
 			action:     rxguardv1.Action_ACTION_INFO,
 			message:    ev.cat(d.generic, " 医保限定支付范围：“", d.restriction, "”，请确认患者符合。"),
-			evidence:   ev.cat(d.source, "：限定支付范围（文字，未结构化）“", d.restriction, "”"),
+			evidence:   d.cite(ev, "：限定支付范围（文字，未结构化）“", d.restriction, "”"),
 			suggestion: ev.cat("符合限定支付范围时可勾选确认（restriction_attested）；不符合时", strings.TrimPrefix(selfPaySuggestion, "或")),
 			fixes:      fixList(ev.attestFix(line), ev.selfPayFix(line)),
 		})
@@ -51,7 +51,7 @@ func checkDrugIndication(ev *evaluation, line int) []violation {
 	return ev.one(violation{
 		ruleID:     id,
 		message:    ev.cat(d.generic, " 医保限定支付范围：“", d.restriction, "”，本次诊断中没有符合的诊断。"),
-		evidence:   ev.cat(d.source, "：限定支付范围“", d.restriction, "”；适用诊断ICD-10：", strings.Join(d.icd, "、")),
+		evidence:   d.cite(ev, "：限定支付范围“", d.restriction, "”；适用诊断ICD-10：", strings.Join(d.icd, "、")),
 		suggestion: ev.cat("补充符合的诊断，或确认患者符合限定支付范围（restriction_attested），", selfPaySuggestion),
 		fixes:      fixList(ev.attestFix(line), ev.selfPayFix(line)),
 	})

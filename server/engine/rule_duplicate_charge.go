@@ -73,7 +73,7 @@ func duplicateChargeViolation(ev *evaluation, line int, b *bound, when string) v
 	v := violation{
 		message: ev.cat(r.Name, " 已包含在主项 ", r.PrimaryName, " 内（", when, "主项，频度：", string(r.Window),
 			"），不得重复收费。"),
-		evidence:   ev.cat(b.source, "：主项 ", r.PrimaryName, "（", r.PrimaryCode, "）包含从项 ", r.Name, "（", r.Code, "），频度", string(r.Window)),
+		evidence:   b.sourceWith(ev, "：主项 ", r.PrimaryName, "（", r.PrimaryCode, "）包含从项 ", r.Name, "（", r.Code, "），频度", string(r.Window)),
 		suggestion: ev.cat("删除从项 ", r.Name, "，", selfPaySuggestion),
 		fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 	}

@@ -27,7 +27,7 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 			return ev.one(violation{
 				ruleID:     ev.cat("DUPLICATE_THERAPY/", d.generic),
 				message:    ev.cat(d.generic, " 在本处方中重复开具（第", ev.req.Orders[i].LineId, "行已开具同一通用名药品）。"),
-				evidence:   ev.cat(d.source, "：通用名 ", d.generic),
+				evidence:   d.cite(ev, "：通用名 ", d.generic),
 				suggestion: "删除重复的一行，或合并为一条医嘱。",
 				otherLines: []int{i},
 				fixes:      fixList(ev.removeFix(line)),

@@ -35,7 +35,7 @@ func checkEncounterType(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 医保限", allowed, "患者支付，本次为", encounterName(typ), "。"),
-		evidence:   ev.cat(b.quote, "；限定就医方式：", where),
+		evidence:   b.quoteWith(ev, "；限定就医方式：", where),
 		suggestion: ev.cat("收住院后在住院医嘱中开具，或更换门诊可支付的药品，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true

@@ -35,7 +35,7 @@ func checkGender(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 医保限定", string(r.Gender), "性患者支付，本患者为", string(patient), "性。"),
-		evidence:   ev.cat(b.quote, "；限定对象：", string(r.Gender)),
+		evidence:   b.quoteWith(ev, "；限定对象：", string(r.Gender)),
 		suggestion: ev.cat("核对患者性别或更换适用的", itemWord(r.Type), "，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true

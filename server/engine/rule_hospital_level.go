@@ -35,7 +35,7 @@ func checkHospitalLevel(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 医保限", levelName(r.MinLevel), "及以上医疗机构支付，本院为", levelName(level), "。"),
-		evidence:   ev.cat(b.quote, "；限定机构等级：", levelName(r.MinLevel)),
+		evidence:   b.quoteWith(ev, "；限定机构等级：", levelName(r.MinLevel)),
 		suggestion: ev.cat("转诊至", levelName(r.MinLevel), "及以上医疗机构使用，或更换药品，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true

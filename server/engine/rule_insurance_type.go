@@ -35,7 +35,7 @@ func checkInsuranceType(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 为", r.Insurance, "保险目录用药，仅", r.Insurance, "保险支付，患者参保类型为", insuranceName[have], "。"),
-		evidence:   ev.cat(b.quote, "；限定对象：", r.Insurance),
+		evidence:   b.quoteWith(ev, "；限定对象：", r.Insurance),
 		suggestion: ev.cat("更换为", insuranceName[have], "目录内药品，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	}, true

@@ -66,7 +66,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	if r.CourseDays > 0 && hasFirst && day-first > r.CourseDays {
 		return violation{
 			message:    ev.cat(r.Name, " 医保支付不超过", ev.itoa(r.CourseDays), "天，本次就诊首次于", ev.dayText(first), "，至今已", ev.itoa(day-first), "天。"),
-			evidence:   b.quote,
+			evidence:   b.quoteWith(ev),
 			suggestion: ev.cat("疗程已超出医保支付期限，请评估是否继续；继续执行请填写理由，", selfPaySuggestion),
 			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true
@@ -74,7 +74,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	if r.IntervalDays > 0 && hasLast && day-last < r.IntervalDays {
 		return violation{
 			message:    ev.cat(r.Name, " 医保要求间隔不短于", ev.itoa(r.IntervalDays), "天，上次于", ev.dayText(last), "，间隔", ev.itoa(day-last), "天。"),
-			evidence:   b.quote,
+			evidence:   b.quoteWith(ev),
 			suggestion: ev.cat("请于", ev.dayText(last+r.IntervalDays), "及以后再行本项目；确需本次执行请填写理由，", selfPaySuggestion),
 			fixes:      fixList(ev.removeFix(line), ev.selfPayFix(line)),
 		}, true

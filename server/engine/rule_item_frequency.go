@@ -64,7 +64,7 @@ func checkItemFrequency(ev *evaluation, line int, b *bound) (violation, bool) {
 	return violation{
 		message: ev.cat(r.Name, " 医保每日限", formatQty(r.DailyLimit), r.Unit, "，当日已有", formatQty(before),
 			"，加本医嘱", formatQty(this), "共", formatQty(before+this), "。"),
-		evidence:   ev.cat(b.source, "：", r.Name, "，限制数量", formatQty(r.DailyLimit), "，数量单位", r.Unit),
+		evidence:   b.sourceWith(ev, "：", r.Name, "，限制数量", formatQty(r.DailyLimit), "，数量单位", r.Unit),
 		suggestion: suggestion + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

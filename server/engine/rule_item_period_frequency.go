@@ -57,7 +57,7 @@ func checkItemPeriodFrequency(ev *evaluation, line int, b *bound) (violation, bo
 	}
 	return violation{
 		message:    ev.cat(r.Name, " ", ev.itoa(r.PeriodDays), "天内医保限", ev.itoa(r.PeriodCount), "次，含本医嘱已", ev.itoa(n), "次（上次", ev.dayText(last), "）。"),
-		evidence:   ev.cat(b.quote, "；频次上限", ev.itoa(r.PeriodCount), "，疗程周期", ev.itoa(r.PeriodDays), "天；上次：", ev.dayText(last)),
+		evidence:   b.quoteWith(ev, "；频次上限", ev.itoa(r.PeriodCount), "，疗程周期", ev.itoa(r.PeriodDays), "天；上次：", ev.dayText(last)),
 		suggestion: ev.cat("如非必要请于", ev.dayText(next), "及以后再行本项目；确需本次执行请填写理由，", selfPaySuggestion),
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

@@ -24,7 +24,7 @@ func checkNotCovered(ev *evaluation, line int) []violation {
 	return ev.one(violation{
 		ruleID:     ev.cat("NOT_COVERED/", o.ItemCode),
 		message:    ev.cat(d.generic, " 不在医保支付范围（非甲/乙类目录药品），医保不予支付。"),
-		evidence:   ev.cat(d.source, "：", d.generic, "，医保类别：无（非目录）"),
+		evidence:   d.cite(ev, "：", d.generic, "，医保类别：无（非目录）"),
 		suggestion: ev.cat("更换为医保目录内药品，", selfPaySuggestion),
 		fixes:      fixList(ev.selfPayFix(line)),
 	})

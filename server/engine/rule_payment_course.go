@@ -60,7 +60,7 @@ func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	return violation{
 		message:    ev.cat(r.Name, " 医保支付不超过", ev.itoa(r.CourseDays), "天，本次就诊已用", ev.itoa(before), "天，加本医嘱", ev.itoa(this), "天共", ev.itoa(before+this), "天。"),
-		evidence:   ev.cat(b.quote, "；限定支付疗程：", ev.itoa(r.CourseDays), "天"),
+		evidence:   b.quoteWith(ev, "；限定支付疗程：", ev.itoa(r.CourseDays), "天"),
 		suggestion: suggestion + selfPaySuggestion,
 		fixes:      fixList(change, ev.selfPayFix(line)),
 	}, true

@@ -22,7 +22,7 @@ func checkSecondLine(ev *evaluation, line int) []violation {
 	if d == nil || !d.secondLine {
 		return nil
 	}
-	evidence := ev.cat(d.source, "：", d.generic, " 为二线用药")
+	evidence := d.cite(ev, "：", d.generic, " 为二线用药")
 	if d.restriction != "" {
 		evidence = ev.cat(evidence, "，限定支付范围：“", d.restriction, "”")
 	}

@@ -62,7 +62,7 @@ func checkSurgeryGroup(ev *evaluation, line int, b *bound) (violation, bool) {
 	firstName := ev.idx.Name(first.code)
 	return violation{
 		message:    ev.cat(r.Name, " 与同日 ", firstName, " 同属", group, "，第二及以后的手术应按规定折价计收。"),
-		evidence:   ev.cat(b.quote, "；限定值域：", group),
+		evidence:   b.quoteWith(ev, "；限定值域：", group),
 		suggestion: "按主次手术规定折价计收本项目（或确认为不同切口并填写理由）。",
 	}, true
 }

@@ -136,13 +136,3 @@ func DefaultAction(t knowledge.RuleType) (rxguardv1.Action, bool) {
 // selfPaySuggestion is appended to every BLOCK suggestion of a payment rule
 // (RULES.md): the physician may always keep the order as self-pay.
 const selfPaySuggestion = "或在患者知情同意后将本项标记为自费（self_pay）。"
-
-// quote is the source and wording of a restriction as findings cite it;
-// computed once per release at compile time, not per finding.
-func quote(r *knowledge.Restriction) string {
-	s := r.Source.String() + "：" + r.Name
-	if r.Description != "" {
-		s += "，说明：“" + r.Description + "”"
-	}
-	return s
-}

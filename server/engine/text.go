@@ -93,3 +93,19 @@ func (ev *evaluation) timeText(tm time.Time, layout string) string {
 	var buf [48]byte
 	return ev.bytes(tm.AppendFormat(buf[:0], layout))
 }
+
+// textFor is ev's arena, or for work outside a check (Explain) a text of
+// its own.
+func textFor(ev *evaluation) *text {
+	if ev == nil {
+		return &text{}
+	}
+	return &ev.text
+}
+
+// begin reserves n bytes for one text and returns where it starts; the
+// caller writes it into t.chunk and takes it with t.since(start).
+func (t *text) begin(n int) int {
+	t.reserve(n)
+	return t.chunk.Len()
+}
