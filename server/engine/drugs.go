@@ -114,10 +114,10 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	for _, list := range idx.catalogue {
 		sort.SliceStable(list, func(a, b int) bool { return len(list[a].name) > len(list[b].name) })
 	}
-	idx.interactions = make(map[string]*knowledge.Interaction, len(c.Interactions))
+	idx.interactions = make(map[drugPair]*knowledge.Interaction, len(c.Interactions))
 	for i := range c.Interactions {
 		it := &c.Interactions[i]
-		idx.interactions[pairKey(it.DrugA, it.DrugB)] = it
+		idx.interactions[orderedPair(it.DrugA, it.DrugB)] = it
 	}
 	for _, cd := range c.ChronicDiagnoses {
 		idx.chronic = append(idx.chronic, normaliseICD(cd.Prefix))
@@ -125,10 +125,19 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 }
 
 func pairKey(a, b string) string {
+	p := orderedPair(a, b)
+	return p.a + "+" + p.b
+}
+
+// drugPair is two generic names in order (a ≤ b): the interaction table's
+// key, looked up without building a string.
+type drugPair struct{ a, b string }
+
+func orderedPair(a, b string) drugPair {
 	if b < a {
 		a, b = b, a
 	}
-	return a + "+" + b
+	return drugPair{a, b}
 }
 
 // baseName drops a trailing parenthesised list of other forms:

@@ -230,7 +230,7 @@ func (e *Engine) Check(in *Input) *Result {
 			if byName {
 				v.evidence = ev.cat(v.evidence, "；按药品通用名“", entry.name, "”匹配（编码 ", o.ItemCode, " 未被该批次收录）")
 			}
-			ev.add(s, e.override[s.order], li, b.r.Key(), v)
+			ev.add(s, e.override[s.order], li, ev.restrictionKey(b.r), v)
 		}
 	}
 	for _, s := range requestRules {

@@ -104,16 +104,17 @@ func (e *Engine) explainDrug(resp *rxguardv1.ExplainItemResponse, idx *Index, co
 		"门诊用量：一般7天，慢病诊断30天，最长84天", "处方管理与长期处方规定", ""))
 	resp.Entries = append(resp.Entries, e.ruleEntry(duplicateTherapyRule, "DUPLICATE_THERAPY/"+d.generic,
 		"通用名 "+d.generic+"：同一处方或用药期内重复开具提示", d.sourceText(), ""))
-	partners := make([]string, 0, 4)
-	for key := range idx.interactions {
-		a, b, _ := strings.Cut(key, "+")
-		if a == d.generic || b == d.generic {
-			partners = append(partners, key)
+	partners := make([]drugPair, 0, 4)
+	for p := range idx.interactions {
+		if p.a == d.generic || p.b == d.generic {
+			partners = append(partners, p)
 		}
 	}
-	sort.Strings(partners)
-	for _, key := range partners {
-		it := idx.interactions[key]
+	sort.Slice(partners, func(i, j int) bool {
+		return pairKey(partners[i].a, partners[i].b) < pairKey(partners[j].a, partners[j].b)
+	})
+	for _, p := range partners {
+		it, key := idx.interactions[p], pairKey(p.a, p.b)
 		entry := e.ruleEntry(drugInteractionRule, "DRUG_INTERACTION/"+key,
 			"配伍"+it.Severity+"："+it.DrugA+" + "+it.DrugB, it.Source.String(), it.Reason)
 		if it.Severity != "禁忌" && e.override[drugInteractionRule.order] == rxguardv1.Action_ACTION_UNSPECIFIED {

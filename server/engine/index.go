@@ -46,7 +46,7 @@ type Index struct {
 	// a service code without a lookup in a large drugs table.
 	drugLead     [256]bool
 	catalogue    map[string][]catalogueCandidate // category code → catalogue entries
-	interactions map[string]*knowledge.Interaction
+	interactions map[drugPair]*knowledge.Interaction
 	chronic      []string // ICD-10 prefixes (normalised) counted as chronic
 	// physicians is the table folded from the release's registry and
 	// status events alone; the engine adds the bureau's feed (withFeed).

@@ -27,7 +27,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 	var reported []string // partner generics already reported for this line
 	for i := 0; i < line; i++ {
 		if p := ev.drugOf(&ev.lines[i]); p != nil && isDrug(ev.req.Orders[i].Kind) {
-			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
+			if it := ev.idx.interactions[orderedPair(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
 				v := interactionViolation(ev, line, it, d.generic, p.generic, "本处方同时开具")
 				v.otherLines = []int{i}
@@ -42,7 +42,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 			continue
 		}
 		if p := ev.drugOf(h); p != nil {
-			if it := ev.idx.interactions[pairKey(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
+			if it := ev.idx.interactions[orderedPair(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
 				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic, ev.cat(h.t.In(Shanghai).Format("2006-01-02"), "开具、仍在用药期内的")))
 			}
@@ -55,7 +55,7 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 // that line clears every pair it is in (one fix, whatever the partner).
 func interactionViolation(ev *evaluation, line int, it *knowledge.Interaction, this, other, where string) violation {
 	v := violation{
-		ruleID:   ev.cat("DRUG_INTERACTION/", pairKey(it.DrugA, it.DrugB)),
+		ruleID:   ev.pairRuleID(it),
 		message:  ev.cat(this, " 与", where, other, " 存在配伍", it.Severity, "：", it.Reason, "。"),
 		evidence: ev.cat(it.Source.String(), "：", it.DrugA, " + ", it.DrugB, "，", it.Severity, "，", it.Reason),
 	}
@@ -77,4 +77,11 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// pairRuleID is "DRUG_INTERACTION/" + pairKey of the pair, in the check's
+// arena.
+func (ev *evaluation) pairRuleID(it *knowledge.Interaction) string {
+	p := orderedPair(it.DrugA, it.DrugB)
+	return ev.cat("DRUG_INTERACTION/", p.a, "+", p.b)
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // text is the per-check arena the findings' texts (rule ids, messages,
@@ -108,4 +110,12 @@ func textFor(ev *evaluation) *text {
 func (t *text) begin(n int) int {
 	t.reserve(n)
 	return t.chunk.Len()
+}
+
+// restrictionKey is r.Key() (a finding's rule_id) in the check's arena.
+func (ev *evaluation) restrictionKey(r *knowledge.Restriction) string {
+	if r.Type == knowledge.RuleDuplicateCharge {
+		return ev.cat(string(r.Type), "/", r.Code, "/", r.PrimaryCode, "/", string(r.Window))
+	}
+	return ev.cat(string(r.Type), "/", r.Code)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
+	"github.com/rxguard/rxguard/knowledge"
 )
 
 // TestTextArenaKeepsEveryText builds far more text than one chunk holds,
@@ -91,5 +92,18 @@ func TestSlabsNeverShare(t *testing.T) {
 		}
 		seen[f], seen[x] = true, true
 		f.RuleId = strconv.Itoa(i)
+	}
+}
+
+func TestRestrictionKeyIsKey(t *testing.T) {
+	ev := &evaluation{}
+	for _, r := range []knowledge.Restriction{
+		{Type: knowledge.RuleDrugGender, Code: "XA01"},
+		{Type: knowledge.RuleDuplicateCharge, Code: "001", PrimaryCode: "002", Window: knowledge.WindowSameDay},
+		{Type: knowledge.RuleItemCourse},
+	} {
+		if got, want := ev.restrictionKey(&r), r.Key(); got != want {
+			t.Errorf("restrictionKey = %q, Key() = %q", got, want)
+		}
 	}
 }
