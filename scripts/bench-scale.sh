@@ -138,7 +138,16 @@ if [ "${SKIP_GO:-}" != 1 ]; then
 	load before-go
 	RXGUARD_SYNTH_ENTRIES=$ENTRIES RXGUARD_SYNTH_RULES=$RULES server go test ./server -run '^$' \
 		-bench 'BenchmarkScale(Check|Engine|LongStay)$' -benchmem -count 1 -benchtime 2000x -timeout 30m | tee "$OUT/go-bench.txt" >&2
+	RXGUARD_SYNTH_ENTRIES=$ENTRIES RXGUARD_SYNTH_RULES=$RULES server go test ./server -run '^$' \
+		-bench 'BenchmarkScaleColdLoad$' -count 1 -benchtime 1x -timeout 30m | tee -a "$OUT/go-bench.txt" >&2
 	load after-go
+	# Plugins: the sidecar and its plugin processes unpinned (a plugin
+	# round trip pinned to the sidecar's one core cannot overlap anything:
+	# see docs/PERFORMANCE.md).
+	note "plugins at scale (BenchmarkPluginsAtScale, unpinned)"
+	RXGUARD_SYNTH_ENTRIES=$ENTRIES RXGUARD_SYNTH_RULES=$RULES go test ./server -run '^$' \
+		-bench 'BenchmarkPluginsAtScale/release=synth' -count 3 -benchtime 8x -timeout 30m | tee "$OUT/plugins-bench.txt" >&2
+	load after-plugins
 fi
 
 if [ "${SKIP_OPA:-}" != 1 ]; then
