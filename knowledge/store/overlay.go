@@ -29,7 +29,7 @@ const (
 	overlayMaxShare = 4
 )
 
-func baseKey(v string) []byte        { return []byte(relPrefix + v + "/base") }
+func baseKey(v string) []byte       { return []byte(relPrefix + v + "/base") }
 func overlayPrefix(v string) []byte { return []byte(ovlPrefix + v + "/") }
 
 // baseRef names the full release an overlay changes, with the content hash
