@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,4 +98,71 @@ func BenchmarkScaleApplyDelta10k(b *testing.B) {
 		b.Fatalf("active %s, want %s", got, db.activeM.Version)
 	}
 	b.ReportMetric(float64(db.activeM.RecordCount), "records")
+}
+
+// BenchmarkScaleCheckP99DuringDeltaApply is BenchmarkCheckP99DuringDeltaApply
+// at synthSize: CheckOrders over loopback gRPC (one caller, the 10-line
+// order) on the idle sidecar serving the synthetic release, then while two
+// 10 000-record deltas are applied one after the other (issue 14: p99
+// during ≤ 2× idle). The deltas are made before the idle measurement.
+func BenchmarkScaleCheckP99DuringDeltaApply(b *testing.B) {
+	ts := startServer(b, engine.Config{})
+	db := newScaleDeltaBench(b, ts.eng)
+	req := benchRequest()
+	ctx := context.Background()
+	measure := func(n int) []time.Duration {
+		lat := make([]time.Duration, 0, n)
+		for range n {
+			start := time.Now()
+			if _, err := ts.client.CheckOrders(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return lat
+	}
+	const checks = 3000
+	var idle, during []time.Duration
+	var applyTime time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		rels := []*wire.Release{db.nextDelta(b, 10_000), db.nextDelta(b, 10_000)}
+		runtime.GC() // the deltas' garbage is the setup's, not the apply's
+		b.StartTimer()
+		measure(200) // warm up
+		idle = append(idle, measure(checks)...)
+		done := make(chan time.Duration)
+		go func() {
+			start := time.Now()
+			for _, rel := range rels {
+				db.apply(b, rel)
+			}
+			done <- time.Since(start)
+		}()
+	wait:
+		for {
+			select {
+			case d := <-done:
+				applyTime += d
+				break wait
+			default:
+				during = append(during, measure(10)...)
+			}
+		}
+	}
+	if got := ts.eng.Index().Version(); got != db.activeM.Version {
+		b.Fatalf("active %s, want %s", got, db.activeM.Version)
+	}
+	p := func(lat []time.Duration, q float64) float64 {
+		s := slices.Clone(lat)
+		slices.Sort(s)
+		return float64(s[int(q*float64(len(s)-1))].Microseconds())
+	}
+	b.ReportMetric(p(idle, 0.50), "p50-idle-µs")
+	b.ReportMetric(p(idle, 0.99), "p99-idle-µs")
+	b.ReportMetric(p(during, 0.50), "p50-apply-µs")
+	b.ReportMetric(p(during, 0.99), "p99-apply-µs")
+	b.ReportMetric(p(during, 0.99)/p(idle, 0.99), "p99-ratio")
+	b.ReportMetric(float64(len(during)), "checks-during")
+	b.ReportMetric(float64(applyTime.Milliseconds())/float64(2*b.N), "ms/delta")
 }
