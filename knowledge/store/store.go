@@ -272,8 +272,10 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 // see the full record set either way, and the manifest is m unchanged.
 //
 // What is stored is proven against m before the manifest is written, as
-// for PutRelease; baseRecords that are not base's stored records therefore
-// fail the write (ErrCorrupt) and leave nothing behind.
+// for PutRelease, so baseRecords that are not base's stored records cannot
+// make it store other content: where they differ from the stored base and
+// records do not override the difference, the proof fails (ErrCorrupt)
+// and nothing is left behind.
 func (s *Store) PutDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
 	if err := validateVersion(base); err != nil {
 		return fmt.Errorf("put knowledge release %q as changes to its base: %w", m.Version, err)
