@@ -276,10 +276,13 @@ func (s *Store) readOverlay(ctx context.Context, txn *badger.Txn, v string, with
 }
 
 // writeOverlay is writeRelease for an overlay: marker; the entries; the
-// merged stream proven against m; manifest and base reference with the
-// marker's deletion in one transaction. The proof is remembered for the
-// Activate that follows (provenWrite).
-func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *overlayPlan) error {
+// merged stream proven against m and compared with records; manifest and
+// base reference with the marker's deletion in one transaction. The proof
+// is remembered for the Activate that follows (provenWrite).
+//
+// The comparison is what proves records themselves (put does not hash
+// them): read back equal to records and hashing to m, records are m.
+func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *overlayPlan, records []knowledge.Record) error {
 	v := m.Version
 	if err := s.writeMarker(v); err != nil {
 		return err
@@ -310,7 +313,22 @@ func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *ov
 	// As for a full release: prove what Badger now returns — the base's
 	// records merged with the entries just written — before the manifest
 	// declares the release complete.
-	if err := s.db.View(func(txn *badger.Txn) error { return s.proveStream(ctx, txn, m, &plan.base, nil) }); err != nil {
+	i := 0
+	same := func(c, k, val []byte) error {
+		if i >= len(records) || string(c) != string(records[i].Class) || string(k) != records[i].Key || !bytes.Equal(val, records[i].Value) {
+			return &CorruptError{Dir: s.dir, Version: v, Reason: fmt.Sprintf(
+				"record %d (%s %q) read back differs from the release put: the base records given are not those stored for %q, or the store is damaged",
+				i, c, k, plan.base.version)}
+		}
+		i++
+		return nil
+	}
+	err := s.db.View(func(txn *badger.Txn) error { return s.proveStream(ctx, txn, m, &plan.base, same) })
+	if errors.Is(err, ErrCorrupt) && i == len(records) {
+		// Read back exactly as put, so it is records that do not hash out.
+		return fmt.Errorf("%w: the records do not match the manifest (%v)", ErrInvalidRelease, err)
+	}
+	if err != nil {
 		return fmt.Errorf("read back written overlay on %q: %w", plan.base.version, err)
 	}
 	if err := s.writeManifest(m, &plan.base); err != nil {

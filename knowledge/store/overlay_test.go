@@ -475,12 +475,19 @@ func TestPutDeltaRefusesWrongBase(t *testing.T) {
 	mw, rw := makeDeltaRelease("d1", bm.Version, wrong)
 	unsorted := slices.Clone(brecs)
 	unsorted[3], unsorted[4] = unsorted[4], unsorted[3]
+	// Records that do not hash to the manifest (same keys, one value
+	// changed, so the counts agree): put no longer hashes an overlay's
+	// records up front, the write's proof must catch them.
+	badRecs := slices.Clone(recs)
+	badRecs[5] = revised(badRecs[5], "not in the manifest")
 	tests := []struct {
-		name string
-		base string
-		recs []knowledge.Record
-		is   error
+		name    string
+		base    string
+		recs    []knowledge.Record
+		records []knowledge.Record // the release's; nil: recs of m
+		is      error
 	}{
+		{name: "records do not hash to the manifest", base: bm.Version, recs: brecs, records: badRecs, is: ErrInvalidRelease},
 		{name: "base records differ, records agree with them", base: bm.Version, recs: wrong, is: ErrCorrupt},
 		{name: "base records short", base: bm.Version, recs: brecs[1:], is: ErrInvalidRelease},
 		{name: "base records unsorted", base: bm.Version, recs: unsorted, is: ErrInvalidRelease},
@@ -493,6 +500,9 @@ func TestPutDeltaRefusesWrongBase(t *testing.T) {
 			if strings.Contains(tc.name, "agree") {
 				m, recs = mw, rw
 			}
+			if tc.records != nil {
+				recs = tc.records
+			}
 			err := s.PutDelta(ctx, m, tc.base, tc.recs, recs)
 			if !errors.Is(err, tc.is) {
 				t.Fatalf("PutDelta = %v, want %v", err, tc.is)
@@ -504,6 +514,14 @@ func TestPutDeltaRefusesWrongBase(t *testing.T) {
 	}
 	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
 		t.Fatalf("PutDelta after the refusals: %v", err)
+	}
+	// Stored: putting it again is a no-op, but not with records that are
+	// not the manifest's (a caller compiles what it put).
+	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
+		t.Fatalf("PutDelta again: %v", err)
+	}
+	if err := s.PutDelta(ctx, m, bm.Version, brecs, badRecs); !errors.Is(err, ErrInvalidRelease) {
+		t.Fatalf("PutDelta again with other records = %v, want ErrInvalidRelease", err)
 	}
 }
 

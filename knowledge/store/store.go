@@ -296,7 +296,10 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 	if err := validateVersion(m.Version); err != nil {
 		return fmt.Errorf("put knowledge release: %w", err)
 	}
-	if err := checkRelease(m, records); err != nil {
+	// An overlay's records are compared one by one with the merged stream
+	// its write proves (writeOverlay), which is hashed anyway: hashing them
+	// here as well would be a second SHA-256 pass over the whole release.
+	if err := checkRelease(m, records, base == ""); err != nil {
 		return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
 	}
 	var plan *overlayPlan
@@ -312,6 +315,9 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 			defer s.unpin(p.base.version)
 		} else {
 			s.log.Info("storing delta release whole", "version", m.Version, "base", base, "why", whole)
+			if err := checkHash(m, records); err != nil {
+				return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
+			}
 		}
 		plan = p
 	}
@@ -355,6 +361,13 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 	}
 	if found {
 		if existing.ContentSHA256 == m.ContentSHA256 {
+			if plan != nil {
+				// Not hashed above, and no write to prove them: a caller
+				// compiling records after a nil return must get m's.
+				if err := checkHash(m, records); err != nil {
+					return fmt.Errorf("put knowledge release %q: %w", v, err)
+				}
+			}
 			s.log.Debug("knowledge release already stored", "version", v)
 			return nil
 		}
@@ -373,7 +386,7 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 	start := time.Now()
 	write := func() error { return s.writeRelease(ctx, m, records) }
 	if plan != nil {
-		write = func() error { return s.writeOverlay(ctx, m, plan) }
+		write = func() error { return s.writeOverlay(ctx, m, plan, records) }
 	}
 	if err := write(); err != nil {
 		// Cleanup must run even if ctx was what failed the write.
@@ -395,8 +408,9 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 
 // checkRelease proves that records are what m describes before anything is
 // written: a release that does not hash out would only be caught later, at
-// activation or, worse, after a restart.
-func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
+// activation or, worse, after a restart. Without hash it checks all but the
+// content hash (the caller proves that otherwise).
+func checkRelease(m knowledge.Manifest, records []knowledge.Record, hash bool) error {
 	counts := map[knowledge.Class]int{}
 	for i := range records {
 		r := &records[i]
@@ -424,6 +438,13 @@ func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
 	if diff := countsDiff(m.Counts, counts); diff != "" {
 		return fmt.Errorf("%w: manifest counts differ from records: %s", ErrInvalidRelease, diff)
 	}
+	if hash {
+		return checkHash(m, records)
+	}
+	return nil
+}
+
+func checkHash(m knowledge.Manifest, records []knowledge.Record) error {
 	if h := knowledge.HashRecords(records); h != m.ContentSHA256 {
 		return fmt.Errorf("%w: manifest content_sha256 %s, records hash to %s", ErrInvalidRelease, m.ContentSHA256, h)
 	}
