@@ -45,8 +45,47 @@ func (k Knowledge) InstallRelease(ctx context.Context, m knowledge.Manifest, rec
 	if err := k.Store.PutRelease(ctx, m, records); err != nil {
 		return fmt.Errorf("store release %s: %w", m.Version, err)
 	}
-	_, err := ActivateRelease(ctx, k.Store, k.Engine, m.Version)
-	return err
+	return k.activateStored(ctx, m, records)
+}
+
+// InstallDelta is InstallRelease for a delta applied to base, whose records
+// were baseRecords: the store keeps only the difference (store.PutDelta).
+func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
+	if err := k.Store.PutDelta(ctx, m, base, baseRecords, records); err != nil {
+		return fmt.Errorf("store release %s as changes to %s: %w", m.Version, base, err)
+	}
+	return k.activateStored(ctx, m, records)
+}
+
+// activateStored is ActivateRelease of a release just stored from records:
+// it compiles those records instead of reading them back. The store's put
+// proved them against the manifest (checkRelease) and what it wrote against
+// the same manifest (read back before the manifest was written), so the
+// read-back of ActivateRelease would only prove the same content a third
+// time; Activate still verifies what is stored unless the store itself has
+// just proven it (an overlay's merged stream).
+func (k Knowledge) activateStored(ctx context.Context, put knowledge.Manifest, records []knowledge.Record) error {
+	version := put.Version
+	// The stored manifest, not the caller's: a version stored before with
+	// the same content keeps its manifest (PutRelease's no-op).
+	m, err := k.Store.Manifest(ctx, version)
+	if err != nil {
+		return fmt.Errorf("read manifest of release %s: %w", version, err)
+	}
+	if m.ContentSHA256 != put.ContentSHA256 || m.RecordCount != len(records) {
+		// A successful put rules this out (same version, same content);
+		// compiling would serve content the store does not hold.
+		return fmt.Errorf("release %s: stored content_sha256 %s, installed %s; install it again", version, m.ContentSHA256, put.ContentSHA256)
+	}
+	idx, err := compileRecords(m, records)
+	if err != nil {
+		return err
+	}
+	if err := k.Store.Activate(ctx, version); err != nil {
+		return fmt.Errorf("activate release %s: %w", version, err)
+	}
+	k.Engine.Swap(idx)
+	return nil
 }
 
 // SetPhysicianFeed hands the bureau's physician events to the engine.
@@ -80,15 +119,15 @@ func compileVersion(ctx context.Context, st *store.Store, version string) (*engi
 	if err != nil {
 		return nil, fmt.Errorf("read release %s (re-import it if the store is damaged): %w", version, err)
 	}
+	return compileRecords(m, records)
+}
+
+func compileRecords(m knowledge.Manifest, records []knowledge.Record) (*engine.Index, error) {
 	content, err := knowledge.ContentFromRecords(records)
 	if err != nil {
-		return nil, fmt.Errorf("decode release %s: %w", version, err)
+		return nil, fmt.Errorf("decode release %s: %w", m.Version, err)
 	}
-	idx, err := engine.Compile(m, content)
-	if err != nil {
-		return nil, err
-	}
-	return idx, nil
+	return engine.Compile(m, content)
 }
 
 // EnsureActive loads the persisted active release, or — on a store that

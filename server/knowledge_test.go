@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server/engine"
 )
@@ -47,5 +49,77 @@ func TestEnsureActiveBuildsDemoThenServesPersisted(t *testing.T) {
 	}
 	if m2.Version != m1.Version || m2.ContentSHA256 != m1.ContentSHA256 || eng2.Index().Codes() != eng.Index().Codes() {
 		t.Errorf("restart serves %s (%d codes), want %s (%d codes)", m2.Version, eng2.Index().Codes(), m1.Version, eng.Index().Codes())
+	}
+}
+
+// A delta installed through Knowledge.InstallDelta is stored as an overlay
+// on the active release, served at once from the records handed over, and
+// served again after a restart from the store (Open proves the merged
+// overlay, LoadActive compiles it).
+func TestInstallDeltaServesOverlayAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *store.Store {
+		st, err := store.Open(ctx, store.Options{Dir: dir, Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open()
+	eng, _ := engine.New(engine.Config{})
+	m1, err := EnsureActive(ctx, st, eng, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := st.Records(ctx, m1.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Withdraw 100 restrictions: the index must lose their bindings.
+	var recs []knowledge.Record
+	dropped := 0
+	for _, r := range base {
+		if r.Class == knowledge.ClassRestriction && dropped < 100 {
+			dropped++
+			continue
+		}
+		recs = append(recs, r)
+	}
+	m2 := knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
+	k := Knowledge{Store: st, Engine: eng}
+	if err := k.InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
+		t.Fatal(err)
+	}
+	if v := eng.Index().Version(); v != m2.Version {
+		t.Fatalf("engine serves %s, want %s", v, m2.Version)
+	}
+	rs, err := st.Releases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := rs[len(rs)-1]; last.Version != m2.Version || !last.Active || last.Base != m1.Version {
+		t.Fatalf("releases %+v: want %s active as changes to %s", rs, m2.Version, m1.Version)
+	}
+	want := eng.Index().Codes()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st = open()
+	defer st.Close()
+	eng2, _ := engine.New(engine.Config{})
+	m, ok, err := LoadActive(ctx, st, eng2)
+	if err != nil || !ok {
+		t.Fatalf("persisted overlay not loaded: %v %v", ok, err)
+	}
+	if m.Version != m2.Version || m.ContentSHA256 != m2.ContentSHA256 {
+		t.Fatalf("restart serves %s, want %s", m.Version, m2.Version)
+	}
+	if got := eng2.Index().Codes(); got != want {
+		t.Errorf("restart serves an index of %d codes, the installed one had %d", got, want)
+	}
+	if m.Counts[knowledge.ClassRestriction] != m1.Counts[knowledge.ClassRestriction]-100 {
+		t.Errorf("restart serves %d restrictions, want %d", m.Counts[knowledge.ClassRestriction], m1.Counts[knowledge.ClassRestriction]-100)
 	}
 }

@@ -61,6 +61,15 @@ type Target interface {
 	SetPhysicianFeed(events []knowledge.PhysicianEvent)
 }
 
+// DeltaTarget is a Target that can store a delta as changes to the release
+// it was applied to (store.PutDelta) instead of whole. The client hands a
+// delta to InstallDelta when its target has it, with the base's proven
+// records it applied the delta to.
+type DeltaTarget interface {
+	Target
+	InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error
+}
+
 // Options configures a Client.
 type Options struct {
 	// Trusted are the publisher keys releases and feed pages must be
@@ -369,11 +378,17 @@ func (c *Client) syncRelease(ctx context.Context) error {
 	if rel.Manifest.Version != lm.Version || rel.Manifest.ContentSHA256 != lm.ContentSHA256 || !rel.Manifest.Created.Equal(lm.Created) {
 		return fmt.Errorf("bureau %s sent release %s when %s was asked for", c.addr, rel.Manifest.Version, lm.Version)
 	}
-	m, records, err := Prepare(ctx, c.st, rel, c.opts.Trusted)
+	p, err := PrepareRelease(ctx, c.st, rel, c.opts.Trusted)
 	if err != nil {
 		return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
 	}
-	if err := c.target.InstallRelease(ctx, m, records); err != nil {
+	m := p.Manifest
+	if dt, ok := c.target.(DeltaTarget); ok && p.Base != "" {
+		err = dt.InstallDelta(ctx, m, p.Base, p.BaseRecords, p.Records)
+	} else {
+		err = c.target.InstallRelease(ctx, m, p.Records)
+	}
+	if err != nil {
 		return fmt.Errorf("install release %s: %w", m.Version, err)
 	}
 	took := time.Since(start)
@@ -402,10 +417,29 @@ func (c *Client) setBehind(n int) {
 // proves them (signature against trusted, content hash, counts) without
 // writing anything. A delta applies to the store's active release only.
 func Prepare(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (knowledge.Manifest, []knowledge.Record, error) {
+	p, err := PrepareRelease(ctx, st, rel, trusted)
+	return p.Manifest, p.Records, err
+}
+
+// Prepared is a received release proven and turned into its records.
+type Prepared struct {
+	Manifest knowledge.Manifest
+	Records  []knowledge.Record
+	// Base is, for a delta, the active release it was applied to, and
+	// BaseRecords that release's records as the store proved them: what
+	// store.PutDelta needs to store the delta as changes to its base.
+	Base        string
+	BaseRecords []knowledge.Record
+}
+
+// PrepareRelease is Prepare, also handing back a delta's base and its
+// records.
+func PrepareRelease(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (Prepared, error) {
+	fail := func(err error) (Prepared, error) { return Prepared{Manifest: rel.Manifest}, err }
 	// The signature first: an unsigned or foreign release costs nothing
 	// more to reject.
 	if err := knowledge.VerifyManifest(rel.Manifest, trusted); err != nil {
-		return rel.Manifest, nil, err
+		return fail(err)
 	}
 	var (
 		base           []knowledge.Record
@@ -414,24 +448,28 @@ func Prepare(ctx context.Context, st *store.Store, rel *wire.Release, trusted []
 	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
 		active, ok, err := st.Active(ctx)
 		if err != nil {
-			return rel.Manifest, nil, err
+			return fail(err)
 		}
 		if !ok {
-			return rel.Manifest, nil, fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
-				wire.ErrBase, rel.Manifest.Version, rel.BaseVersion)
+			return fail(fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
+				wire.ErrBase, rel.Manifest.Version, rel.BaseVersion))
 		}
 		baseV, baseSHA = active.Version, active.ContentSHA256
 		if rel.BaseVersion == baseV && rel.BaseSHA256 == baseSHA {
 			if base, err = st.Records(ctx, baseV); err != nil {
-				return rel.Manifest, nil, err
+				return fail(err)
 			}
 		}
 	}
 	records, err := rel.Apply(baseV, baseSHA, base)
 	if err != nil {
-		return rel.Manifest, nil, err
+		return fail(err)
 	}
-	return rel.Manifest, records, nil
+	p := Prepared{Manifest: rel.Manifest, Records: records}
+	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+		p.Base, p.BaseRecords = baseV, base
+	}
+	return p, nil
 }
 
 // feedPage bounds one ListPhysicianEvents call.

@@ -89,6 +89,16 @@ type storeTarget struct {
 	mu       sync.Mutex
 	feed     []knowledge.PhysicianEvent
 	installs int
+	deltas   int // of installs, those handed to InstallDelta
+}
+
+func (t *storeTarget) InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
+	if err := t.st.PutDelta(ctx, m, base, baseRecords, records); err != nil {
+		return err
+	}
+	t.installs++
+	t.deltas++
+	return t.st.Activate(ctx, m.Version)
 }
 
 func (t *storeTarget) InstallRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
@@ -292,6 +302,52 @@ func TestSyncFullDeltaAndFeed(t *testing.T) {
 	}
 	if c2.cursor != 3 || len(c2.feed) != 3 || c2.Status().LastSuccess.IsZero() {
 		t.Fatalf("restarted client: cursor %d, %d events, status %+v", c2.cursor, len(c2.feed), c2.Status())
+	}
+}
+
+// A small delta reaches a DeltaTarget with its base and is stored as an
+// overlay on the release it was applied to; a full release is not.
+func TestSyncDeltaStoredAsOverlay(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	v1 := recordsN(500, "a")
+	m1 := f.release(t, "2026.11.01", "", v1, t0, f.key)
+	f.serve(t, &wire.Release{Manifest: m1, Kind: bureauv1.ReleaseKind_RELEASE_KIND_FULL, Ops: wire.FullOps(v1)}, nil)
+	if err := f.client.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.target.deltas != 0 {
+		t.Fatalf("a full release went to InstallDelta")
+	}
+	// 10 replaced, the last 5 removed, 5 added.
+	v2 := slices.Clone(v1[:495])
+	for i := 0; i < 10; i++ {
+		v2[i*40] = knowledge.Record{Class: v2[i*40].Class, Key: v2[i*40].Key, Value: []byte(`{"v":"new"}`)}
+	}
+	for i := range 5 {
+		v2 = append(v2, knowledge.Record{Class: knowledge.ClassDrug, Key: fmt.Sprintf("Z%d", i), Value: []byte(`{"v":"added"}`)})
+	}
+	m2 := f.release(t, "2026.11.15", m1.Version, v2, t0.Add(14*24*time.Hour), f.key)
+	f.serve(t, &wire.Release{Manifest: m2, Kind: bureauv1.ReleaseKind_RELEASE_KIND_DELTA, BaseVersion: m1.Version, BaseSHA256: m1.ContentSHA256, Ops: wire.Diff(v1, v2)}, nil)
+	if err := f.client.SyncNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.target.deltas != 1 {
+		t.Fatalf("the delta was not handed to InstallDelta (%d)", f.target.deltas)
+	}
+	rs, err := f.st.Releases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[1].Version != m2.Version || !rs[1].Active || rs[1].Base != m1.Version || rs[1].Manifest.Signature != m2.Signature {
+		t.Fatalf("releases %+v: want %s active, stored as changes to %s, with the bureau's signed manifest", rs, m2.Version, m1.Version)
+	}
+	got, err := f.st.Records(ctx, m2.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if knowledge.HashRecords(got) != m2.ContentSHA256 || len(got) != len(v2) {
+		t.Fatal("overlay's records differ from the bureau's release")
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	crashEnvDir     = "RXGUARD_STORE_CRASH_DIR" // set: act as the child on this directory
 	crashEnvVersion = "RXGUARD_STORE_CRASH_VERSION"
 	crashEnvRecords = "RXGUARD_STORE_CRASH_RECORDS"
+	crashEnvDelta   = "RXGUARD_STORE_CRASH_DELTA" // "1": write the release as a delta on the active one (PutDelta)
 
 	crashEnvIterations = "RXGUARD_STORE_CRASH_ITERATIONS" // parent: override the number of kills
 	crashLinePrefix    = "CRASH-CHILD "
@@ -57,10 +58,19 @@ func TestCrashHelper(t *testing.T) {
 	// Build the release before announcing, so that the parent's kill window
 	// covers only the store's work.
 	m, recs := makeRelease(version, active.Version, n, crashValueSize)
+	put := func() error { return s.PutRelease(ctx, m, recs) }
+	if os.Getenv(crashEnvDelta) == "1" {
+		base, err := s.Records(ctx, active.Version)
+		if err != nil {
+			fail("records of %s: %v", active.Version, err)
+		}
+		m, recs = makeDeltaRelease(version, active.Version, base)
+		put = func() error { return s.PutDelta(ctx, m, active.Version, base, recs) }
+	}
 
 	// os.Stdout is unbuffered: each line reaches the parent when printed.
 	fmt.Printf("%sWRITING %s %s\n", crashLinePrefix, active.Version, version)
-	if err := s.PutRelease(ctx, m, recs); err != nil {
+	if err := put(); err != nil {
 		fail("put %s: %v", version, err)
 	}
 	fmt.Printf("%sPUT %s\n", crashLinePrefix, version)
@@ -85,13 +95,14 @@ type crashRun struct {
 // runCrashChild starts the child writing version and kills it delay after it
 // announced the write; a negative delay kills it once it reported the
 // activation.
-func runCrashChild(t *testing.T, dir, version string, records int, delay time.Duration) crashRun {
+func runCrashChild(t *testing.T, dir, version string, records int, delta bool, delay time.Duration) crashRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
 		crashEnvDir+"="+dir,
 		crashEnvVersion+"="+version,
 		crashEnvRecords+"="+strconv.Itoa(records),
+		crashEnvDelta+"="+map[bool]string{true: "1", false: "0"}[delta],
 	)
 	stderr := &logBuffer{}
 	cmd.Stderr = stderr
@@ -273,8 +284,15 @@ func checkAfterCrash(t *testing.T, dir string, run crashRun) (string, bool) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// … and the full releases those are stored as changes to.
+	bases := map[string]bool{}
 	for _, e := range entries {
-		if e.version != active.version && e.version != previous && e.seq < active.seq {
+		if e.version == active.version || e.version == previous || e.seq > active.seq {
+			bases[e.base] = true
+		}
+	}
+	for _, e := range entries {
+		if e.version != active.version && e.version != previous && e.seq < active.seq && !bases[e.version] {
 			t.Fatalf("release %s, older than active %s and not previous (%s), survived reopen: garbage collection is not keeping up",
 				e.version, active.version, previous)
 		}
@@ -285,7 +303,15 @@ func checkAfterCrash(t *testing.T, dir string, run crashRun) (string, bool) {
 // TestCrashDuringWriteAndSwitch kills a process writing and activating a
 // release at random moments and checks that every time the store reopens
 // with either the old or the new release active and intact.
-func TestCrashDuringWriteAndSwitch(t *testing.T) {
+func TestCrashDuringWriteAndSwitch(t *testing.T) { crashDuringWriteAndSwitch(t, false) }
+
+// TestCrashDuringOverlayWriteAndSwitch is the same for releases stored as
+// overlays (PutDelta): every child writes a small delta on the active
+// release, so the store holds overlays on v000 (combined differences) and
+// garbage collection runs with bases to keep.
+func TestCrashDuringOverlayWriteAndSwitch(t *testing.T) { crashDuringWriteAndSwitch(t, true) }
+
+func crashDuringWriteAndSwitch(t *testing.T, delta bool) {
 	iterations, records := 25, 20000
 	if testing.Short() {
 		iterations = 10
@@ -319,9 +345,17 @@ func TestCrashDuringWriteAndSwitch(t *testing.T) {
 	// also garbage-collects a release, and the LSM holds more than one.
 	var d time.Duration
 	for i, v := range []string{"v001", "v002"} {
-		cal := runCrashChild(t, dir, v, records, -1)
+		cal := runCrashChild(t, dir, v, records, delta, -1)
 		if got, _ := checkAfterCrash(t, dir, cal); got != v {
 			t.Fatalf("after completed switch active is %q, want %s", got, v)
+		}
+		if delta {
+			s := openDisk(t, dir, nil)
+			rs, err := s.Releases(context.Background())
+			s.Close()
+			if err != nil || rs[len(rs)-1].Version != v || rs[len(rs)-1].Base != "v000" {
+				t.Fatalf("delta %s not stored as an overlay on v000: %+v, %v", v, rs, err)
+			}
 		}
 		t.Logf("calibration %d: write+activate of %d records took %v", i, records, cal.writeTime)
 		d = max(d, cal.writeTime)
@@ -343,7 +377,7 @@ func TestCrashDuringWriteAndSwitch(t *testing.T) {
 	var oldActive, newActive, putNotActive, activatedSeen, emptyLogs, n int
 	iterate := func(delay time.Duration) {
 		version := fmt.Sprintf("v%03d", n+3)
-		run := runCrashChild(t, dir, version, records, delay)
+		run := runCrashChild(t, dir, version, records, delta, delay)
 		reopen := time.Now()
 		got, emptyLog := checkAfterCrash(t, dir, run)
 		reopenTime := time.Since(reopen)

@@ -9,7 +9,9 @@
 //
 //	rel/<version>/writing            marker: the release is incomplete (being written or removed)
 //	rel/<version>/manifest           knowledge.Manifest as JSON; its presence marks the release complete
+//	rel/<version>/base               an overlay's base: "<base version>\x00<base content_sha256>"
 //	rec/<version>/<class>\x00<key>   record value (the JSON of the typed record)
+//	ovl/<version>/<class>\x00<key>   an overlay's entry: 's' + record value, or 'd' (removed)
 //	meta/active                      version of the active release
 //	meta/previous                    version that was active before it (Open's fallback)
 //
@@ -65,10 +67,46 @@
 // Open's proof is therefore found by the next Verify or Records, not by the
 // first one, whose records are the proven copy in memory.
 //
+// # Overlays
+//
+// PutDelta stores a release that differs little from a full release in the
+// store as an overlay: under ovl/ only the records it adds or changes and
+// a tombstone for each it removes, and in rel/<v>/base the full release
+// they apply to, with that release's content hash (so a base removed and
+// put again with other content cannot change the overlay's meaning). The
+// manifest is the bureau's, unchanged. Every read of an overlay — Records,
+// Verify, Activate's proof, Open's — merges the base's records with the
+// entries in (class, key) order as it streams and proves the merged
+// stream against the manifest exactly as for a full release; a damaged
+// byte in either is ErrCorrupt.
+//
+// Chains are one level deep: an overlay's base is always a full release.
+// A delta on an overlay is stored as an overlay on the same full release
+// with the combined difference (every key either changed, with its value
+// in the new release or a tombstone). When that difference exceeds a
+// quarter of the release's records, the release is written whole instead
+// (it then becomes the base of the deltas after it).
+//
+// An overlay is written with the same protocol as a full release: marker,
+// entries, the merged stream read back and proven, then manifest and base
+// reference with the marker's deletion in one transaction. The Activate
+// that follows in the same process does not prove that overlay a second
+// time (the proof is remembered by the manifest's commit version and used
+// once); every other Activate proves. A full release stays the base while
+// any overlay on it is kept: garbage collection keeps it beside the
+// KeepReleases (an overlay costs its base), removes overlays before bases,
+// and DeleteRelease refuses to remove a base an overlay needs. Because the
+// active overlay and its base — often meta/previous — share the base's
+// records, a damaged base record makes both unusable: Open then refuses
+// with the operator's instructions, as when the active and previous
+// releases are both damaged (a damaged overlay entry falls back to the
+// previous release as before).
+//
 // # Retention
 //
 // After each activation, complete releases are removed unless they are the
 // active one, meta/previous, stored after the active one (put, waiting to be
 // activated), or among the most recently stored others while fewer than
-// KeepReleases are kept besides the active one (meta/previous counts).
+// KeepReleases are kept besides the active one (meta/previous counts), or
+// the base of a release kept.
 package store

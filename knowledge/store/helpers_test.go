@@ -159,7 +159,7 @@ func keysUnder(t testing.TB, s *Store, prefix string) int {
 // releaseKeys counts every live key of version: metadata and records.
 func releaseKeys(t testing.TB, s *Store, version string) int {
 	t.Helper()
-	return keysUnder(t, s, relPrefix+version+"/") + keysUnder(t, s, recPrefix+version+"/")
+	return keysUnder(t, s, relPrefix+version+"/") + keysUnder(t, s, recPrefix+version+"/") + keysUnder(t, s, ovlPrefix+version+"/")
 }
 
 // corruptRecord flips one bit of one stored record value of version,
@@ -199,4 +199,43 @@ func releaseVersions(t testing.TB, s *Store) []string {
 		out = append(out, r.Version)
 	}
 	return out
+}
+
+// makeDeltaRelease derives from base (the records of release parent) a
+// release of version that differs from it a little, the way a bureau
+// revision does: every 50th record revised, ten withdrawn, ten added (all
+// chosen by version). Revisions hit the same records every time, so
+// overlays of consecutive deltas stay small.
+func makeDeltaRelease(version, parent string, base []knowledge.Record) (knowledge.Manifest, []knowledge.Record) {
+	seed := versionSeed(version)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	drop := map[int]bool{}
+	for len(drop) < min(10, len(base)/2) {
+		drop[rng.IntN(len(base))] = true
+	}
+	recs := make([]knowledge.Record, 0, len(base)+10)
+	for i, r := range base {
+		switch {
+		case drop[i]:
+		case i%50 == 0:
+			recs = append(recs, knowledge.Record{Class: r.Class, Key: r.Key, Value: fmt.Appendf(nil, `{"revised":%q,"i":%d}`, version, i)})
+		default:
+			recs = append(recs, r)
+		}
+	}
+	for i := range 10 {
+		recs = append(recs, knowledge.Record{Class: testClasses[i%len(testClasses)], Key: fmt.Sprintf("added-%s-%d", version, i),
+			Value: fmt.Appendf(nil, `{"added":%q}`, version)})
+	}
+	sortRecords(recs)
+	return knowledge.NewManifest(version, parent, time.Now(), recs), recs
+}
+
+func sortRecords(recs []knowledge.Record) {
+	slices.SortFunc(recs, func(a, b knowledge.Record) int {
+		if c := strings.Compare(string(a.Class), string(b.Class)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
 }

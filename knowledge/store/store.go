@@ -49,6 +49,9 @@ type Release struct {
 	Active bool
 	// Previous: meta/previous names this release (the fallback).
 	Previous bool
+	// Base is the full release this one is stored as changes to (an
+	// overlay, see PutDelta); empty for a release stored whole.
+	Base string
 }
 
 // Store holds releases in Badger. Methods are safe for concurrent use.
@@ -76,6 +79,9 @@ type Store struct {
 	// calls never interleave on one version.
 	busyMu sync.Mutex
 	busy   map[string]struct{}
+	// pins counts calls reading a version as the base of an overlay they
+	// write: it must not be removed under them (claim refuses it).
+	pins map[string]int
 
 	// primed holds the active release's records as Open proved them,
 	// until the first Records of it takes them (primed.go).
@@ -83,6 +89,11 @@ type Store struct {
 	primed   *primedRelease
 	// proofs counts record passes (prove), for tests of the single pass.
 	proofs atomic.Int64
+
+	// proven is the overlay this store last wrote and proved, for the
+	// Activate that follows (overlay.go).
+	provenMu sync.Mutex
+	proven   *provenWrite
 }
 
 const (
@@ -168,6 +179,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		space:    opts.Space,
 		cfg:      cfg,
 		busy:     map[string]struct{}{},
+		pins:     map[string]int{},
 	}
 	if mode != diskspace.ModeReadWrite {
 		return s.openedForReading(ctx, mode)
@@ -192,6 +204,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // Close closes Badger after in-flight calls have returned.
 func (s *Store) Close() error {
 	s.dropPrimed()
+	s.forgetProven("")
 	return s.life.Close(func() error {
 		if err := badgerdb.Close(s.db, s.space, s.log); err != nil {
 			return fmt.Errorf("close knowledge store %s: %w", s.dir, err)
@@ -212,11 +225,26 @@ func (s *Store) leave() { s.life.Leave() }
 func (s *Store) claim(v string) bool {
 	s.busyMu.Lock()
 	defer s.busyMu.Unlock()
-	if _, ok := s.busy[v]; ok {
+	if _, ok := s.busy[v]; ok || s.pins[v] > 0 {
 		return false
 	}
 	s.busy[v] = struct{}{}
 	return true
+}
+
+// pin keeps v from being claimed (so removed) until unpin.
+func (s *Store) pin(v string) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	s.pins[v]++
+}
+
+func (s *Store) unpin(v string) {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	if s.pins[v]--; s.pins[v] <= 0 {
+		delete(s.pins, v)
+	}
 }
 
 func (s *Store) unclaim(v string) {
@@ -233,6 +261,36 @@ func (s *Store) unclaim(v string) {
 //
 // The caller must not modify records until PutRelease returns.
 func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
+	return s.put(ctx, m, records, "", nil)
+}
+
+// PutDelta is PutRelease for a release made by changing base, whose
+// records (as Records returned them) the caller passes as baseRecords: the
+// release is stored as an overlay — only the records it adds or changes
+// and tombstones for those it removes, plus a reference to the full
+// release they apply to — instead of whole (package doc, "Overlays"). If
+// base is itself an overlay, the new one overlays the same full release
+// with the combined difference; if that difference exceeds a quarter of
+// the records, the release is stored whole. Records, Verify and Activate
+// see the full record set either way, and the manifest is m unchanged.
+//
+// What is stored is proven against m before the manifest is written, as
+// for PutRelease, so baseRecords that are not base's stored records cannot
+// make it store other content: where they differ from the stored base and
+// records do not override the difference, the proof fails (ErrCorrupt)
+// and nothing is left behind.
+func (s *Store) PutDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
+	if err := validateVersion(base); err != nil {
+		return fmt.Errorf("put knowledge release %q as changes to its base: %w", m.Version, err)
+	}
+	if base == m.Version {
+		return fmt.Errorf("put knowledge release %q: %w: it cannot be stored as changes to itself", m.Version, ErrInvalidRelease)
+	}
+	return s.put(ctx, m, records, base, baseRecords)
+}
+
+// put is PutRelease, and PutDelta when base is set.
+func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowledge.Record, base string, baseRecords []knowledge.Record) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -241,10 +299,36 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 	if err := validateVersion(m.Version); err != nil {
 		return fmt.Errorf("put knowledge release: %w", err)
 	}
-	if err := checkRelease(m, records); err != nil {
+	// An overlay's records are compared one by one with the merged stream
+	// its write proves (writeOverlay), which is hashed anyway: hashing them
+	// here as well would be a second SHA-256 pass over the whole release.
+	if err := checkRelease(m, records, base == ""); err != nil {
 		return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
 	}
-	if err := s.space.Allow(releaseDiskBytes(records)); err != nil {
+	var plan *overlayPlan
+	if base != "" {
+		s.pin(base)
+		defer s.unpin(base)
+		p, whole, err := s.planOverlay(ctx, base, baseRecords, records)
+		if err != nil {
+			return fmt.Errorf("put knowledge release %q as changes to %q: %w", m.Version, base, err)
+		}
+		if p != nil {
+			s.pin(p.base.version) // base's own base, if base is an overlay
+			defer s.unpin(p.base.version)
+		} else {
+			s.log.Info("storing delta release whole", "version", m.Version, "base", base, "why", whole)
+			if err := checkHash(m, records); err != nil {
+				return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
+			}
+		}
+		plan = p
+	}
+	need := releaseDiskBytes(records)
+	if plan != nil {
+		need = plan.diskBytes()
+	}
+	if err := s.space.Allow(need); err != nil {
 		return fmt.Errorf("put knowledge release %q: %w; nothing written", m.Version, err)
 	}
 	v := m.Version
@@ -280,6 +364,13 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 	}
 	if found {
 		if existing.ContentSHA256 == m.ContentSHA256 {
+			if plan != nil {
+				// Not hashed above, and no write to prove them: a caller
+				// compiling records after a nil return must get m's.
+				if err := checkHash(m, records); err != nil {
+					return fmt.Errorf("put knowledge release %q: %w", v, err)
+				}
+			}
 			s.log.Debug("knowledge release already stored", "version", v)
 			return nil
 		}
@@ -296,13 +387,22 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 	}
 
 	start := time.Now()
-	if err := s.writeRelease(ctx, m, records); err != nil {
+	write := func() error { return s.writeRelease(ctx, m, records) }
+	if plan != nil {
+		write = func() error { return s.writeOverlay(ctx, m, plan, records) }
+	}
+	if err := write(); err != nil {
 		// Cleanup must run even if ctx was what failed the write.
 		if rerr := s.removeRelease(context.WithoutCancel(ctx), v); rerr != nil {
 			s.log.Warn("could not remove incomplete knowledge release after failed write; it will be removed on next open",
 				"version", v, "err", rerr)
 		}
 		return fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
+	}
+	if plan != nil {
+		s.log.Info("stored knowledge release as changes to its base", "version", v, "records", len(records),
+			"base", plan.base.version, "changes", len(plan.entries), "content_sha256", m.ContentSHA256, "duration", time.Since(start))
+		return nil
 	}
 	s.log.Info("stored knowledge release", "version", v, "records", len(records), "content_sha256", m.ContentSHA256,
 		"duration", time.Since(start))
@@ -311,8 +411,9 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 
 // checkRelease proves that records are what m describes before anything is
 // written: a release that does not hash out would only be caught later, at
-// activation or, worse, after a restart.
-func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
+// activation or, worse, after a restart. Without hash it checks all but the
+// content hash (the caller proves that otherwise).
+func checkRelease(m knowledge.Manifest, records []knowledge.Record, hash bool) error {
 	counts := map[knowledge.Class]int{}
 	for i := range records {
 		r := &records[i]
@@ -340,6 +441,13 @@ func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
 	if diff := countsDiff(m.Counts, counts); diff != "" {
 		return fmt.Errorf("%w: manifest counts differ from records: %s", ErrInvalidRelease, diff)
 	}
+	if hash {
+		return checkHash(m, records)
+	}
+	return nil
+}
+
+func checkHash(m knowledge.Manifest, records []knowledge.Record) error {
 	if h := knowledge.HashRecords(records); h != m.ContentSHA256 {
 		return fmt.Errorf("%w: manifest content_sha256 %s, records hash to %s", ErrInvalidRelease, m.ContentSHA256, h)
 	}
@@ -367,9 +475,8 @@ func countsDiff(want, got map[knowledge.Class]int) string {
 
 func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
 	v := m.Version
-	marker := []byte("writing since " + time.Now().UTC().Format(time.RFC3339))
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(markerKey(v), marker) }); err != nil {
-		return fmt.Errorf("write incomplete-marker: %w", err)
+	if err := s.writeMarker(v); err != nil {
+		return err
 	}
 
 	// WriteBatch splits the records into transactions below Badger's
@@ -397,7 +504,21 @@ func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records 
 	if err := s.db.View(func(txn *badger.Txn) error { return s.prove(ctx, txn, m, nil) }); err != nil {
 		return fmt.Errorf("read back written records: %w", err)
 	}
+	return s.writeManifest(m, nil)
+}
 
+func (s *Store) writeMarker(v string) error {
+	marker := []byte("writing since " + time.Now().UTC().Format(time.RFC3339))
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(markerKey(v), marker) }); err != nil {
+		return fmt.Errorf("write incomplete-marker: %w", err)
+	}
+	return nil
+}
+
+// writeManifest completes a release: manifest (and an overlay's base
+// reference) written and the marker deleted in one transaction.
+func (s *Store) writeManifest(m knowledge.Manifest, base *baseRef) error {
+	v := m.Version
 	mj, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
@@ -405,6 +526,11 @@ func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records 
 	err = s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set(manifestKey(v), mj); err != nil {
 			return err
+		}
+		if base != nil {
+			if err := txn.Set(baseKey(v), base.encode()); err != nil {
+				return err
+			}
 		}
 		return txn.Delete(markerKey(v))
 	})
@@ -435,7 +561,9 @@ func (s *Store) Activate(ctx context.Context, version string) error {
 
 	// Verify outside the switch transaction: a long read has no business
 	// in a write transaction, and releases are immutable once complete.
-	if err := s.verify(ctx, version); err != nil {
+	// An overlay this store has just written and proven is not proven
+	// twice (verifyToActivate).
+	if err := s.verifyToActivate(ctx, version); err != nil {
 		return fmt.Errorf("activate knowledge release %q: %w", version, err)
 	}
 	var (
@@ -516,22 +644,39 @@ func (s *Store) collect(ctx context.Context) error {
 		slots--
 	}
 	var candidates []relEntry
+	// needed: full releases that a kept overlay is stored as changes to.
+	// They are kept besides the KeepReleases (an overlay costs its base).
+	needed := map[string]bool{}
 	for _, e := range entries {
 		switch {
-		case !e.complete, e.version == active, e.version == previous:
+		case !e.complete:
+		case e.version == active, e.version == previous:
+			needed[e.base] = true
 		case e.bad == nil && e.seq > activeSeq:
 			// Stored after the active release: waiting to be activated.
+			needed[e.base] = true
 		default:
 			candidates = append(candidates, e)
 		}
 	}
 	slices.SortFunc(candidates, func(a, b relEntry) int { return -cmp.Compare(a.seq, b.seq) })
+	var remove []relEntry
 	for i, e := range candidates {
 		if i < slots {
+			needed[e.base] = true
 			continue
 		}
+		remove = append(remove, e)
+	}
+	// Overlays first: a base goes only after the overlays on it did.
+	slices.SortStableFunc(remove, func(a, b relEntry) int { return cmp.Compare(overlayRank(b), overlayRank(a)) })
+	for _, e := range remove {
+		if needed[e.version] {
+			continue // the base of a kept overlay
+		}
 		if !s.claim(e.version) {
-			continue // being written or removed right now
+			needed[e.base] = true // an overlay kept after all keeps its base
+			continue              // being written or removed right now
 		}
 		err := s.removeRelease(ctx, e.version)
 		s.unclaim(e.version)
@@ -541,6 +686,14 @@ func (s *Store) collect(ctx context.Context) error {
 		s.log.Info("removed old knowledge release", "version", e.version, "keep", s.keep)
 	}
 	return nil
+}
+
+// overlayRank is 1 for an overlay, 0 for a release stored whole.
+func overlayRank(e relEntry) int {
+	if e.base == "" {
+		return 0
+	}
+	return 1
 }
 
 // DeleteRelease removes a release that is not active, complete or not. It is
@@ -567,10 +720,14 @@ func (s *Store) DeleteRelease(ctx context.Context, version string) error {
 	var (
 		active, previous string
 		exists           bool
+		entries          []relEntry
 	)
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
 		if active, previous, err = pointers(txn); err != nil {
+			return err
+		}
+		if entries, err = s.listReleases(txn); err != nil {
 			return err
 		}
 		exists, err = releaseExists(txn, version)
@@ -581,6 +738,10 @@ func (s *Store) DeleteRelease(ctx context.Context, version string) error {
 	}
 	if version == active {
 		return fmt.Errorf("delete knowledge release %q: it is the active release; activate another release first", version)
+	}
+	if on := overlaysOn(entries, version); len(on) > 0 {
+		return fmt.Errorf("delete knowledge release %q: releases %s are stored as changes to it and would be lost; "+
+			"delete those first (activate a release stored whole if one of them is active)", version, strings.Join(on, ", "))
 	}
 	if !exists {
 		return fmt.Errorf("delete knowledge release: %w", &NotFoundError{Dir: s.dir, Version: version})
@@ -604,9 +765,13 @@ func (s *Store) DeleteRelease(ctx context.Context, version string) error {
 // cleans up rather than a complete-looking release with missing records.
 // Callers must have claimed version.
 func (s *Store) removeRelease(ctx context.Context, v string) error {
+	s.forgetProven(v)
 	marker := []byte("removing since " + time.Now().UTC().Format(time.RFC3339))
 	err := s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(manifestKey(v)); err != nil {
+			return err
+		}
+		if err := txn.Delete(baseKey(v)); err != nil {
 			return err
 		}
 		return txn.Set(markerKey(v), marker)
@@ -617,21 +782,24 @@ func (s *Store) removeRelease(ctx context.Context, v string) error {
 
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	prefix := recordPrefix(v)
 	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
 		n := 0
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			if n%ctxEvery == 0 {
-				if err := ctx.Err(); err != nil {
+		for _, prefix := range [][]byte{recordPrefix(v), overlayPrefix(v)} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+				if n%ctxEvery == 0 {
+					if err := ctx.Err(); err != nil {
+						it.Close()
+						return err
+					}
+				}
+				n++
+				if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+					it.Close()
 					return err
 				}
 			}
-			n++
-			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
-				return err
-			}
+			it.Close()
 		}
 		return nil
 	})
@@ -720,7 +888,7 @@ func (s *Store) Releases(ctx context.Context) ([]Release, error) {
 			s.log.Warn("knowledge release has an unreadable manifest; remove it with DeleteRelease", "version", e.version, "err", e.bad)
 			continue
 		}
-		out = append(out, Release{Manifest: e.manifest, Active: e.version == active, Previous: e.version == previous})
+		out = append(out, Release{Manifest: e.manifest, Active: e.version == active, Previous: e.version == previous, Base: e.base})
 	}
 	return out, nil
 }
@@ -925,6 +1093,7 @@ type relEntry struct {
 	manifest knowledge.Manifest
 	seq      uint64 // Badger commit timestamp of the manifest: the order releases were stored
 	bad      error  // manifest present but unreadable
+	base     string // an overlay's base release (rel/<v>/base); "" if stored whole
 }
 
 // listReleases finds every release by its manifest or marker. Records live
@@ -961,6 +1130,11 @@ func (s *Store) listReleases(txn *badger.Txn) ([]relEntry, error) {
 			e.complete, e.bad, e.seq = true, err, seq
 		default:
 			return nil, err
+		}
+		if ref, ok, err := s.loadBaseRef(txn, v); ok && err == nil {
+			e.base = ref.version
+		} else if ok && e.bad == nil {
+			e.bad = err
 		}
 		_, err = txn.Get(markerKey(v))
 		switch {
@@ -1005,17 +1179,26 @@ func (s *Store) loadManifest(txn *badger.Txn, v string) (knowledge.Manifest, uin
 // counts with m. fn, if set, sees each record; its slices are valid only
 // during the call. Streaming keeps Verify's memory flat however large the
 // release.
+//
+// An overlay's records are its base's merged with its entries (scanMerged).
 func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, fn func(class, key, value []byte) error) error {
+	ref, isOvl, err := s.loadBaseRef(txn, m.Version)
+	if err != nil {
+		return err
+	}
+	if !isOvl {
+		return s.proveStream(ctx, txn, m, nil, fn)
+	}
+	return s.proveStream(ctx, txn, m, &ref, fn)
+}
+
+// proveStream is prove of m.Version stored whole (base nil) or as an
+// overlay on base.
+func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, base *baseRef, fn func(class, key, value []byte) error) error {
 	s.proofs.Add(1)
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Dir: s.dir, Version: m.Version, Reason: fmt.Sprintf(format, args...)}
 	}
-	prefix := recordPrefix(m.Version)
-	// No value prefetching: values live in the LSM beside their keys, so
-	// Value reads them from the block in place; prefetching would copy.
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-
 	h := newRecordHasher()
 	counts := map[knowledge.Class]int{}
 	var (
@@ -1023,17 +1206,10 @@ func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest
 		run   int
 		n     int
 	)
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		if n%ctxEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		item := it.Item()
-		rk := item.Key()[len(prefix):]
+	visit := func(rk, v []byte) error {
 		sep := bytes.IndexByte(rk, 0)
 		if sep <= 0 {
-			return corrupt("malformed record key %q", item.Key())
+			return corrupt("malformed record key %q", rk)
 		}
 		c, k := rk[:sep], rk[sep+1:]
 		if !bytes.Equal(c, class) {
@@ -1044,16 +1220,20 @@ func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest
 		}
 		run++
 		n++
-		err := item.Value(func(v []byte) error {
-			h.add(c, k, v)
-			if fn != nil {
-				return fn(c, k, v)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read record %s %q of %q: %w", c, k, m.Version, err)
+		h.add(c, k, v)
+		if fn != nil {
+			return fn(c, k, v)
 		}
+		return nil
+	}
+	var err error
+	if base != nil {
+		err = s.scanMerged(ctx, txn, m, base, visit)
+	} else {
+		err = s.scanWhole(ctx, txn, m.Version, visit)
+	}
+	if err != nil {
+		return err
 	}
 	if run > 0 {
 		counts[knowledge.Class(class)] += run
@@ -1066,6 +1246,34 @@ func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest
 	}
 	if got := h.sum(); got != m.ContentSHA256 {
 		return corrupt("records hash to %s, manifest content_sha256 %s", got, m.ContentSHA256)
+	}
+	return nil
+}
+
+// scanWhole visits the records of v stored whole, in key order; rk is
+// class\x00key.
+func (s *Store) scanWhole(ctx context.Context, txn *badger.Txn, v string, visit func(rk, v []byte) error) error {
+	prefix := recordPrefix(v)
+	// No value prefetching: values live in the LSM beside their keys, so
+	// Value reads them from the block in place; prefetching would copy.
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	n := 0
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if n%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		n++
+		item := it.Item()
+		rk := item.Key()[len(prefix):]
+		if err := item.Value(func(val []byte) error { return visit(rk, val) }); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				return err
+			}
+			return fmt.Errorf("read record %q of %q: %w", rk, v, err)
+		}
 	}
 	return nil
 }
@@ -1097,7 +1305,7 @@ func getString(txn *badger.Txn, key string) (string, bool, error) {
 // records (records without either break the write protocol, but are looked
 // for so that they can never leak into a rewrite of v).
 func releaseExists(txn *badger.Txn, v string) (bool, error) {
-	for _, k := range [][]byte{manifestKey(v), markerKey(v)} {
+	for _, k := range [][]byte{manifestKey(v), markerKey(v), baseKey(v)} {
 		_, err := txn.Get(k)
 		if err == nil {
 			return true, nil
@@ -1106,9 +1314,14 @@ func releaseExists(txn *badger.Txn, v string) (bool, error) {
 			return false, err
 		}
 	}
-	prefix := recordPrefix(v)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	it.Seek(prefix)
-	return it.ValidForPrefix(prefix), nil
+	for _, prefix := range [][]byte{recordPrefix(v), overlayPrefix(v)} {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it.Seek(prefix)
+		found := it.ValidForPrefix(prefix)
+		it.Close()
+		if found {
+			return true, nil
+		}
+	}
+	return false, nil
 }
