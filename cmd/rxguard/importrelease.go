@@ -66,14 +66,22 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 		return err
 	}
 	defer st.Close()
-	m, records, err := bureausync.Prepare(ctx, st, rel, keys)
+	p, err := bureausync.PrepareRelease(ctx, st, rel, keys)
+	m := p.Manifest
 	if err == nil {
 		err = bureausync.CheckCreated(m, time.Now(), cmp.Or(skew, bureausync.DefaultMaxClockSkew))
 	}
 	if err != nil {
 		return fmt.Errorf("release file %s rejected, nothing written: %w", fs.Arg(0), err)
 	}
-	if err := st.PutRelease(ctx, m, records); err != nil {
+	// A delta is stored as changes to the release it was applied to (an
+	// overlay, knowledge/store doc), as the sidecar's sync does.
+	if p.Base != "" {
+		err = st.PutDelta(ctx, m, p.Base, p.BaseRecords, p.Records)
+	} else {
+		err = st.PutRelease(ctx, m, p.Records)
+	}
+	if err != nil {
 		return err
 	}
 	kind := "full"

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rxguard/rxguard/knowledge/store"
 )
 
 // kb synth: the same seed and sizes give a byte-identical signed file; the
@@ -46,6 +49,16 @@ func TestKBSynth(t *testing.T) {
 	out, err = runCmd(t, "kb", "import-release", "-data", data, "-trusted-key", trusted, delta)
 	if err != nil || !strings.Contains(out, "delta against synth-") || !strings.Contains(out, "500 operations") {
 		t.Fatalf("kb import-release of the delta: %v\n%s", err, out)
+	}
+	// The delta is stored as changes to the release it applies to.
+	st, err := store.Open(context.Background(), store.Options{Dir: filepath.Join(data, "kb"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels, err := st.Releases(context.Background())
+	st.Close()
+	if err != nil || len(rels) != 2 || !rels[1].Active || rels[1].Base != rels[0].Version {
+		t.Fatalf("after importing the delta the store holds %+v (%v); want the delta active, stored over the full release", rels, err)
 	}
 
 	stored := t.TempDir()
