@@ -134,7 +134,7 @@ func TestContentFromRecordsMatchesJSON(t *testing.T) {
 			if err != nil {
 				t.Fatalf("json decode: %v", err)
 			}
-			got, fallbacks, err := knowledge.DecodeContent(tc.records)
+			got, fallbacks, err := knowledge.DecodeContent(tc.records, false)
 			if err != nil {
 				t.Fatalf("fast decode: %v", err)
 			}
@@ -373,5 +373,32 @@ func BenchmarkDecodeRecords(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(records)), "ns/record")
 		})
+	}
+}
+
+// TestContentFromOwnedRecords: decoding handed-over records gives the same
+// content and leaves no record holding its value (so the GC can reclaim
+// them during the decode).
+func TestContentFromOwnedRecords(t *testing.T) {
+	records := demoRelease(t)
+	want, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := slices.Clone(records)
+	got, err := knowledge.ContentFromOwnedRecords(owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("content from owned records differs")
+	}
+	for i, r := range owned {
+		if r.Value != nil || r.Key != "" {
+			t.Fatalf("record %d still holds its value after the decode", i)
+		}
+	}
+	if records[0].Value == nil {
+		t.Fatal("ContentFromRecords cleared its caller's records")
 	}
 }

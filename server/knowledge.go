@@ -119,7 +119,12 @@ func compileVersion(ctx context.Context, st *store.Store, version string) (*engi
 	if err != nil {
 		return nil, fmt.Errorf("read release %s (re-import it if the store is damaged): %w", version, err)
 	}
-	return compileRecords(m, records)
+	// The records are ours alone: decoding releases each as it goes.
+	content, err := knowledge.ContentFromOwnedRecords(records)
+	if err != nil {
+		return nil, fmt.Errorf("decode release %s: %w", m.Version, err)
+	}
+	return engine.Compile(m, content)
 }
 
 func compileRecords(m knowledge.Manifest, records []knowledge.Record) (*engine.Index, error) {
