@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -102,7 +103,10 @@ func (s Source) String() string {
 		b.WriteString("]")
 	}
 	if s.Row > 0 {
-		fmt.Fprintf(&b, " 第%d行", s.Row)
+		var num [20]byte
+		b.WriteString(" 第")
+		b.Write(strconv.AppendInt(num[:0], int64(s.Row), 10))
+		b.WriteString("行")
 	}
 	return b.String()
 }

@@ -74,8 +74,8 @@ func checkRepeatExam(ev *evaluation, line int) []violation {
 		ruleID: ev.cat("REPEAT_EXAM/", item.Code),
 		message: ev.cat(name, " 已于", string(when), "在", where, "做过（", window, "天互认期内），",
 			orNone("报告号 ", report), ifSet(report, "，"), "可调阅互认结果。"),
-		evidence: ev.cat(item.Source.String(), "：检查检验结果互认目录 ", item.Code, " ", item.Name, "，互认期", window, "天，范围",
-			orDash(item.Scope), "；既往：", where, " ", string(when), orNone("，报告号 ", report)),
+		evidence: writeCited(ev, &item.Source, false, "", "", []string{"：检查检验结果互认目录 ", item.Code, " ", item.Name, "，互认期", window, "天，范围",
+			orDash(item.Scope), "；既往：", where, " ", string(when), orNone("，报告号 ", report)}),
 		suggestion: "调阅并互认既往结果，删除本项；确需重复检查的（如病情变化、既往结果不能满足诊疗需要），请填写理由后继续。",
 		fixes:      fixes,
 	})
