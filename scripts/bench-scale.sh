@@ -119,7 +119,13 @@ client "$W/loadgen" compare -addr "$GRPC" -callers 1,50 -duration "$DURATION" -r
 stop_sidecar
 
 note "10k-record delta through the bureau: apply time, p99 during vs idle, RSS while switching"
-taskset -c "$CLIENT_CPU" "$W/rxguard" bureau serve -key "$W/k.key" -dir "$W/bureau" -listen "$BUREAU" -admin "$ADMIN" -demo=false 2>>"$W/bureau.log" &
+# The bureau's admin service takes an admin token (issue 12); publish
+# reads it from RXGUARD_TOKEN.
+"$W/rxguard" token new -role admin -name bench-publisher 2>/dev/null >"$W/admin-token.txt"
+awk '$1=="line"{print $2, $3, $4}' "$W/admin-token.txt" >"$W/admin-tokens"
+RXGUARD_TOKEN=$(awk '$1=="token"{print $2}' "$W/admin-token.txt")
+export RXGUARD_TOKEN
+taskset -c "$CLIENT_CPU" "$W/rxguard" bureau serve -key "$W/k.key" -dir "$W/bureau" -listen "$BUREAU" -admin "$ADMIN" -admin-tokens "$W/admin-tokens" -demo=false 2>>"$W/bureau.log" &
 PIDS+=("$!")
 sleep 1
 client "$W/rxguard" bureau publish -admin "$ADMIN" "$W/synth.rxrel" >&2
