@@ -56,6 +56,7 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	var icds icdLists
 	shared := map[termsKey]*drugTerms{}
 	for i := range c.Drugs {
+		yieldSometimes(i)
 		d := &c.Drugs[i]
 		icd := icds.share(d.IndicationICD)
 		src := idx.cite(d.Source)
@@ -88,6 +89,7 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	}
 	idx.catalogue = map[string][]catalogueCandidate{}
 	for i := range c.Catalogue {
+		yieldSometimes(i)
 		e := &c.Catalogue[i]
 		info := &drugInfo{
 			generic: baseName(e.Name),

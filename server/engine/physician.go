@@ -107,7 +107,8 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 	p.Events = len(events)
 	sort.Slice(events, func(a, b int) bool { return events[a].Seq < events[b].Seq })
 	var b physicianBuilder
-	for _, e := range events {
+	for i, e := range events {
+		yieldSometimes(i)
 		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
 		rec := p.byCode[code]
 		if rec == nil {
