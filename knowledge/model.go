@@ -93,6 +93,14 @@ type Source struct {
 
 func (s Source) String() string {
 	var b strings.Builder
+	b.Grow(s.TextLen())
+	s.WriteText(&b)
+	return b.String()
+}
+
+// WriteText writes the text String returns to b: "第一批 file.xlsx [Sheet1]
+// 第12行", each part only when set.
+func (s Source) WriteText(b *strings.Builder) {
 	b.WriteString(s.Batch)
 	if s.File != "" {
 		b.WriteString(" ")
@@ -109,7 +117,16 @@ func (s Source) String() string {
 		b.Write(strconv.AppendInt(num[:0], int64(s.Row), 10))
 		b.WriteString("行")
 	}
-	return b.String()
+}
+
+// TextLen bounds the length of String's text from above (exactly, but for
+// the row's digits, counted as 20).
+func (s Source) TextLen() int {
+	n := len(s.Batch) + len(" ") + len(s.File) + len(" []") + len(s.Sheet)
+	if s.Row > 0 {
+		n += len(" 第行") + 20
+	}
+	return n
 }
 
 // Restriction is one piece of rule knowledge bound to one national code: a

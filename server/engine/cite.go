@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"strconv"
-
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -33,25 +31,14 @@ func (idx *Index) cite(s knowledge.Source) citation {
 	return citation{prefix: prefix, row: int32(s.Row)}
 }
 
-// rowText is the " 第N行" knowledge.Source.String writes for a row, in buf.
-func rowText(buf []byte, row int) []byte {
-	if row <= 0 {
-		return buf
-	}
-	buf = append(buf, " 第"...)
-	buf = strconv.AppendInt(buf, int64(row), 10)
-	return append(buf, "行"...)
-}
-
 // String is the full source text, as knowledge.Source.String gives it.
 func (c citation) String() string { return c.with(nil) }
 
 // with is the source text followed by parts. Built in ev's arena when ev
 // is set (a finding's evidence), else in one allocation (Explain).
 func (c citation) with(ev *evaluation, parts ...string) string {
-	var buf [32]byte
-	row := rowText(buf[:0], int(c.row))
-	n := len(c.prefix) + len(row)
+	row := knowledge.Source{Row: int(c.row)} // its text is just " 第N行"
+	n := len(c.prefix) + row.TextLen()
 	for _, p := range parts {
 		n += len(p)
 	}
@@ -59,7 +46,7 @@ func (c citation) with(ev *evaluation, parts ...string) string {
 	start := t.begin(n)
 	w := &t.chunk
 	w.WriteString(c.prefix)
-	w.Write(row)
+	row.WriteText(w)
 	for _, p := range parts {
 		w.WriteString(p)
 	}
@@ -95,20 +82,9 @@ func (b *bound) quoteWith(ev *evaluation, parts ...string) string {
 // (quoteWith), "：" + name and, for a description, "，说明：“" + desc + "”";
 // then parts.
 func writeCited(ev *evaluation, s *knowledge.Source, quoted bool, name, desc string, parts []string) string {
-	var buf [32]byte
-	row := rowText(buf[:0], s.Row)
-	n := len(s.Batch) + len(row)
-	if s.File != "" {
-		n += 1 + len(s.File)
-	}
-	if s.Sheet != "" {
-		n += 3 + len(s.Sheet)
-	}
+	n := s.TextLen()
 	if quoted {
-		n += len("：") + len(name)
-		if desc != "" {
-			n += len("，说明：“") + len(desc) + len("”")
-		}
+		n += len("：") + len(name) + len("，说明：“") + len(desc) + len("”")
 	}
 	for _, p := range parts {
 		n += len(p)
@@ -116,17 +92,7 @@ func writeCited(ev *evaluation, s *knowledge.Source, quoted bool, name, desc str
 	t := textFor(ev)
 	start := t.begin(n)
 	w := &t.chunk
-	w.WriteString(s.Batch)
-	if s.File != "" {
-		w.WriteString(" ")
-		w.WriteString(s.File)
-	}
-	if s.Sheet != "" {
-		w.WriteString(" [")
-		w.WriteString(s.Sheet)
-		w.WriteString("]")
-	}
-	w.Write(row)
+	s.WriteText(w)
 	if quoted {
 		w.WriteString("：")
 		w.WriteString(name)
