@@ -92,7 +92,33 @@
 // reference with the marker's deletion in one transaction. The Activate
 // that follows in the same process does not prove that overlay a second
 // time (the proof is remembered by the manifest's commit version and used
-// once); every other Activate proves. A full release stays the base while
+// once); every other Activate proves.
+//
+// The base is read once per delta. A delta is prepared from the base's
+// records as Records returned them, which read the base from Badger and
+// proved it against its manifest; Records leaves a receipt for exactly
+// that slice (a weak pointer to its first element and its length, the
+// release and its manifest's commit version and hash). When PutDelta is
+// handed that slice as its base records and the base's manifest is still
+// the one stored at that commit version — a complete release is
+// immutable, and one removed and put again has a new commit version — the
+// write proves what is stored without reading the base again: the
+// overlay's own entries are read back and compared with what was
+// written, and the base records in memory merged with those entries must
+// be the release's records and hash to its manifest. An overlay on an
+// overlay relies on the same receipt: its base's base cannot be removed
+// while its base is kept. Any other base records (a copy, a read since
+// replaced by another, a base stored again) are proven as before, by
+// merging the base read from Badger with the entries.
+//
+// What that path does not see is a base record damaged on disk between
+// the Records that proved it and the write (nor does the Activate after
+// it, which relies on the write's proof): the next Verify or Records of
+// the overlay or its base finds it, and at the latest the next Open's
+// proof, which then refuses to serve as for any damaged base below
+// (TestBaseDamagedAfterReadIsCaught). The same holds for base records a
+// caller modified after Records returned them, against PutDelta's
+// contract: the slice is identified, its contents are not hashed again. A full release stays the base while
 // any overlay on it is kept: garbage collection keeps it beside the
 // KeepReleases (an overlay costs its base), removes overlays before bases,
 // and DeleteRelease refuses to remove a base an overlay needs. Because the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -174,6 +175,10 @@ func composeOverlay(prior, diff []ovlEntry, records []knowledge.Record) []ovlEnt
 type overlayPlan struct {
 	base    baseRef
 	entries []ovlEntry
+	// from is the release the caller's base records are of: base itself,
+	// or an overlay on it whose combined difference entries is.
+	from        string
+	fromRecords []knowledge.Record
 }
 
 func (p *overlayPlan) diskBytes() uint64 {
@@ -223,6 +228,7 @@ func (s *Store) planOverlay(ctx context.Context, base string, baseRecords, recor
 	if isOvl {
 		plan = &overlayPlan{base: ref, entries: composeOverlay(prior, diff, records)}
 	}
+	plan.from, plan.fromRecords = base, baseRecords
 	if len(plan.entries)*overlayMaxShare > len(records) {
 		reason = fmt.Sprintf("%d changes against %s is more than 1/%d of %d records", len(plan.entries), plan.base.version, overlayMaxShare, len(records))
 		return nil, reason, nil
@@ -310,6 +316,16 @@ func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *ov
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("write overlay entries: %w", err)
 	}
+	if s.baseRecordsProven(plan) {
+		if err := s.proveOverlayWrite(ctx, m, plan, records); err != nil {
+			return err
+		}
+		if err := s.writeManifest(m, &plan.base); err != nil {
+			return err
+		}
+		s.rememberProven(v)
+		return nil
+	}
 	// As for a full release: prove what Badger now returns — the base's
 	// records merged with the entries just written — before the manifest
 	// declares the release complete.
@@ -335,6 +351,160 @@ func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *ov
 		return err
 	}
 	s.rememberProven(v)
+	return nil
+}
+
+// baseRecordsProven reports whether plan's base records are the ones this
+// store's last Records returned and proved, of plan.from as it is stored
+// now (readReceipt); the receipt is taken. put has pinned plan.from, so it
+// stays as checked here until the write is complete.
+func (s *Store) baseRecordsProven(plan *overlayPlan) bool {
+	r, ok := s.takeReceipt(plan.from, plan.fromRecords)
+	if !ok {
+		return false
+	}
+	var seq uint64
+	var fm knowledge.Manifest
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		fm, seq, err = s.loadManifest(txn, plan.from)
+		return err
+	})
+	if err != nil || seq != r.seq || fm.ContentSHA256 != r.sha {
+		// Stored again since it was read: prove from disk as before.
+		s.log.Debug("base records read before the base was stored again; reading the base to prove the overlay",
+			"base", plan.from, "read_commit", r.seq, "commit", seq, "err", err)
+		return false
+	}
+	return true
+}
+
+// proveOverlayWrite is writeOverlay's proof when the caller's base
+// records are the ones this store's Records returned and proved
+// (baseRecordsProven): the base is not read from Badger again. What is stored is the base on disk
+// merged with the entries on disk, so it proves
+//
+//   - the base on disk is plan.fromRecords: the receipt was issued for
+//     exactly those records, proven against the manifest stored at a
+//     commit version that is still the one stored (a complete
+//     release is immutable; removed and put again, it has another commit
+//     version). If plan.from is an overlay, its base is plan.base, which
+//     cannot have been removed while plan.from was kept (DeleteRelease
+//     and collection keep a needed base);
+//   - the entries on disk are plan.entries: read back and compared;
+//   - plan.fromRecords merged with plan.entries is records, and records
+//     hash to m (counts were checked by put).
+//
+// Damage to a base record on disk after the Records call that proved it
+// is not seen here, nor by the Activate that follows (provenWrite): the
+// next Verify, Records of the overlay or its base, or Open finds it.
+func (s *Store) proveOverlayWrite(ctx context.Context, m knowledge.Manifest, plan *overlayPlan, records []knowledge.Record) error {
+	v := m.Version
+	corrupt := func(format string, args ...any) error {
+		return &CorruptError{Dir: s.dir, Version: v, Reason: fmt.Sprintf(format, args...)}
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := overlayPrefix(v)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		i := 0
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if i%ctxEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if i >= len(plan.entries) {
+				return corrupt("overlay entry %q read back was not written", it.Item().Key())
+			}
+			e := &plan.entries[i]
+			rk := it.Item().Key()[len(prefix):]
+			if len(rk) != len(e.class)+1+len(e.key) || string(rk[:len(e.class)]) != string(e.class) || rk[len(e.class)] != 0 || string(rk[len(e.class)+1:]) != e.key {
+				return corrupt("overlay entry %d read back is %q, written %s %q", i, rk, e.class, e.key)
+			}
+			if err := it.Item().Value(func(b []byte) error {
+				if e.del {
+					if len(b) != 1 || b[0] != tagDel {
+						return corrupt("overlay entry %s %q read back is not the removal written", e.class, e.key)
+					}
+					return nil
+				}
+				if len(b) == 0 || b[0] != tagSet || !bytes.Equal(b[1:], e.value) {
+					return corrupt("overlay entry %s %q read back differs from the value written", e.class, e.key)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			i++
+		}
+		if i != len(plan.entries) {
+			return corrupt("%d overlay entries read back, %d written", i, len(plan.entries))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read back written overlay on %q: %w", plan.base.version, err)
+	}
+	return proveMergedInMemory(ctx, m, plan.fromRecords, plan.entries, records)
+}
+
+// proveMergedInMemory checks that base merged with entries (both sorted by
+// (class, key)) is records, and that records hash to m; a mismatch is
+// ErrInvalidRelease: the records put are not the release m describes.
+func proveMergedInMemory(ctx context.Context, m knowledge.Manifest, base []knowledge.Record, entries []ovlEntry, records []knowledge.Record) error {
+	h := newRecordHasher()
+	n := 0
+	emit := func(c knowledge.Class, k string, val []byte) error {
+		if n >= len(records) || records[n].Class != c || records[n].Key != k || !bytes.Equal(records[n].Value, val) {
+			return fmt.Errorf("%w: record %d (%s %q) of the base records with the changes applied is not the release's record there", ErrInvalidRelease, n, c, k)
+		}
+		h.addRecord(&records[n])
+		n++
+		if n%yieldEvery == 0 {
+			// Seconds of CPU at scale on a one-core sidecar (proveStream).
+			runtime.Gosched()
+		}
+		if n%ctxEvery == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+	i, j := 0, 0
+	for i < len(base) || j < len(entries) {
+		c := -1
+		if j < len(entries) {
+			c = 1
+			if i < len(base) {
+				c = compareCK(base[i].Class, base[i].Key, entries[j].class, entries[j].key)
+			}
+		}
+		var err error
+		switch {
+		case c < 0:
+			err = emit(base[i].Class, base[i].Key, base[i].Value)
+			i++
+		default:
+			// The entry replaces (c == 0) or adds to (c > 0) the base; a
+			// removal of a key the base lacks is skipped, as scanMerged does.
+			if e := &entries[j]; !e.del {
+				err = emit(e.class, e.key, e.value)
+			}
+			j++
+			if c == 0 {
+				i++
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if n != len(records) {
+		return fmt.Errorf("%w: the base records with the changes applied are %d records, the release %d", ErrInvalidRelease, n, len(records))
+	}
+	if got := h.sum(); got != m.ContentSHA256 {
+		return fmt.Errorf("%w: the records do not match the manifest (content_sha256 %s, records hash to %s)", ErrInvalidRelease, m.ContentSHA256, got)
+	}
 	return nil
 }
 

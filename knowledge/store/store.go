@@ -95,6 +95,11 @@ type Store struct {
 	// Activate that follows (overlay.go).
 	provenMu sync.Mutex
 	proven   *provenWrite
+
+	// receipt identifies the records the last Records call returned, for
+	// a PutDelta that passes them back as its base records (primed.go).
+	receiptMu sync.Mutex
+	receipt   *readReceipt
 }
 
 const (
@@ -279,7 +284,12 @@ func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []
 // for PutRelease, so baseRecords that are not base's stored records cannot
 // make it store other content: where they differ from the stored base and
 // records do not override the difference, the proof fails (ErrCorrupt)
-// and nothing is left behind.
+// and nothing is left behind. baseRecords that are the slice the last
+// Records of base returned, unmodified, are taken as the proven base and
+// the base is not read again (package doc, "Overlays").
+//
+// The caller must not modify baseRecords or records until PutDelta
+// returns.
 func (s *Store) PutDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
 	if err := validateVersion(base); err != nil {
 		return fmt.Errorf("put knowledge release %q as changes to its base: %w", m.Version, err)
@@ -912,10 +922,11 @@ func (s *Store) Records(ctx context.Context, version string) ([]knowledge.Record
 		}
 		if recs, ok := s.takePrimed(version, seq, m.ContentSHA256); ok {
 			out = recs
-			return nil
+		} else if out, err = s.readProven(ctx, txn, m); err != nil {
+			return err
 		}
-		out, err = s.readProven(ctx, txn, m)
-		return err
+		s.issueReceipt(version, seq, m.ContentSHA256, out)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read knowledge release records: %w", err)

@@ -22,12 +22,17 @@ func TestRecordHasherMatchesHashRecords(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 500} {
 		recs := makeRecords(uint64(n), n, 40)
 		recs = append(recs, knowledge.Record{Class: "zz", Key: "", Value: nil}, knowledge.Record{Class: "zz", Key: "k\x00x", Value: []byte{}})
-		h := newRecordHasher()
-		for _, r := range recs {
+		h, hr := newRecordHasher(), newRecordHasher()
+		for i, r := range recs {
 			h.add([]byte(r.Class), []byte(r.Key), r.Value)
+			hr.addRecord(&recs[i])
 		}
-		if got, want := h.sum(), knowledge.HashRecords(recs); got != want {
+		want := knowledge.HashRecords(recs)
+		if got := h.sum(); got != want {
 			t.Fatalf("n=%d: streaming hash %s, knowledge.HashRecords %s", n, got, want)
+		}
+		if got := hr.sum(); got != want {
+			t.Fatalf("n=%d: addRecord hash %s, knowledge.HashRecords %s", n, got, want)
 		}
 	}
 }
