@@ -225,3 +225,66 @@ func TestReceiptDoesNotKeepRecords(t *testing.T) {
 		t.Fatal("records still reachable through the receipt")
 	}
 }
+
+// TestPutDeltaOnAnOverlayReadsOnce: a delta on an overlay, prepared from
+// the overlay's records as Records returned them, is stored as the
+// combined overlay on the full base without reading either again — also
+// when it removes a record only the first overlay added (a removal of a
+// key the base lacks) — and is the release.
+func TestPutDeltaOnAnOverlayReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openDisk(t, dir, nil)
+	defer func() { _ = s.Close() }()
+	bm, brecs := baseRelease(400)
+	mustPut(t, s, bm, brecs)
+	mustActivate(t, s, bm.Version)
+	m0, r0 := makeDeltaRelease("d0", bm.Version, brecs)
+	if err := s.PutDelta(ctx, m0, bm.Version, brecs, r0); err != nil {
+		t.Fatal(err)
+	}
+	mustActivate(t, s, "d0")
+	read, err := s.Records(ctx, "d0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, r1 := makeDeltaRelease("d1", "d0", read)
+	added := slices.IndexFunc(r1, func(r knowledge.Record) bool { return strings.HasPrefix(r.Key, "added-d0") })
+	if added < 0 {
+		t.Fatal("no record added by d0")
+	}
+	r1 = slices.Delete(r1, added, added+1)
+	m1 = knowledge.NewManifest("d1", "d0", m1.Created, r1)
+
+	before := s.proofs.Load()
+	if err := s.PutDelta(ctx, m1, "d0", read, r1); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.proofs.Load() - before; n != 0 {
+		t.Errorf("PutDelta made %d record passes, want 0", n)
+	}
+	rs, err := s.Releases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Version == "d1" && r.Base != bm.Version {
+			t.Fatalf("d1 stored on %q, want the full release %s", r.Base, bm.Version)
+		}
+	}
+	mustActivate(t, s, "d1")
+	got, err := s.Records(ctx, "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := recordsEqual(got, r1); d != "" {
+		t.Fatalf("Records of d1: %s", d)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openDisk(t, dir, nil)
+	if v := activeVersion(t, s); v != "d1" {
+		t.Fatalf("active after reopen %q, want d1", v)
+	}
+}
