@@ -428,6 +428,8 @@ type Prepared struct {
 	// Base is, for a delta, the active release it was applied to, and
 	// BaseRecords that release's records as the store proved them: what
 	// store.PutDelta needs to store the delta as changes to its base.
+	// BaseRecords is the slice store.Records returned, unmodified: handed
+	// to PutDelta as it is, the store does not read the base again.
 	Base        string
 	BaseRecords []knowledge.Record
 }
