@@ -26,8 +26,8 @@ type Input struct {
 	HistoryTimes []time.Time // per history entry
 	// Recorded is history rxguard recorded itself (RecordSigned), already
 	// de-duplicated against Req.History by the caller, and possibly
-	// filtered with Needs.
-	Recorded []HistoryEntry
+	// filtered with Needs; nil when there is none.
+	Recorded RecordedHistory
 	// Needs, if set, is what Recorded was filtered with
 	// (Engine.HistoryNeeds): Check then judges against the index it was
 	// computed from, so a release swapped in between cannot bring rules
@@ -46,6 +46,28 @@ type NormalisedCode struct {
 	From  string // as received
 	To    string // as judged
 }
+
+// RecordedHistory is the recorded entries a check reads, oldest first. It
+// is an interface, not a slice, so the caller hands over entries where
+// they already are (the history cache's, chosen by position) instead of
+// copying them into HistoryEntry values first: the engine reads each once
+// into its events, and again only the one a finding quotes (issue 14).
+// The entries must not change while Check runs.
+type RecordedHistory interface {
+	Len() int
+	// At returns entry i, 0 <= i < Len(); the value is the caller's to
+	// keep, and At must not allocate.
+	At(i int) HistoryEntry
+}
+
+// HistoryEntries is a RecordedHistory held as a slice.
+type HistoryEntries []HistoryEntry
+
+// Len is the number of entries.
+func (h HistoryEntries) Len() int { return len(h) }
+
+// At returns entry i.
+func (h HistoryEntries) At(i int) HistoryEntry { return h[i] }
 
 // HistoryEntry is one earlier order of the patient.
 type HistoryEntry struct {
@@ -167,7 +189,11 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 	}
 	// ev.history is req.History, then in.Recorded, in that order:
 	// historyOrigin relies on it.
-	if n := len(req.History) + len(in.Recorded); n > 0 {
+	recorded := 0
+	if in.Recorded != nil {
+		recorded = in.Recorded.Len()
+	}
+	if n := len(req.History) + recorded; n > 0 {
 		encID := req.GetEncounter().GetId()
 		ev.history = make([]event, 0, n)
 		add := func(code string, t time.Time, qty float64, days int32, enc string) {
@@ -185,7 +211,8 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			}
 			add(h.ItemCode, t, h.Quantity, h.Days, h.EncounterId)
 		}
-		for _, h := range in.Recorded {
+		for i := range recorded {
+			h := in.Recorded.At(i)
 			add(h.ItemCode, h.Time, h.Quantity, h.Days, h.EncounterID)
 		}
 	}
@@ -202,8 +229,8 @@ func (ev *evaluation) historyOrigin(i int) (hospital, report string) {
 	case i < n:
 		h := ev.req.History[i]
 		return h.GetHospitalCode(), h.GetReportId()
-	case i-n < len(ev.in.Recorded):
-		r := &ev.in.Recorded[i-n]
+	case ev.in.Recorded != nil && i-n < ev.in.Recorded.Len():
+		r := ev.in.Recorded.At(i - n)
 		return r.HospitalCode, r.ReportID
 	}
 	return "", ""

@@ -160,7 +160,7 @@ func differential(t *testing.T, e *Engine, g *historyGen, only *ruleSpec, cases 
 	for c := 0; c < cases; c++ {
 		req, recorded := g.request(c%4 == 0)
 		all := input(t, req)
-		all.Recorded = recorded
+		all.Recorded = HistoryEntries(recorded)
 		want := e.Check(all)
 		without := e.Check(input(t, req))
 		for _, f := range want.Findings {
@@ -182,7 +182,7 @@ func differential(t *testing.T, e *Engine, g *historyGen, only *ruleSpec, cases 
 		}
 		filteredOut += len(recorded) - len(kept)
 		in := input(t, req)
-		in.Recorded, in.Needs = kept, needs
+		in.Recorded, in.Needs = HistoryEntries(kept), needs
 		got := e.Check(in)
 		if got.Verdict != want.Verdict || len(got.Findings) != len(want.Findings) {
 			t.Fatalf("case %d: filtered %s with %d findings, all %s with %d\norders %v\nrecorded %v\nkept %v",

@@ -43,6 +43,33 @@ func NotInRequest(request, recorded []Entry) []Entry {
 	return recorded[:n]
 }
 
+// NotInRequestAt is NotInRequest for the entries at positions pos of
+// recorded, which is only read (a cached view's entries): it compacts pos,
+// which the caller owns, to the positions of the entries not already in
+// request, in their order. code, if not nil, maps a recorded item code to
+// the form request's codes are in (entries recorded before codes were
+// canonicalised compare canonical); it must not allocate for codes already
+// in that form.
+func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) string) []int32 {
+	if len(request) == 0 || len(pos) == 0 {
+		return pos
+	}
+	bySec, prev := indexBySecond(request)
+	n := 0
+	for _, p := range pos {
+		r := &recorded[p]
+		c := r.ItemCode
+		if code != nil {
+			c = code(c)
+		}
+		if !inRequestAs(request, prev, bySec, c, r) {
+			pos[n] = p
+			n++
+		}
+	}
+	return pos[:n]
+}
+
 // indexBySecond indexes request by second: integer keys hash and compare
 // far cheaper than strings, which are then compared only within a second.
 func indexBySecond(request []Entry) (bySec map[int64]int32, prev []int32) {
@@ -57,9 +84,14 @@ func indexBySecond(request []Entry) (bySec map[int64]int32, prev []int32) {
 }
 
 func inRequest(request []Entry, prev []int32, bySec map[int64]int32, r *Entry) bool {
+	return inRequestAs(request, prev, bySec, r.ItemCode, r)
+}
+
+// inRequestAs is inRequest for r judged with item code code.
+func inRequestAs(request []Entry, prev []int32, bySec map[int64]int32, code string, r *Entry) bool {
 	for j := bySec[r.Time.Unix()]; j != 0; j = prev[j-1] {
 		q := &request[j-1]
-		if q.ItemCode == r.ItemCode && q.EncounterID == r.EncounterID {
+		if q.ItemCode == code && q.EncounterID == r.EncounterID {
 			return true
 		}
 	}
