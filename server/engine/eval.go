@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -111,6 +112,8 @@ type evaluation struct {
 	hasAge   bool
 	lines    []event // one per order line, same index
 	history  []event
+	// byCode finds the history events of an item code (historyOf).
+	byCode historyIndex
 	// fired marks (rule order, line) pairs that already have a finding.
 	fired map[firedKey]struct{}
 	// physTable is the physician status table the check started with.
@@ -128,13 +131,105 @@ type evaluation struct {
 	slabs slabs
 }
 
+// historyIndex holds, for each item code a rule asked for, the positions
+// of its events in ev.history, so the rules that read one code (ITEM_COURSE,
+// ITEM_FREQUENCY, ITEM_PERIOD_FREQUENCY, DUPLICATE_CHARGE, REPEAT_EXAM)
+// walk those instead of all of a long-stay patient's events for every line
+// (issue 14). A code's positions are gathered on its first request: the
+// cost follows the codes an order's rules read, a handful, not the
+// history's distinct codes. Each event has one code, so the positions of
+// every code asked fit in one array of len(history), allocated once; the
+// first runs are kept in the evaluation itself.
+type historyIndex struct {
+	pos  []int32 // runs[k] is pos[runs[k].from:runs[k].to]
+	runs []codeRun
+	buf  [16]codeRun
+	// walk makes historyOf return every event, as the rules walked before
+	// the index (the differential test compares both).
+	walk bool
+}
+
+type codeRun struct {
+	code     string
+	from, to int32
+}
+
+// historyOf returns the positions in ev.history, ascending, of the events
+// of code (read-only). Rules still compare each event's code, so a walk
+// of every event (historyIndex.walk) finds the same.
+func (ev *evaluation) historyOf(code string) []int32 {
+	x := &ev.byCode
+	if len(ev.history) == 0 {
+		return nil
+	}
+	if x.runs == nil {
+		x.runs = x.buf[:0]
+		x.pos = make([]int32, 0, len(ev.history))
+		if x.walk {
+			for i := range ev.history {
+				x.pos = append(x.pos, int32(i))
+			}
+		}
+	}
+	if x.walk {
+		return x.pos
+	}
+	for _, r := range x.runs {
+		if r.code == code {
+			return x.pos[r.from:r.to:r.to]
+		}
+	}
+	from := len(x.pos)
+	for i := range ev.history {
+		if ev.history[i].code == code {
+			x.pos = append(x.pos, int32(i))
+		}
+	}
+	x.runs = append(x.runs, codeRun{code: code, from: int32(from), to: int32(len(x.pos))})
+	return x.pos[from:len(x.pos):len(x.pos)]
+}
+
 type firedKey struct {
 	rule int
 	line int
 }
 
+// shanghaiFixedFrom is the first second from which Shanghai's offset,
+// shanghaiOffset, never changes again (the zone's last transition, 1991),
+// or math.MaxInt64 if the loaded zone has transitions ahead.
+var shanghaiFixedFrom, shanghaiOffset = fixedOffset(Shanghai)
+
+func fixedOffset(loc *time.Location) (from, offset int64) {
+	t := time.Date(2000, 1, 1, 0, 0, 0, 0, loc)
+	start, end := t.ZoneBounds()
+	if !end.IsZero() {
+		return math.MaxInt64, 0
+	}
+	_, off := t.Zone()
+	if start.IsZero() {
+		return math.MinInt64, int64(off) // a fixed zone
+	}
+	return start.Unix(), int64(off)
+}
+
 // dayNumber is the local calendar day of t as days since 1970-01-01.
+// Every event of a check's history needs one: since 1991 Shanghai's offset
+// is fixed, so the day is plain arithmetic instead of a zone lookup and a
+// calendar conversion (pinned against them by TestDayNumberFixedOffset).
 func dayNumber(t time.Time) int {
+	if s := t.Unix(); s >= shanghaiFixedFrom {
+		local := s + shanghaiOffset
+		day := local / 86400
+		if local%86400 < 0 {
+			day-- // floor, for a fixed zone's days before 1970
+		}
+		return int(day)
+	}
+	return dayNumberZone(t)
+}
+
+// dayNumberZone is dayNumber through the zone's rules.
+func dayNumberZone(t time.Time) int {
 	y, m, d := t.In(Shanghai).Date()
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
