@@ -144,6 +144,9 @@ type historyIndex struct {
 	pos  []int32 // runs[k] is pos[runs[k].from:runs[k].to]
 	runs []codeRun
 	buf  [16]codeRun
+	// small holds pos for a short history (a request's own history[]),
+	// sparing that check an allocation.
+	small [64]int32
 	// walk makes historyOf return every event, as the rules walked before
 	// the index (the differential test compares both).
 	walk bool
@@ -164,7 +167,11 @@ func (ev *evaluation) historyOf(code string) []int32 {
 	}
 	if x.runs == nil {
 		x.runs = x.buf[:0]
-		x.pos = make([]int32, 0, len(ev.history))
+		if len(ev.history) <= len(x.small) {
+			x.pos = x.small[:0:len(ev.history)]
+		} else {
+			x.pos = make([]int32, 0, len(ev.history))
+		}
 		if x.walk {
 			for i := range ev.history {
 				x.pos = append(x.pos, int32(i))

@@ -1,5 +1,10 @@
 package history
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Merge returns request followed by the recorded entries that are not
 // already in request, in their given order. A recorded entry is "already
 // in request" when some request entry has the same item code, the same
@@ -14,9 +19,10 @@ func Merge(request, recorded []Entry) []Entry {
 	if len(request) == 0 || len(recorded) == 0 {
 		return append(out, recorded...)
 	}
-	bySec, prev := indexBySecond(request)
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
 	for i := range recorded {
-		if !inRequest(request, prev, bySec, &recorded[i]) {
+		if r := &recorded[i]; !x.has(request, r.Time.Unix(), r.ItemCode, r.EncounterID) {
 			out = append(out, recorded[i])
 		}
 	}
@@ -31,10 +37,11 @@ func NotInRequest(request, recorded []Entry) []Entry {
 	if len(request) == 0 || len(recorded) == 0 {
 		return recorded
 	}
-	bySec, prev := indexBySecond(request)
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
 	n := 0
 	for i := range recorded {
-		if !inRequest(request, prev, bySec, &recorded[i]) {
+		if r := &recorded[i]; !x.has(request, r.Time.Unix(), r.ItemCode, r.EncounterID) {
 			recorded[n] = recorded[i]
 			n++
 		}
@@ -54,7 +61,8 @@ func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) st
 	if len(request) == 0 || len(pos) == 0 {
 		return pos
 	}
-	bySec, prev := indexBySecond(request)
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
 	n := 0
 	for _, p := range pos {
 		r := &recorded[p]
@@ -62,7 +70,7 @@ func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) st
 		if code != nil {
 			c = code(c)
 		}
-		if !inRequestAs(request, prev, bySec, c, r) {
+		if !x.has(request, r.Time.Unix(), c, r.EncounterID) {
 			pos[n] = p
 			n++
 		}
@@ -70,28 +78,34 @@ func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) st
 	return pos[:n]
 }
 
-// indexBySecond indexes request by second: integer keys hash and compare
-// far cheaper than strings, which are then compared only within a second.
-func indexBySecond(request []Entry) (bySec map[int64]int32, prev []int32) {
-	bySec = make(map[int64]int32, len(request)) // second → 1 + index of the last request entry in it
-	prev = make([]int32, len(request))          // 1 + index of the previous one in the same second; 0 ends
+// secondIndex is the request's entries sorted by their second, so a
+// recorded entry finds the request entries of its second by a binary
+// search over integers (no hashing, no map to build) and compares strings
+// only with those.
+type secondIndex []secondEntry
+
+type secondEntry struct {
+	sec int64
+	i   int32 // index into request
+}
+
+// indexBySecond indexes request by second, in buf when it has room (a
+// usual request's history[] fits on the caller's stack).
+func indexBySecond(request []Entry, buf []secondEntry) secondIndex {
+	x := buf[:0]
 	for i := range request {
-		sec := request[i].Time.Unix()
-		prev[i] = bySec[sec]
-		bySec[sec] = int32(i + 1)
+		x = append(x, secondEntry{sec: request[i].Time.Unix(), i: int32(i)})
 	}
-	return bySec, prev
+	slices.SortFunc(x, func(a, b secondEntry) int { return cmp.Compare(a.sec, b.sec) })
+	return x
 }
 
-func inRequest(request []Entry, prev []int32, bySec map[int64]int32, r *Entry) bool {
-	return inRequestAs(request, prev, bySec, r.ItemCode, r)
-}
-
-// inRequestAs is inRequest for r judged with item code code.
-func inRequestAs(request []Entry, prev []int32, bySec map[int64]int32, code string, r *Entry) bool {
-	for j := bySec[r.Time.Unix()]; j != 0; j = prev[j-1] {
-		q := &request[j-1]
-		if q.ItemCode == code && q.EncounterID == r.EncounterID {
+// has reports whether some request entry has code and encounter and a
+// time in second sec.
+func (x secondIndex) has(request []Entry, sec int64, code, encounter string) bool {
+	k, _ := slices.BinarySearchFunc(x, sec, func(e secondEntry, s int64) int { return cmp.Compare(e.sec, s) })
+	for ; k < len(x) && x[k].sec == sec; k++ {
+		if q := &request[x[k].i]; q.ItemCode == code && q.EncounterID == encounter {
 			return true
 		}
 	}

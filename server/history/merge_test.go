@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -108,5 +109,40 @@ func TestNotInRequestAtCode(t *testing.T) {
 	got := NotInRequestAt(req, rec, []int32{1, 3}, upper)
 	if fmt.Sprint(got) != "[3]" {
 		t.Fatalf("positions %v, want [3]", got)
+	}
+}
+
+// Merge, NotInRequest and NotInRequestAt drop exactly the recorded entries
+// the definition does (same code, encounter and second as some request
+// entry), for random requests of up to 100 entries (past the index's stack
+// buffer) in any order, with many entries per second.
+func TestMergeMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	draw := func(n int) []Entry {
+		var es []Entry
+		for range n {
+			e := entry(fmt.Sprint("C", rng.IntN(6)), t0.Add(-time.Duration(rng.IntN(8000))*time.Millisecond))
+			e.EncounterID = fmt.Sprint("E", rng.IntN(2))
+			es = append(es, e)
+		}
+		return es
+	}
+	for trial := range 300 {
+		req, rec := draw(rng.IntN(100)), draw(rng.IntN(60))
+		var want []Entry
+		for _, r := range rec {
+			dup := false
+			for _, q := range req {
+				dup = dup || (q.ItemCode == r.ItemCode && q.EncounterID == r.EncounterID && q.Time.Unix() == r.Time.Unix())
+			}
+			if !dup {
+				want = append(want, r)
+			}
+		}
+		assertEntries(t, Merge(req, rec), append(append([]Entry{}, req...), want...))
+		assertEntries(t, NotInRequest(req, append([]Entry(nil), rec...)), want)
+		if got := notInRequestAt(req, rec, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("trial %d: NotInRequestAt kept %d, want %d", trial, len(got), len(want))
+		}
 	}
 }
