@@ -29,7 +29,7 @@ const HistoryWindow = 400 * 24 * time.Hour
 // canonical (knowledge.CanonicalCode), as they are recorded. Only entries
 // a rule could read for this order are returned (engine.HistoryNeeds),
 // with the needs the engine must judge them with (nil: nothing filtered).
-func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) ([]engine.HistoryEntry, *engine.HistoryNeeds) {
+func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrdersRequest, p validate.Parsed) (engine.RecordedHistory, *engine.HistoryNeeds) {
 	patient := req.GetPatient().GetId()
 	if s.history == nil || patient == "" {
 		return nil, nil
@@ -67,20 +67,24 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 	// commutes with the de-duplication below, which judges each recorded
 	// entry on its own too. Entries recorded before codes were
 	// canonicalised on the way in are judged, and kept, canonical.
-	kept := view.Filter(func(code string) bool { return needs.Keep(canonical(code)) })
+	// Chosen by position: the entries stay where the view holds them
+	// (the cache's own, read-only) and the engine reads them through
+	// recorded, so nothing is copied before the engine's own events.
+	entries := view.Entries()
+	pos := view.Positions(func(code string) bool { return needs.Keep(canonical(code)) }, nil)
 	encounter := req.GetEncounter().GetId()
 	n := 0
-	for _, e := range kept {
-		e.ItemCode = canonical(e.ItemCode) // a no-op, without allocating, for the rest
+	for _, at := range pos {
+		e := &entries[at]
 		// The store already stops at check_time; any HistoryStore must.
-		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, e.ItemCode, e.LineID)) {
+		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, canonical(e.ItemCode), e.LineID)) {
 			continue
 		}
-		kept[n] = e
+		pos[n] = at
 		n++
 	}
-	kept = kept[:n]
-	if len(kept) == 0 {
+	pos = pos[:n]
+	if len(pos) == 0 {
 		return nil, needs
 	}
 	// De-duplicate against the request's own history[]; a HIS that relies
@@ -90,14 +94,30 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 		for i, h := range req.History {
 			fromRequest[i] = history.Entry{ItemCode: canonical(h.ItemCode), Time: p.HistoryTime[i], EncounterID: h.EncounterId}
 		}
-		kept = history.NotInRequest(fromRequest, kept) // kept is ours: Filter's new slice
+		pos = history.NotInRequestAt(fromRequest, entries, pos, canonical)
+		if len(pos) == 0 {
+			return nil, needs
+		}
 	}
-	out := make([]engine.HistoryEntry, len(kept))
-	for i, e := range kept {
-		out[i] = engine.HistoryEntry{ItemCode: e.ItemCode, Quantity: e.Quantity, Days: e.Days, Time: e.Time, EncounterID: e.EncounterID,
-			HospitalCode: e.HospitalCode, ReportID: e.ReportID}
-	}
-	return out, needs
+	return &recorded{entries: entries, pos: pos}, needs
+}
+
+// recorded is the entries at positions pos of a view's entries, as the
+// engine reads them (engine.RecordedHistory); entries is read-only.
+type recorded struct {
+	entries []history.Entry
+	pos     []int32
+}
+
+func (r *recorded) Len() int { return len(r.pos) }
+
+// At converts one entry on the stack; codes recorded before they were
+// canonicalised on the way in are judged canonical (a no-op, without
+// allocating, for the rest).
+func (r *recorded) At(i int) engine.HistoryEntry {
+	e := &r.entries[r.pos[i]]
+	return engine.HistoryEntry{ItemCode: canonical(e.ItemCode), Quantity: e.Quantity, Days: e.Days, Time: e.Time,
+		EncounterID: e.EncounterID, HospitalCode: e.HospitalCode, ReportID: e.ReportID}
 }
 
 func sameLine(req *rxguardv1.CheckOrdersRequest, code, lineID string) bool {

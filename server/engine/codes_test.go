@@ -90,14 +90,14 @@ func TestPeriodFrequencyCountSaturates(t *testing.T) {
 		l.Kind = rxguardv1.ItemKind_ITEM_SERVICE
 		req.Orders = []*rxguardv1.OrderLine{l}
 		in := input(t, req)
-		in.Recorded = []HistoryEntry{{ItemCode: periodItem, Quantity: q, Time: in.CheckTime.Add(-48 * time.Hour)}}
+		in.Recorded = HistoryEntries{{ItemCode: periodItem, Quantity: q, Time: in.CheckTime.Add(-48 * time.Hour)}}
 		if got := findingsOf(e.Check(in), knowledge.RuleItemPeriodFrequency); len(got) != 1 {
 			t.Errorf("history quantity %g: ITEM_PERIOD_FREQUENCY findings %d, want 1", q, len(got))
 		}
 		// The same quantity on the order line itself, after one earlier.
 		req.Orders[0].Quantity = q
 		in = input(t, req)
-		in.Recorded = []HistoryEntry{{ItemCode: periodItem, Quantity: 1, Time: in.CheckTime.Add(-48 * time.Hour)}}
+		in.Recorded = HistoryEntries{{ItemCode: periodItem, Quantity: 1, Time: in.CheckTime.Add(-48 * time.Hour)}}
 		if got := findingsOf(e.Check(in), knowledge.RuleItemPeriodFrequency); len(got) != 1 {
 			t.Errorf("order quantity %g: ITEM_PERIOD_FREQUENCY findings %d, want 1", q, len(got))
 		}

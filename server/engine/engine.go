@@ -60,6 +60,9 @@ type Engine struct {
 	// readmissionDays is READMISSION's window N (engine.rules.READMISSION
 	// .window_days).
 	readmissionDays int
+	// historyWalk makes the rules walk every history event instead of
+	// the events of the code they read (historyIndex.walk; tests only).
+	historyWalk bool
 }
 
 // UnknownRuleError reports a configured rule type this build does not have.
@@ -188,6 +191,7 @@ func (e *Engine) Check(in *Input) *Result {
 	}
 	ev := newEvaluation(in, idx, e.phys.Load())
 	ev.readmissionDays = e.readmissionDays
+	ev.byCode.walk = e.historyWalk
 	for li, o := range in.Req.Orders {
 		insured := ev.lines[li].insured
 		for _, s := range lineRules {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -26,8 +27,8 @@ type Input struct {
 	HistoryTimes []time.Time // per history entry
 	// Recorded is history rxguard recorded itself (RecordSigned), already
 	// de-duplicated against Req.History by the caller, and possibly
-	// filtered with Needs.
-	Recorded []HistoryEntry
+	// filtered with Needs; nil when there is none.
+	Recorded RecordedHistory
 	// Needs, if set, is what Recorded was filtered with
 	// (Engine.HistoryNeeds): Check then judges against the index it was
 	// computed from, so a release swapped in between cannot bring rules
@@ -46,6 +47,28 @@ type NormalisedCode struct {
 	From  string // as received
 	To    string // as judged
 }
+
+// RecordedHistory is the recorded entries a check reads, oldest first. It
+// is an interface, not a slice, so the caller hands over entries where
+// they already are (the history cache's, chosen by position) instead of
+// copying them into HistoryEntry values first: the engine reads each once
+// into its events, and again only the one a finding quotes (issue 14).
+// The entries must not change while Check runs.
+type RecordedHistory interface {
+	Len() int
+	// At returns entry i, 0 <= i < Len(); the value is the caller's to
+	// keep, and At must not allocate.
+	At(i int) HistoryEntry
+}
+
+// HistoryEntries is a RecordedHistory held as a slice.
+type HistoryEntries []HistoryEntry
+
+// Len is the number of entries.
+func (h HistoryEntries) Len() int { return len(h) }
+
+// At returns entry i.
+func (h HistoryEntries) At(i int) HistoryEntry { return h[i] }
 
 // HistoryEntry is one earlier order of the patient.
 type HistoryEntry struct {
@@ -89,6 +112,8 @@ type evaluation struct {
 	hasAge   bool
 	lines    []event // one per order line, same index
 	history  []event
+	// byCode finds the history events of an item code (historyOf).
+	byCode historyIndex
 	// fired marks (rule order, line) pairs that already have a finding.
 	fired map[firedKey]struct{}
 	// physTable is the physician status table the check started with.
@@ -106,13 +131,112 @@ type evaluation struct {
 	slabs slabs
 }
 
+// historyIndex holds, for each item code a rule asked for, the positions
+// of its events in ev.history, so the rules that read one code (ITEM_COURSE,
+// ITEM_FREQUENCY, ITEM_PERIOD_FREQUENCY, DUPLICATE_CHARGE, REPEAT_EXAM)
+// walk those instead of all of a long-stay patient's events for every line
+// (issue 14). A code's positions are gathered on its first request: the
+// cost follows the codes an order's rules read, a handful, not the
+// history's distinct codes. Each event has one code, so the positions of
+// every code asked fit in one array of len(history), allocated once; the
+// first runs are kept in the evaluation itself.
+type historyIndex struct {
+	pos  []int32 // runs[k] is pos[runs[k].from:runs[k].to]
+	runs []codeRun
+	buf  [16]codeRun
+	// small holds pos for a short history (a request's own history[]),
+	// sparing that check an allocation.
+	small [64]int32
+	// walk makes historyOf return every event, as the rules walked before
+	// the index (the differential test compares both).
+	walk bool
+}
+
+type codeRun struct {
+	code     string
+	from, to int32
+}
+
+// historyOf returns the positions in ev.history, ascending, of the events
+// of code (read-only). Rules still compare each event's code, so a walk
+// of every event (historyIndex.walk) finds the same.
+func (ev *evaluation) historyOf(code string) []int32 {
+	x := &ev.byCode
+	if len(ev.history) == 0 {
+		return nil
+	}
+	if x.runs == nil {
+		x.runs = x.buf[:0]
+		if len(ev.history) <= len(x.small) {
+			x.pos = x.small[:0:len(ev.history)]
+		} else {
+			x.pos = make([]int32, 0, len(ev.history))
+		}
+		if x.walk {
+			for i := range ev.history {
+				x.pos = append(x.pos, int32(i))
+			}
+		}
+	}
+	if x.walk {
+		return x.pos
+	}
+	for _, r := range x.runs {
+		if r.code == code {
+			return x.pos[r.from:r.to:r.to]
+		}
+	}
+	from := len(x.pos)
+	for i := range ev.history {
+		if ev.history[i].code == code {
+			x.pos = append(x.pos, int32(i))
+		}
+	}
+	x.runs = append(x.runs, codeRun{code: code, from: int32(from), to: int32(len(x.pos))})
+	return x.pos[from:len(x.pos):len(x.pos)]
+}
+
 type firedKey struct {
 	rule int
 	line int
 }
 
+// shanghaiFixedFrom is the first second from which Shanghai's offset,
+// shanghaiOffset, never changes again (the zone's last transition, 1991),
+// or math.MaxInt64 if the loaded zone has transitions ahead.
+var shanghaiFixedFrom, shanghaiOffset = fixedOffset(Shanghai)
+
+func fixedOffset(loc *time.Location) (from, offset int64) {
+	t := time.Date(2000, 1, 1, 0, 0, 0, 0, loc)
+	start, end := t.ZoneBounds()
+	if !end.IsZero() {
+		return math.MaxInt64, 0
+	}
+	_, off := t.Zone()
+	if start.IsZero() {
+		return math.MinInt64, int64(off) // a fixed zone
+	}
+	return start.Unix(), int64(off)
+}
+
 // dayNumber is the local calendar day of t as days since 1970-01-01.
+// Every event of a check's history needs one: since 1991 Shanghai's offset
+// is fixed, so the day is plain arithmetic instead of a zone lookup and a
+// calendar conversion (pinned against them by TestDayNumberFixedOffset).
 func dayNumber(t time.Time) int {
+	if s := t.Unix(); s >= shanghaiFixedFrom {
+		local := s + shanghaiOffset
+		day := local / 86400
+		if local%86400 < 0 {
+			day-- // floor, for a fixed zone's days before 1970
+		}
+		return int(day)
+	}
+	return dayNumberZone(t)
+}
+
+// dayNumberZone is dayNumber through the zone's rules.
+func dayNumberZone(t time.Time) int {
 	y, m, d := t.In(Shanghai).Date()
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
@@ -167,7 +291,11 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 	}
 	// ev.history is req.History, then in.Recorded, in that order:
 	// historyOrigin relies on it.
-	if n := len(req.History) + len(in.Recorded); n > 0 {
+	recorded := 0
+	if in.Recorded != nil {
+		recorded = in.Recorded.Len()
+	}
+	if n := len(req.History) + recorded; n > 0 {
 		encID := req.GetEncounter().GetId()
 		ev.history = make([]event, 0, n)
 		add := func(code string, t time.Time, qty float64, days int32, enc string) {
@@ -185,7 +313,8 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			}
 			add(h.ItemCode, t, h.Quantity, h.Days, h.EncounterId)
 		}
-		for _, h := range in.Recorded {
+		for i := range recorded {
+			h := in.Recorded.At(i)
 			add(h.ItemCode, h.Time, h.Quantity, h.Days, h.EncounterID)
 		}
 	}
@@ -202,8 +331,8 @@ func (ev *evaluation) historyOrigin(i int) (hospital, report string) {
 	case i < n:
 		h := ev.req.History[i]
 		return h.GetHospitalCode(), h.GetReportId()
-	case i-n < len(ev.in.Recorded):
-		r := &ev.in.Recorded[i-n]
+	case ev.in.Recorded != nil && i-n < ev.in.Recorded.Len():
+		r := ev.in.Recorded.At(i - n)
 		return r.HospitalCode, r.ReportID
 	}
 	return "", ""

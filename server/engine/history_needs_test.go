@@ -23,6 +23,35 @@ import (
 // from what those rules name (restriction and 主项 codes, course and
 // surgery groups, drugs and interaction partners, recognition items).
 func TestHistoryNeedsDifferential(t *testing.T) {
+	g, idx := newHistoryGen(t, 14)
+	for _, only := range append([]*ruleSpec{nil}, ruleList...) {
+		if only != nil && only.needs == nil {
+			continue
+		}
+		name := "all"
+		if only != nil {
+			name = string(only.typ)
+		}
+		t.Run(name, func(t *testing.T) {
+			e, err := New(Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Swap(idx)
+			if only != nil {
+				for i := range e.enabled {
+					e.enabled[i] = i == only.order
+				}
+			}
+			differential(t, e, g, only, 3000)
+		})
+	}
+}
+
+// newHistoryGen compiles the demo release and draws from its
+// history-relevant codes with the given seed.
+func newHistoryGen(t *testing.T, seed uint64) (g *historyGen, idx *Index) {
+	t.Helper()
 	m, records, _, err := demo.Release(context.Background(), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -31,11 +60,11 @@ func TestHistoryNeedsDifferential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := Compile(m, content)
+	idx, err = Compile(m, content)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &historyGen{rng: rand.New(rand.NewPCG(14, 3)), idx: idx, checkAt: mustTime(t, checkTime)}
+	g = &historyGen{rng: rand.New(rand.NewPCG(seed, 3)), idx: idx, checkAt: mustTime(t, checkTime)}
 	for _, r := range content.Restrictions {
 		switch r.Type {
 		case knowledge.RulePaymentCourse, knowledge.RuleItemFrequency, knowledge.RuleItemPeriodFrequency,
@@ -63,28 +92,7 @@ func TestHistoryNeedsDifferential(t *testing.T) {
 	if len(g.pool) < 100 || len(g.drugs) < 10 {
 		t.Fatalf("demo release gives only %d history-relevant codes, %d drugs", len(g.pool), len(g.drugs))
 	}
-	for _, only := range append([]*ruleSpec{nil}, ruleList...) {
-		if only != nil && only.needs == nil {
-			continue
-		}
-		name := "all"
-		if only != nil {
-			name = string(only.typ)
-		}
-		t.Run(name, func(t *testing.T) {
-			e, err := New(Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.Swap(idx)
-			if only != nil {
-				for i := range e.enabled {
-					e.enabled[i] = i == only.order
-				}
-			}
-			differential(t, e, g, only, 3000)
-		})
-	}
+	return g, idx
 }
 
 // historyGen draws random orders and recorded histories.
@@ -160,7 +168,7 @@ func differential(t *testing.T, e *Engine, g *historyGen, only *ruleSpec, cases 
 	for c := 0; c < cases; c++ {
 		req, recorded := g.request(c%4 == 0)
 		all := input(t, req)
-		all.Recorded = recorded
+		all.Recorded = HistoryEntries(recorded)
 		want := e.Check(all)
 		without := e.Check(input(t, req))
 		for _, f := range want.Findings {
@@ -182,7 +190,7 @@ func differential(t *testing.T, e *Engine, g *historyGen, only *ruleSpec, cases 
 		}
 		filteredOut += len(recorded) - len(kept)
 		in := input(t, req)
-		in.Recorded, in.Needs = kept, needs
+		in.Recorded, in.Needs = HistoryEntries(kept), needs
 		got := e.Check(in)
 		if got.Verdict != want.Verdict || len(got.Findings) != len(want.Findings) {
 			t.Fatalf("case %d: filtered %s with %d findings, all %s with %d\norders %v\nrecorded %v\nkept %v",

@@ -58,7 +58,7 @@ func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) 
 			return v, true
 		}
 	}
-	for i := range ev.history {
+	for _, i := range ev.historyOf(r.PrimaryCode) {
 		if p := &ev.history[i]; p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
 			return duplicateChargeViolation(ev, line, b, ev.cat(p.t.In(Shanghai).Format("2006-01-02 15:04"), "已收取")), true
 		}

@@ -135,7 +135,7 @@ func TestRecordedHistoryCounts(t *testing.T) {
 	if len(findingsOf(e.Check(in), knowledge.RuleDuplicateCharge)) != 0 {
 		t.Fatal("no history yet")
 	}
-	in.Recorded = []HistoryEntry{{ItemCode: primaryItem, Quantity: 1, Time: mustTime(t, "2026-11-22T08:00:00+08:00"), EncounterID: "E1"}}
+	in.Recorded = HistoryEntries{{ItemCode: primaryItem, Quantity: 1, Time: mustTime(t, "2026-11-22T08:00:00+08:00"), EncounterID: "E1"}}
 	if len(findingsOf(e.Check(in), knowledge.RuleDuplicateCharge)) != 1 {
 		t.Error("recorded 主项 the same day should make the 从项 a duplicate charge")
 	}

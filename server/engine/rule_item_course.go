@@ -55,7 +55,7 @@ func checkItemCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 			last, hasLast = e.day, true
 		}
 	}
-	for i := range ev.history {
+	for _, i := range ev.historyOf(r.Code) {
 		note(&ev.history[i])
 	}
 	for j := 0; j < line; j++ {

@@ -35,7 +35,7 @@ func checkItemFrequency(ev *evaluation, line int, b *bound) (violation, bool) {
 	}
 	day := ev.lines[line].day
 	var before float64
-	for i := range ev.history {
+	for _, i := range ev.historyOf(r.Code) {
 		if h := &ev.history[i]; h.code == r.Code && h.day == day {
 			before += quantityOrOne(h.quantity)
 		}

@@ -37,7 +37,7 @@ func checkItemPeriodFrequency(ev *evaluation, line int, b *bound) (violation, bo
 			last, hasLast = e.day, true
 		}
 	}
-	for i := range ev.history {
+	for _, i := range ev.historyOf(r.Code) {
 		note(&ev.history[i])
 	}
 	for j := 0; j < line; j++ {

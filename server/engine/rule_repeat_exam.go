@@ -32,7 +32,8 @@ func checkRepeatExam(ev *evaluation, line int) []violation {
 	}
 	w := item.WindowDays
 	earlier := -1
-	for i := range ev.history {
+	for _, at := range ev.historyOf(ln.code) {
+		i := int(at)
 		h := &ev.history[i]
 		if h.code != ln.code || h.day > ln.day || ln.day-h.day >= w {
 			continue

@@ -123,7 +123,7 @@ func TestRepeatExamRecordedHistory(t *testing.T) {
 	req.History = []*rxguardv1.HistoryOrder{done(cbcItem, "2026-11-20", "", "")}
 	req.Orders = []*rxguardv1.OrderLine{exam("1", ctItem), exam("2", cbcItem)}
 	in := input(t, req)
-	in.Recorded = []HistoryEntry{{ItemCode: ctItem, Quantity: 1, EncounterID: "E9",
+	in.Recorded = HistoryEntries{{ItemCode: ctItem, Quantity: 1, EncounterID: "E9",
 		Time: time.Date(2026, 11, 15, 14, 30, 0, 0, Shanghai), HospitalCode: "H370800009", ReportID: "SHARE-77"}}
 	got := findingsOf(e.Check(in), knowledge.RuleRepeatExam)
 	if len(got) != 2 {

@@ -1,5 +1,10 @@
 package history
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Merge returns request followed by the recorded entries that are not
 // already in request, in their given order. A recorded entry is "already
 // in request" when some request entry has the same item code, the same
@@ -14,9 +19,10 @@ func Merge(request, recorded []Entry) []Entry {
 	if len(request) == 0 || len(recorded) == 0 {
 		return append(out, recorded...)
 	}
-	bySec, prev := indexBySecond(request)
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
 	for i := range recorded {
-		if !inRequest(request, prev, bySec, &recorded[i]) {
+		if r := &recorded[i]; !x.has(request, r.Time.Unix(), r.ItemCode, r.EncounterID) {
 			out = append(out, recorded[i])
 		}
 	}
@@ -31,10 +37,11 @@ func NotInRequest(request, recorded []Entry) []Entry {
 	if len(request) == 0 || len(recorded) == 0 {
 		return recorded
 	}
-	bySec, prev := indexBySecond(request)
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
 	n := 0
 	for i := range recorded {
-		if !inRequest(request, prev, bySec, &recorded[i]) {
+		if r := &recorded[i]; !x.has(request, r.Time.Unix(), r.ItemCode, r.EncounterID) {
 			recorded[n] = recorded[i]
 			n++
 		}
@@ -43,23 +50,62 @@ func NotInRequest(request, recorded []Entry) []Entry {
 	return recorded[:n]
 }
 
-// indexBySecond indexes request by second: integer keys hash and compare
-// far cheaper than strings, which are then compared only within a second.
-func indexBySecond(request []Entry) (bySec map[int64]int32, prev []int32) {
-	bySec = make(map[int64]int32, len(request)) // second → 1 + index of the last request entry in it
-	prev = make([]int32, len(request))          // 1 + index of the previous one in the same second; 0 ends
-	for i := range request {
-		sec := request[i].Time.Unix()
-		prev[i] = bySec[sec]
-		bySec[sec] = int32(i + 1)
+// NotInRequestAt is NotInRequest for the entries at positions pos of
+// recorded, which is only read (a cached view's entries): it compacts pos,
+// which the caller owns, to the positions of the entries not already in
+// request, in their order. code, if not nil, maps a recorded item code to
+// the form request's codes are in (entries recorded before codes were
+// canonicalised compare canonical); it must not allocate for codes already
+// in that form.
+func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) string) []int32 {
+	if len(request) == 0 || len(pos) == 0 {
+		return pos
 	}
-	return bySec, prev
+	var buf [64]secondEntry
+	x := indexBySecond(request, buf[:])
+	n := 0
+	for _, p := range pos {
+		r := &recorded[p]
+		c := r.ItemCode
+		if code != nil {
+			c = code(c)
+		}
+		if !x.has(request, r.Time.Unix(), c, r.EncounterID) {
+			pos[n] = p
+			n++
+		}
+	}
+	return pos[:n]
 }
 
-func inRequest(request []Entry, prev []int32, bySec map[int64]int32, r *Entry) bool {
-	for j := bySec[r.Time.Unix()]; j != 0; j = prev[j-1] {
-		q := &request[j-1]
-		if q.ItemCode == r.ItemCode && q.EncounterID == r.EncounterID {
+// secondIndex is the request's entries sorted by their second, so a
+// recorded entry finds the request entries of its second by a binary
+// search over integers (no hashing, no map to build) and compares strings
+// only with those.
+type secondIndex []secondEntry
+
+type secondEntry struct {
+	sec int64
+	i   int32 // index into request
+}
+
+// indexBySecond indexes request by second, in buf when it has room (a
+// usual request's history[] fits on the caller's stack).
+func indexBySecond(request []Entry, buf []secondEntry) secondIndex {
+	x := buf[:0]
+	for i := range request {
+		x = append(x, secondEntry{sec: request[i].Time.Unix(), i: int32(i)})
+	}
+	slices.SortFunc(x, func(a, b secondEntry) int { return cmp.Compare(a.sec, b.sec) })
+	return x
+}
+
+// has reports whether some request entry has code and encounter and a
+// time in second sec.
+func (x secondIndex) has(request []Entry, sec int64, code, encounter string) bool {
+	k, _ := slices.BinarySearchFunc(x, sec, func(e secondEntry, s int64) int { return cmp.Compare(e.sec, s) })
+	for ; k < len(x) && x[k].sec == sec; k++ {
+		if q := &request[x[k].i]; q.ItemCode == code && q.EncounterID == encounter {
 			return true
 		}
 	}

@@ -67,21 +67,38 @@ func (v View) Len() int { return len(v.entries) }
 func (v View) Entries() []Entry { return v.entries }
 
 // Filter returns, oldest first as in Entries, the entries whose item code
-// keep accepts, in a new slice the caller owns. keep is called at most
-// once per distinct item code when the view is indexed (served from the
-// cache), else once per entry; it must not retain or change anything.
+// keep accepts, in a new slice the caller owns: Entries()[p] for each p of
+// Positions. A caller that only reads them saves the copy with Positions.
 func (v View) Filter(keep func(code string) bool) []Entry {
-	if len(v.entries) == 0 {
+	pos := v.Positions(keep, nil)
+	if len(pos) == 0 {
 		return nil
 	}
+	out := make([]Entry, len(pos))
+	for i, p := range pos {
+		out[i] = v.entries[p]
+	}
+	return out
+}
+
+// Positions appends to dst, ascending (oldest first), the positions in
+// Entries of the entries whose item code keep accepts. The entries are not
+// copied: a check reads the few hundred an order's rules need in place
+// instead of copying ~100 kB of string-holding structs, with their GC
+// write barriers, twice (issue 14). keep is called at most once per
+// distinct item code when the view is indexed (served from the cache),
+// else once per entry; it must not retain or change anything.
+func (v View) Positions(keep func(code string) bool, dst []int32) []int32 {
+	if len(v.entries) == 0 {
+		return dst
+	}
 	if v.codes == nil {
-		var out []Entry
 		for i := range v.entries {
 			if keep(v.entries[i].ItemCode) {
-				out = append(out, v.entries[i])
+				dst = append(dst, int32(i))
 			}
 		}
-		return out
+		return dst
 	}
 	lo, hi := int32(v.off), int32(v.off+len(v.entries))
 	// First the kept codes' ranges (on the stack for a usual order), so
@@ -99,18 +116,19 @@ func (v View) Filter(keep func(code string) bool) []Entry {
 		total += b - a
 	}
 	if total == 0 {
-		return nil
+		return dst
 	}
-	sel := make([]int32, 0, total)
+	start := len(dst)
+	dst = slices.Grow(dst, total)
 	for _, r := range runs {
-		sel = append(sel, v.codes.pos[r.k][r.a:r.b]...)
+		for _, p := range v.codes.pos[r.k][r.a:r.b] {
+			dst = append(dst, p-lo)
+		}
 	}
-	slices.Sort(sel)
-	out := make([]Entry, len(sel))
-	for i, p := range sel {
-		out[i] = v.entries[p-lo]
+	if len(runs) > 1 {
+		slices.Sort(dst[start:])
 	}
-	return out
+	return dst
 }
 
 // LookupView is Lookup as a View, for callers that read only some item

@@ -58,6 +58,19 @@ func TestViewFilterMatchesLinear(t *testing.T) {
 				t.Fatalf("trial %d: keep asked %d times for %s", trial, n, code)
 			}
 		}
+		// Positions are the same entries, in place.
+		pos := v.Positions(func(code string) bool { return wanted[code] }, []int32{-7})
+		if len(pos) != len(got)+1 || pos[0] != -7 {
+			t.Fatalf("trial %d: Positions gave %d (after dst's one), Filter %d", trial, len(pos)-1, len(got))
+		}
+		for i, p := range pos[1:] {
+			if fmt.Sprint(v.Entries()[p]) != fmt.Sprint(got[i]) {
+				t.Fatalf("trial %d: position %d is %v, Filter has %v", trial, i, v.Entries()[p], got[i])
+			}
+		}
+		if lin := plain.Positions(func(code string) bool { return wanted[code] }, nil); !slices.Equal(lin, pos[1:]) {
+			t.Fatalf("trial %d: indexed positions %v, linear %v", trial, pos[1:], lin)
+		}
 		if len(got) > 0 && &got[0] == &v.Entries()[0] {
 			t.Fatalf("trial %d: Filter returned the shared entries, not a new slice", trial)
 		}
