@@ -8,11 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rxguard/rxguard/internal/yield"
 )
 
 // RuleType names a built-in rule type (docs/rules.md). Values are the
@@ -494,12 +495,7 @@ func decodeContent(records []Record, consume bool) (*Content, int, error) {
 	}
 	d := newRecordDecoder()
 	for i := range records {
-		if i%512 == 511 {
-			// Decoding a whole release is a second of CPU; on a sidecar
-			// with one core the checks must not wait for the
-			// scheduler's 10 ms preemption to get their turn.
-			runtime.Gosched()
-		}
+		yield.Sometimes(i)
 		r := &records[i]
 		var err error
 		switch r.Class {

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -461,10 +461,7 @@ func proveMergedInMemory(ctx context.Context, m knowledge.Manifest, base []knowl
 		}
 		h.addRecord(&records[n])
 		n++
-		if n%yieldEvery == 0 {
-			// Seconds of CPU at scale on a one-core sidecar (proveStream).
-			runtime.Gosched()
-		}
+		yield.Sometimes(n)
 		if n%ctxEvery == 0 {
 			return ctx.Err()
 		}

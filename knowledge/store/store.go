@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/internal/diskspace"
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -1204,10 +1204,6 @@ func (s *Store) prove(ctx context.Context, txn *badger.Txn, m knowledge.Manifest
 	return s.proveStream(ctx, txn, m, &ref, fn)
 }
 
-// yieldEvery is how many records a long pass over a release handles
-// between two yields to other goroutines (checks): ≈ 0.1 ms of work.
-const yieldEvery = 512
-
 // proveStream is prove of m.Version stored whole (base nil) or as an
 // overlay on base.
 func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, base *baseRef, fn func(class, key, value []byte) error) error {
@@ -1236,12 +1232,7 @@ func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Ma
 		}
 		run++
 		n++
-		if n%yieldEvery == 0 {
-			// A proof of a whole release is seconds of CPU; on a sidecar
-			// with one core, checks must not wait for the scheduler's
-			// 10 ms preemption to get their turn.
-			runtime.Gosched()
-		}
+		yield.Sometimes(n)
 		h.add(c, k, v)
 		if fn != nil {
 			return fn(c, k, v)

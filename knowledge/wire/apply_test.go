@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
 // TestHashRecordsIsKnowledgeHash pins the yielding hash to
 // knowledge.HashRecords, which manifests are signed over.
 func TestHashRecordsIsKnowledgeHash(t *testing.T) {
-	for _, n := range []int{0, 1, yieldEvery, 3*yieldEvery + 5} {
+	for _, n := range []int{0, 1, yield.Batch, 3*yield.Batch + 5} {
 		recs := records(n, "h")
 		recs = append(recs, knowledge.Record{Class: "zz", Key: "", Value: nil}, knowledge.Record{Class: "zz", Key: "k\x00x", Value: []byte{}})
 		if got, want := hashRecords(recs), knowledge.HashRecords(recs); got != want {
@@ -28,7 +29,7 @@ func TestHashRecordsIsKnowledgeHash(t *testing.T) {
 // intervals, and a duplicate is refused either way.
 func TestApplyOpsInAnyOrder(t *testing.T) {
 	key := testKey(t, 1)
-	base := records(5*yieldEvery+3, "a")
+	base := records(5*yield.Batch+3, "a")
 	baseM := signed(t, "v1", "", base, key)
 	target := slices.Clone(base[100:])
 	for i := 0; i < len(target); i += 7 {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -343,18 +343,6 @@ func (rel *Release) Apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 	return records, nil
 }
 
-// yieldEvery is how many records a pass over a release handles between
-// two yields to other goroutines (checks on a one-core sidecar must not
-// wait for the scheduler's 10 ms preemption): ≈ 0.1 ms of work, as the
-// store's, the decoder's and the compiler's passes.
-const yieldEvery = 512
-
-func yieldSometimes(i int) {
-	if i%yieldEvery == yieldEvery-1 {
-		runtime.Gosched()
-	}
-}
-
 func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Record) ([]knowledge.Record, error) {
 	// Operations are applied in record order. A bureau sends them in that
 	// order, so the (not yielding) sort is only paid for a stream that is
@@ -362,7 +350,7 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 	ops := rel.Ops
 	sorted := true
 	for i := 1; i < len(ops) && sorted; i++ {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		sorted = cmpRecord(ops[i-1].Record, ops[i].Record) <= 0
 	}
 	if !sorted {
@@ -370,7 +358,7 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 		slices.SortStableFunc(ops, func(a, b Op) int { return cmpRecord(a.Record, b.Record) })
 	}
 	for i := 1; i < len(ops); i++ {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		if cmpRecord(ops[i-1].Record, ops[i].Record) == 0 {
 			return nil, fmt.Errorf("%w: two operations on %s %q", ErrMalformed, ops[i].Record.Class, ops[i].Record.Key)
 		}
@@ -378,7 +366,7 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_FULL {
 		out := make([]knowledge.Record, len(ops))
 		for i, op := range ops {
-			yieldSometimes(i)
+			yield.Sometimes(i)
 			out[i] = op.Record
 		}
 		return out, nil
@@ -393,7 +381,7 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 		for i < len(base) && cmpRecord(base[i], op.Record) < 0 {
 			out = append(out, base[i])
 			i++
-			yieldSometimes(i)
+			yield.Sometimes(i)
 		}
 		present := i < len(base) && cmpRecord(base[i], op.Record) == 0
 		switch op.Kind {
@@ -412,9 +400,9 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 			i++
 		}
 	}
-	for ; i < len(base); i += yieldEvery {
-		out = append(out, base[i:min(i+yieldEvery, len(base))]...)
-		runtime.Gosched()
+	for ; i < len(base); i += yield.Batch {
+		out = append(out, base[i:min(i+yield.Batch, len(base))]...)
+		yield.Now()
 	}
 	return out, nil
 }
@@ -434,7 +422,7 @@ func hashRecords(records []knowledge.Record) string {
 	// as they are, not copied (3 allocations a record).
 	str := func(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 	for i := range records {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		r := &records[i]
 		field(str(string(r.Class)))
 		field(str(r.Key))
@@ -464,7 +452,7 @@ func verifyContent(m knowledge.Manifest, records []knowledge.Record) error {
 	}
 	counts := map[knowledge.Class]int{}
 	for i := range records {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		counts[records[i].Class]++
 	}
 	for c, n := range m.Counts {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -56,7 +57,7 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	var icds icdLists
 	shared := map[termsKey]*drugTerms{}
 	for i := range c.Drugs {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		d := &c.Drugs[i]
 		icd := icds.share(d.IndicationICD)
 		src := idx.cite(d.Source)
@@ -89,7 +90,7 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 	}
 	idx.catalogue = map[string][]catalogueCandidate{}
 	for i := range c.Catalogue {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		e := &c.Catalogue[i]
 		info := &drugInfo{
 			generic: baseName(e.Name),

@@ -2,11 +2,11 @@ package engine
 
 import (
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -91,7 +91,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		evidenceSuffix: "（知识库版本 " + m.Version + "）",
 	}
 	for i := range c.Restrictions {
-		yieldSometimes(i)
+		yield.Sometimes(i)
 		r := canonicalRestriction(&c.Restrictions[i])
 		spec := specFor(r.Type)
 		if spec == nil {
@@ -264,13 +264,3 @@ func (idx *Index) Name(code string) string {
 
 // Codes is the number of distinct codes the index knows.
 func (idx *Index) Codes() int { return len(idx.byCode) }
-
-// yieldSometimes lets other goroutines run every 512 items of a compile
-// loop: compiling a whole release is a second of CPU, and on a sidecar with
-// one core the checks served meanwhile must not wait for the scheduler's
-// 10 ms preemption to get their turn.
-func yieldSometimes(i int) {
-	if i%512 == 511 {
-		runtime.Gosched()
-	}
-}
