@@ -268,14 +268,23 @@ func TestKillDuringDeltaApply(t *testing.T) {
 	}
 	t.Logf("calibration: fetch starts %s after start, install done %s", fetchAt.Round(time.Millisecond), installAt.Round(time.Millisecond))
 
+	// The apply is short (a delta is stored as changes to its base), so a
+	// kill timed from the start lands in it only by luck: start-up jitter
+	// is as long as the apply. Aim from the moment the fetch is logged, at
+	// a random point of the calibrated window plus a margin after it.
+	window := max(installAt-fetchAt, 10*time.Millisecond) * 12 / 10
 	outcomes := map[string]int{}
 	during := 0
 	for i := 0; during < 20 && i < 80; i++ {
 		dir := copyDir(t, pristine)
-		// Aim inside the apply window, with a margin either side.
-		lo, hi := fetchAt*8/10, installAt*12/10
-		delay := lo + rand.N(hi-lo)
+		delay := rand.N(window)
 		sc := startSidecar(t, dir, args...)
+		// Poll tighter than waitFor: the window is tens of milliseconds.
+		for deadline := time.Now().Add(60 * time.Second); !strings.Contains(sc.out.String(), "fetching release"); time.Sleep(time.Millisecond) {
+			if sc.exited() || time.Now().After(deadline) {
+				t.Fatalf("kill %d: the fetch never began: %s", i, sc.out.String())
+			}
+		}
 		time.Sleep(delay)
 		sc.kill()
 		log := sc.out.String()
