@@ -228,17 +228,24 @@ func TestE2ELongStayHistoryFiltered(t *testing.T) {
 	ts := startServer(t, engine.Config{})
 	ctx := context.Background()
 	now := time.Now().In(engine.Shanghai).Truncate(time.Second)
+	// An hour ago, but on the same day in Shanghai: the day's 床位费 is
+	// what blocks (in the first hour after midnight there, an hour ago is
+	// yesterday).
+	signed := now.Add(-time.Hour)
+	if midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, engine.Shanghai); signed.Before(midnight) {
+		signed = midnight
+	}
 	record := func(patient string, others int) {
 		t.Helper()
 		rec, err := ts.client.RecordSigned(ctx, &rxguardv1.RecordSignedRequest{
-			PatientId: patient, EncounterId: "E-" + patient, SignedTime: now.Add(-time.Hour).Format(time.RFC3339),
+			PatientId: patient, EncounterId: "E-" + patient, SignedTime: signed.Format(time.RFC3339),
 			Orders: []*rxguardv1.OrderLine{bedFeeLine("S1")},
 		})
 		if err != nil || rec.Recorded != 1 {
 			t.Fatalf("RecordSigned: %v %v", rec, err)
 		}
 		for start := 0; start < others; start += 200 {
-			req := &rxguardv1.RecordSignedRequest{PatientId: patient, EncounterId: "E-" + patient, SignedTime: now.Add(-time.Hour).Format(time.RFC3339)}
+			req := &rxguardv1.RecordSignedRequest{PatientId: patient, EncounterId: "E-" + patient, SignedTime: signed.Format(time.RFC3339)}
 			for i := start; i < min(others, start+200); i++ {
 				req.Orders = append(req.Orders, &rxguardv1.OrderLine{LineId: fmt.Sprint("O", i), ItemCode: fmt.Sprintf("0012%011d", i%300),
 					Kind: rxguardv1.ItemKind_ITEM_SERVICE, Quantity: 1,
