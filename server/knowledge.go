@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/rxguard/rxguard/internal/diskspace"
@@ -54,7 +56,58 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 	if err := k.Store.PutDelta(ctx, m, base, baseRecords, records); err != nil {
 		return fmt.Errorf("store release %s as changes to %s: %w", m.Version, base, err)
 	}
-	return k.activateStored(ctx, m, records)
+	return k.activateStoredWith(ctx, m, records, func(m knowledge.Manifest) (*engine.Index, error) {
+		// The active index is the base's: compile only what the delta
+		// changed into a copy of it (engine.CompileDelta), or, for the
+		// changes it does not compile, the whole release.
+		if prev := k.Engine.Index(); prev != nil && prev.Version() == base {
+			changed, withdrawn := recordChanges(baseRecords, records)
+			idx, ok, err := engine.CompileDelta(prev, m, changed, withdrawn)
+			if err != nil {
+				return nil, fmt.Errorf("compile release %s from %s: %w", m.Version, base, err)
+			}
+			if ok {
+				return idx, nil
+			}
+		}
+		return compileRecords(m, records)
+	})
+}
+
+// recordChanges is what target adds or replaces (its records) and withdraws
+// (base's records) relative to base; both are sorted by class and key, as
+// a release's records are. A record target shares with base (Apply leaves
+// unchanged records' values in place) compares in one step.
+func recordChanges(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
+	i, j := 0, 0
+	for i < len(base) || j < len(target) {
+		c := 0
+		switch {
+		case j == len(target):
+			c = -1
+		case i == len(base):
+			c = 1
+		default:
+			if c = strings.Compare(string(base[i].Class), string(target[j].Class)); c == 0 {
+				c = strings.Compare(base[i].Key, target[j].Key)
+			}
+		}
+		switch {
+		case c < 0:
+			withdrawn = append(withdrawn, base[i])
+			i++
+		case c > 0:
+			changed = append(changed, target[j])
+			j++
+		default:
+			if !bytes.Equal(base[i].Value, target[j].Value) {
+				changed = append(changed, target[j])
+			}
+			i++
+			j++
+		}
+	}
+	return changed, withdrawn
 }
 
 // activateStored is ActivateRelease of a release just stored from records:
@@ -65,6 +118,13 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 // time; Activate still verifies what is stored unless the store itself has
 // just proven it (an overlay's merged stream).
 func (k Knowledge) activateStored(ctx context.Context, put knowledge.Manifest, records []knowledge.Record) error {
+	return k.activateStoredWith(ctx, put, records, func(m knowledge.Manifest) (*engine.Index, error) {
+		return compileRecords(m, records)
+	})
+}
+
+// activateStoredWith is activateStored with the compile step given.
+func (k Knowledge) activateStoredWith(ctx context.Context, put knowledge.Manifest, records []knowledge.Record, compile func(knowledge.Manifest) (*engine.Index, error)) error {
 	version := put.Version
 	// The stored manifest, not the caller's: a version stored before with
 	// the same content keeps its manifest (PutRelease's no-op).
@@ -77,7 +137,7 @@ func (k Knowledge) activateStored(ctx context.Context, put knowledge.Manifest, r
 		// compiling would serve content the store does not hold.
 		return fmt.Errorf("release %s: stored content_sha256 %s, installed %s; install it again", version, m.ContentSHA256, put.ContentSHA256)
 	}
-	idx, err := compileRecords(m, records)
+	idx, err := compile(m)
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,9 @@ func TestInstallDeltaServesOverlayAfterRestart(t *testing.T) {
 	if v := eng.Index().Version(); v != m2.Version {
 		t.Fatalf("engine serves %s, want %s", v, m2.Version)
 	}
+	if from := eng.Index().CompiledFrom(); from != m1.Version {
+		t.Errorf("a delta of restrictions was compiled from %q, want into the index of %s", from, m1.Version)
+	}
 	rs, err := st.Releases(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -121,5 +124,63 @@ func TestInstallDeltaServesOverlayAfterRestart(t *testing.T) {
 	}
 	if m.Counts[knowledge.ClassRestriction] != m1.Counts[knowledge.ClassRestriction]-100 {
 		t.Errorf("restart serves %d restrictions, want %d", m.Counts[knowledge.ClassRestriction], m1.Counts[knowledge.ClassRestriction]-100)
+	}
+}
+
+// InstallDelta compiles a delta into the active index when it changes only
+// restrictions, and the whole release otherwise; either way the engine
+// serves what a full compile of the stored release serves.
+func TestInstallDeltaCompilesIntoTheActiveIndex(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		class       knowledge.Class
+		incremental bool
+	}{
+		{"restrictions", knowledge.ClassRestriction, true},
+		{"product rows", knowledge.ClassDrug, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := store.Open(ctx, store.Options{Dir: t.TempDir(), Logger: quietLog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			eng, _ := engine.New(engine.Config{})
+			m1, err := EnsureActive(ctx, st, eng, quietLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, err := st.Records(ctx, m1.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []knowledge.Record
+			dropped := 0
+			for _, r := range base {
+				if r.Class == tc.class && dropped < 50 {
+					dropped++
+					continue
+				}
+				recs = append(recs, r)
+			}
+			m2 := knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
+			k := Knowledge{Store: st, Engine: eng}
+			if err := k.InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
+				t.Fatal(err)
+			}
+			got := eng.Index()
+			if from := got.CompiledFrom(); (from == m1.Version) != tc.incremental {
+				t.Errorf("compiled from %q; want incremental=%v", from, tc.incremental)
+			}
+			eng2, _ := engine.New(engine.Config{})
+			if _, err := ActivateRelease(ctx, st, eng2, m2.Version); err != nil {
+				t.Fatal(err)
+			}
+			if got.Codes() != eng2.Index().Codes() || got.Version() != eng2.Index().Version() {
+				t.Errorf("installed index: %d codes of %s; a full compile of the stored release: %d of %s",
+					got.Codes(), got.Version(), eng2.Index().Codes(), eng2.Index().Version())
+			}
+		})
 	}
 }

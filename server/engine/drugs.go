@@ -50,7 +50,7 @@ type catalogueCandidate struct {
 	info *drugInfo
 }
 
-func (idx *Index) compileDrugs(c *knowledge.Content) {
+func (idx *Index) compileDrugs(c *knowledge.Content, plain plainNotes) {
 	// The product table is one slice of rows by value, found through
 	// byCode: no heap object, pointer or source string per product.
 	idx.drugRows = make([]drugInfo, 0, len(c.Drugs))
@@ -75,6 +75,9 @@ func (idx *Index) compileDrugs(c *knowledge.Content) {
 		info := drugInfo{generic: d.GenericName, drugTerms: terms, row: src.row}
 		code, _ := knowledge.CanonicalCode(d.Code)
 		ref := idx.byCode[code]
+		if plain.restricted(ref) {
+			plain.note(code, d.GenericName, false)
+		}
 		if ref.entry != 0 || ref.drug != 0 {
 			// Bound by a restriction, or a second row for the code: the
 			// entry keeps the first name, as for every other class.

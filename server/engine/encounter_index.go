@@ -26,7 +26,7 @@ type outpatientPrefix struct {
 // every other class (requests are looked up by canonical code); an item on
 // the recognition list is also a code the release knows (贯标对码), so it is
 // bound in byCode and UNKNOWN_ITEM does not fire on it.
-func (idx *Index) compileEncounter(c *knowledge.Content) {
+func (idx *Index) compileEncounter(c *knowledge.Content, plain plainNotes) {
 	if len(c.Recognition) > 0 {
 		idx.enc.recognition = make(map[string]*knowledge.RecognitionItem, len(c.Recognition))
 	}
@@ -34,6 +34,9 @@ func (idx *Index) compileEncounter(c *knowledge.Content) {
 		r := &c.Recognition[i]
 		code, _ := knowledge.CanonicalCode(r.Code)
 		idx.enc.recognition[code] = r
+		if plain.restricted(idx.byCode[code]) {
+			plain.note(code, r.Name, true)
+		}
 		idx.entry(code, r.Name)
 	}
 	for i := range c.OutpatientConditions {

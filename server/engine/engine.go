@@ -137,6 +137,11 @@ func (e *Engine) Swap(idx *Index) *Index {
 	e.physMu.Lock()
 	defer e.physMu.Unlock()
 	old := e.active.Swap(idx)
+	if old != nil && idx != nil && old.physicians == idx.physicians {
+		// A delta compiled into the previous index (CompileDelta) keeps
+		// its physicians: the table folded with the feed stays valid.
+		return old
+	}
 	e.rebuildPhysicians(idx)
 	return old
 }

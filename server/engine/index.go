@@ -55,6 +55,30 @@ type Index struct {
 	// enc is the mutual-recognition list and the outpatient-manageable
 	// conditions (encounter_index.go).
 	enc encounterKnowledge
+
+	// What CompileDelta needs to recompile a code's restrictions alone
+	// (delta.go). plain is, for each code restrictions bind that also has
+	// a product row or a recognition item, what the code's entry would be
+	// without its restrictions. copiedCodes: some restriction's codes
+	// were not canonical (canonicalRestriction copied it), so bounds are
+	// not in record-key order and only a full compile is exact.
+	plain       map[string]plainEntry
+	copiedCodes bool
+	// deadEntries counts entries no code refers to any more (a delta
+	// withdrew their code's restrictions); past a quarter of entries the
+	// next delta compiles the whole release.
+	deadEntries  int
+	compiledFrom string // CompiledFrom
+}
+
+// plainEntry is what a code's entry would be without restrictions: its
+// name (the first non-empty among its product rows' generic names, then
+// its recognition item's), and whether the entry would exist at all (two
+// or more product rows, or a recognition item: the other classes create
+// an entry only then, see compileDrugs and compileEncounter).
+type plainEntry struct {
+	name   string
+	exists bool
 }
 
 // codeRef locates what the release binds to one code: 1 + its position in
@@ -93,6 +117,9 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	for i := range c.Restrictions {
 		yield.Sometimes(i)
 		r := canonicalRestriction(&c.Restrictions[i])
+		if r != &c.Restrictions[i] {
+			idx.copiedCodes = true
+		}
 		spec := specFor(r.Type)
 		if spec == nil {
 			return nil, fmt.Errorf("release %s: restriction %s has rule type %q this rxguard does not know; upgrade rxguard", m.Version, r.Key(), r.Type)
@@ -110,9 +137,11 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 			idx.surgeryGroups[r.Code] = r.Groups
 		}
 	}
-	idx.compileDrugs(c)
+	plain := plainNotes{firstEntries: int32(len(idx.entries)), notes: map[string]plainNote{}}
+	idx.compileDrugs(c, plain)
 	idx.compilePhysicians(c)
-	idx.compileEncounter(c)
+	idx.compileEncounter(c, plain)
+	idx.plain = plain.entries()
 	idx.sources = nil // only compileDrugs interns
 	for i := range idx.entries {
 		e := &idx.entries[i]
