@@ -93,7 +93,7 @@ func (n *HistoryNeeds) Keep(code string) bool {
 	if !n.drugs {
 		return false
 	}
-	// drugOf resolves a history entry with no name: drugFor(code, ""),
+	// historyRunning resolves a history entry, which has no name: drugFor(code, ""),
 	// which finds a code in drugs or, through the catalogue, a drug code
 	// (isDrugCode). Rejecting the rest first spares a long-stay patient's
 	// service codes two lookups in a large release's tables.
