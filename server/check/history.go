@@ -139,6 +139,13 @@ func (r *recorded) At(i int) engine.HistoryEntry {
 		EncounterID: e.EncounterID, HospitalCode: e.HospitalCode, ReportID: e.ReportID}
 }
 
+// EventAt is At's code, time, quantity, days and encounter, the fields
+// the engine reads of every entry (engine.recordedFields).
+func (r *recorded) EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string) {
+	e := &r.entries[r.pos[i]]
+	return canonicalIf(r.odd, e.ItemCode), e.Time, e.Quantity, e.Days, e.EncounterID
+}
+
 // canonicalIf is canonical(code) if odd, else code (already canonical).
 func canonicalIf(odd bool, code string) string {
 	if odd {

@@ -160,6 +160,10 @@ func TestRecordedHistoryMatchesDefinition(t *testing.T) {
 					}
 					for i := range n {
 						g, w := got.At(i), want[i]
+						code, tm, qty, days, enc := got.(*recorded).EventAt(i)
+						if code != g.ItemCode || !tm.Equal(g.Time) || qty != g.Quantity || days != g.Days || enc != g.EncounterID {
+							t.Fatalf("trial %d entry %d: EventAt %v %v %v %v %v, At %+v", trial, i, code, tm, qty, days, enc, g)
+						}
 						same := g.Time.Equal(w.Time) // the store keeps the instant, not the zone
 						g.Time, w.Time = time.Time{}, time.Time{}
 						if !same || g != w {

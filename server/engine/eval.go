@@ -61,6 +61,14 @@ type RecordedHistory interface {
 	At(i int) HistoryEntry
 }
 
+// recordedFields is what a RecordedHistory may also implement: EventAt
+// returns the fields of entry i that every event needs (At's values),
+// in registers instead of a whole HistoryEntry copied through memory —
+// newEvaluation reads every entry, a long-stay check hundreds (issue 14).
+type recordedFields interface {
+	EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string)
+}
+
 // HistoryEntries is a RecordedHistory held as a slice.
 type HistoryEntries []HistoryEntry
 
@@ -496,11 +504,20 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			h[i].insured = true
 		}
 		h = h[len(req.History):]
-		for i := range recorded {
-			r := in.Recorded.At(i)
-			h[i] = newEvent(r.ItemCode, r.Time, r.Quantity, r.Days)
-			h[i].encounter = encID != "" && r.EncounterID == encID
-			h[i].insured = true
+		if rf, ok := in.Recorded.(recordedFields); ok {
+			for i := range recorded {
+				code, t, quantity, days, enc := rf.EventAt(i)
+				h[i] = newEvent(code, t, quantity, days)
+				h[i].encounter = encID != "" && enc == encID
+				h[i].insured = true
+			}
+		} else {
+			for i := range recorded {
+				r := in.Recorded.At(i)
+				h[i] = newEvent(r.ItemCode, r.Time, r.Quantity, r.Days)
+				h[i].encounter = encID != "" && r.EncounterID == encID
+				h[i].insured = true
+			}
 		}
 		ev.history = all[nLines:]
 	}
