@@ -70,14 +70,27 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 	// Chosen by position: the entries stay where the view holds them
 	// (the cache's own, read-only) and the engine reads them through
 	// recorded, so nothing is copied before the engine's own events.
+	// odd: some code was recorded before codes were canonicalised on the
+	// way in. Seen only here (keep sees every code pos can hold), so the
+	// usual history of canonical codes is not canonicalised again entry
+	// by entry below and in the engine.
 	entries := view.Entries()
-	pos := view.Positions(func(code string) bool { return needs.Keep(canonical(code)) }, nil)
+	odd := false
+	pos := view.Positions(func(code string) bool {
+		c, changed := knowledge.CanonicalCode(code)
+		odd = odd || changed
+		return needs.Keep(c)
+	}, nil)
+	codeOf := canonical
+	if !odd {
+		codeOf = nil
+	}
 	encounter := req.GetEncounter().GetId()
 	n := 0
 	for _, at := range pos {
 		e := &entries[at]
 		// The store already stops at check_time; any HistoryStore must.
-		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, canonical(e.ItemCode), e.LineID)) {
+		if e.Time.After(p.CheckTime) || (e.EncounterID == encounter && e.LineID != "" && sameLine(req, canonicalIf(odd, e.ItemCode), e.LineID)) {
 			continue
 		}
 		pos[n] = at
@@ -90,34 +103,55 @@ func (s *Service) recordedHistory(ctx context.Context, req *rxguardv1.CheckOrder
 	// De-duplicate against the request's own history[]; a HIS that relies
 	// on RecordSigned sends none, and then nothing needs merging.
 	if len(req.History) > 0 {
-		fromRequest := make([]history.Entry, len(req.History))
-		for i, h := range req.History {
-			fromRequest[i] = history.Entry{ItemCode: canonical(h.ItemCode), Time: p.HistoryTime[i], EncounterID: h.EncounterId}
+		// On the stack for a usual request's history[].
+		var buf [32]history.Entry
+		fromRequest := buf[:0]
+		if len(req.History) > len(buf) {
+			fromRequest = make([]history.Entry, 0, len(req.History))
 		}
-		pos = history.NotInRequestAt(fromRequest, entries, pos, canonical)
+		for i, h := range req.History {
+			fromRequest = append(fromRequest, history.Entry{ItemCode: canonical(h.ItemCode), Time: p.HistoryTime[i], EncounterID: h.EncounterId})
+		}
+		pos = history.NotInRequestAt(fromRequest, entries, pos, codeOf)
 		if len(pos) == 0 {
 			return nil, needs
 		}
 	}
-	return &recorded{entries: entries, pos: pos}, needs
+	return &recorded{entries: entries, pos: pos, odd: odd}, needs
 }
 
 // recorded is the entries at positions pos of a view's entries, as the
-// engine reads them (engine.RecordedHistory); entries is read-only.
+// engine reads them (engine.RecordedHistory); entries is read-only. odd:
+// some codes are not canonical.
 type recorded struct {
 	entries []history.Entry
 	pos     []int32
+	odd     bool
 }
 
 func (r *recorded) Len() int { return len(r.pos) }
 
 // At converts one entry on the stack; codes recorded before they were
-// canonicalised on the way in are judged canonical (a no-op, without
-// allocating, for the rest).
+// canonicalised on the way in are judged canonical.
 func (r *recorded) At(i int) engine.HistoryEntry {
 	e := &r.entries[r.pos[i]]
-	return engine.HistoryEntry{ItemCode: canonical(e.ItemCode), Quantity: e.Quantity, Days: e.Days, Time: e.Time,
+	return engine.HistoryEntry{ItemCode: canonicalIf(r.odd, e.ItemCode), Quantity: e.Quantity, Days: e.Days, Time: e.Time,
 		EncounterID: e.EncounterID, HospitalCode: e.HospitalCode, ReportID: e.ReportID}
+}
+
+// EventAt is At's code, time, quantity, days and encounter, the fields
+// the engine reads of every entry (engine.recordedFields).
+func (r *recorded) EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string) {
+	e := &r.entries[r.pos[i]]
+	return canonicalIf(r.odd, e.ItemCode), e.Time, e.Quantity, e.Days, e.EncounterID
+}
+
+// canonicalIf is canonical(code) if odd, else code (already canonical).
+func canonicalIf(odd bool, code string) string {
+	if odd {
+		return canonical(code)
+	}
+	return code
 }
 
 func sameLine(req *rxguardv1.CheckOrdersRequest, code, lineID string) bool {

@@ -61,6 +61,14 @@ type RecordedHistory interface {
 	At(i int) HistoryEntry
 }
 
+// recordedFields is what a RecordedHistory may also implement: EventAt
+// returns the fields of entry i that every event needs (At's values),
+// in registers instead of a whole HistoryEntry copied through memory —
+// newEvaluation reads every entry, a long-stay check hundreds (issue 14).
+type recordedFields interface {
+	EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string)
+}
+
 // HistoryEntries is a RecordedHistory held as a slice.
 type HistoryEntries []HistoryEntry
 
@@ -85,18 +93,40 @@ type HistoryEntry struct {
 }
 
 // event is one occurrence of an item on the patient's timeline: a line of
-// this order or an entry of the history.
+// this order or an entry of the history. Its only pointer is the code, and
+// the time is kept as Unix seconds and nanoseconds (event.time rebuilds it
+// for a finding's text): a long-stay check builds hundreds of these, so
+// they are kept small (56 bytes, was 88 with a time.Time and a drug cache)
+// and cheap for the GC to allocate and scan (issue 14). A line's drug is
+// cached in evaluation.lineDrugs, a history entry's in the per-day lists
+// (historyDay) that the drug rules read.
 type event struct {
 	code      string
-	line      int // index into Req.Orders, or -1 for history
-	t         time.Time
-	day       int // local calendar day number
+	sec       int64 // t.Unix()
 	quantity  float64
+	day       int   // local calendar day number
+	nsec      int32 // t.Nanosecond()
 	days      int32
 	encounter bool // in the request's encounter
 	insured   bool
+}
 
-	drug     *drugInfo // resolved on first use
+func newEvent(code string, t time.Time, quantity float64, days int32) event {
+	return event{code: code, sec: t.Unix(), nsec: int32(t.Nanosecond()), day: dayNumber(t), quantity: quantity, days: days}
+}
+
+// time is the event's time (the instant it was given: its location is
+// not kept, and every text formats it in Shanghai).
+func (e *event) time() time.Time { return time.Unix(e.sec, int64(e.nsec)) }
+
+// after reports whether e happened after o (time.Time.After).
+func (e *event) after(o *event) bool {
+	return e.sec > o.sec || (e.sec == o.sec && e.nsec > o.nsec)
+}
+
+// lineDrug is an order line's drug record, resolved on first use.
+type lineDrug struct {
+	drug     *drugInfo
 	resolved bool
 }
 
@@ -112,8 +142,21 @@ type evaluation struct {
 	hasAge   bool
 	lines    []event // one per order line, same index
 	history  []event
+	// lineDrugs[i] is line i's drug record (lineDrug), in lineDrugBuf
+	// for a usual order.
+	lineDrugs   []lineDrug
+	lineDrugBuf [16]lineDrug
 	// byCode finds the history events of an item code (historyOf).
 	byCode historyIndex
+	// days holds, per line day a rule asked about, the history events
+	// of that day and those running on it (historyOnDay, historyRunning);
+	// course the encounter's events with their course group
+	// (historyCourse). Each is computed once per check, not walked again
+	// for every line (issue 14).
+	days       []historyDay
+	dayBuf     [2]historyDay
+	course     []courseEvent
+	courseDone bool
 	// fired marks (rule order, line) pairs that already have a finding.
 	fired map[firedKey]struct{}
 	// physTable is the physician status table the check started with.
@@ -155,6 +198,153 @@ type historyIndex struct {
 type codeRun struct {
 	code     string
 	from, to int32
+}
+
+// historyDay is what the rules read of the history for one calendar day.
+type historyDay struct {
+	day int
+	// onDay are the positions of the events on day (SURGERY_GROUP).
+	onDay []int32
+	// running are the events whose supply still runs on day and that have
+	// a drug record, with it (DRUG_INTERACTION, DUPLICATE_THERAPY).
+	running              []historyDrug
+	onDayDone, runningOK bool
+}
+
+// historyDrug is history event at with its drug record.
+type historyDrug struct {
+	at   int32
+	drug *drugInfo
+}
+
+// courseEvent is a history event in the request's encounter with its
+// PAYMENT_COURSE group (Index.courseGroup; "" for a code in none).
+type courseEvent struct {
+	at    int32
+	group string
+}
+
+// historyDayOf returns the day's entry in ev.days, adding it first; the
+// pointer is valid until the next call.
+func (ev *evaluation) historyDayOf(day int) *historyDay {
+	for i := range ev.days {
+		if ev.days[i].day == day {
+			return &ev.days[i]
+		}
+	}
+	if ev.days == nil {
+		ev.days = ev.dayBuf[:0]
+	}
+	ev.days = append(ev.days, historyDay{day: day})
+	return &ev.days[len(ev.days)-1]
+}
+
+// historyOnDay returns the positions in ev.history, ascending, of the
+// events on day (read-only); a walk (historyIndex.walk) returns every
+// event, so rules still compare each event's day.
+func (ev *evaluation) historyOnDay(day int) []int32 {
+	if len(ev.history) == 0 {
+		return nil
+	}
+	if ev.byCode.walk {
+		return ev.everyEvent()
+	}
+	d := ev.historyDayOf(day)
+	if !d.onDayDone {
+		d.onDayDone = true
+		n := 0
+		for i := range ev.history {
+			if ev.history[i].day == day {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		d.onDay = make([]int32, 0, n) // counted first: one allocation
+		for i := range ev.history {
+			if ev.history[i].day == day {
+				d.onDay = append(d.onDay, int32(i))
+			}
+		}
+	}
+	return d.onDay
+}
+
+// historyRunning returns, ascending, the history events whose supply runs
+// on day and that have a drug record, with it (read-only). A walk returns
+// every event with its drug record or nil, so rules still check running.
+func (ev *evaluation) historyRunning(day int) []historyDrug {
+	if len(ev.history) == 0 {
+		return nil
+	}
+	if ev.byCode.walk {
+		all := make([]historyDrug, len(ev.history))
+		for i := range ev.history {
+			all[i] = historyDrug{at: int32(i), drug: ev.idx.drugFor(ev.history[i].code, "")}
+		}
+		return all
+	}
+	d := ev.historyDayOf(day)
+	if !d.runningOK {
+		d.runningOK = true
+		n := 0
+		for i := range ev.history {
+			if running(&ev.history[i], day) {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		d.running = make([]historyDrug, 0, n) // counted first: one allocation
+		for i := range ev.history {
+			h := &ev.history[i]
+			if !running(h, day) {
+				continue
+			}
+			// A history entry has no item name: its drug is the code's.
+			if p := ev.idx.drugFor(h.code, ""); p != nil {
+				d.running = append(d.running, historyDrug{at: int32(i), drug: p})
+			}
+		}
+	}
+	return d.running
+}
+
+// historyCourse returns, ascending, the history events in the request's
+// encounter with their course group (read-only). A walk returns every
+// event, so rules still check encounter.
+func (ev *evaluation) historyCourse() []courseEvent {
+	if ev.courseDone {
+		return ev.course
+	}
+	ev.courseDone = true
+	n := 0
+	for i := range ev.history {
+		if ev.history[i].encounter || ev.byCode.walk {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	ev.course = make([]courseEvent, 0, n) // counted first: one allocation
+	for i := range ev.history {
+		if h := &ev.history[i]; h.encounter || ev.byCode.walk {
+			ev.course = append(ev.course, courseEvent{at: int32(i), group: ev.idx.courseGroup[h.code]})
+		}
+	}
+	return ev.course
+}
+
+// everyEvent is the positions of all history events (a walk).
+func (ev *evaluation) everyEvent() []int32 {
+	all := make([]int32, len(ev.history))
+	for i := range all {
+		all[i] = int32(i)
+	}
+	return all
 }
 
 // historyOf returns the positions in ev.history, ascending, of the events
@@ -277,46 +467,59 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 		ev.hasAge = true
 	}
 	selfPayPatient := req.GetPatient().GetInsuranceType() == rxguardv1.InsuranceType_INSURANCE_SELF_PAY
-	ev.lines = make([]event, len(req.Orders))
+	// ev.history is req.History, then in.Recorded, in that order:
+	// historyOrigin relies on it. Lines and history share one allocation.
+	recorded := 0
+	if in.Recorded != nil {
+		recorded = in.Recorded.Len()
+	}
+	nLines, nHistory := len(req.Orders), len(req.History)+recorded
+	all := make([]event, nLines+nHistory)
+	ev.lines = all[:nLines:nLines]
+	if nLines <= len(ev.lineDrugBuf) {
+		ev.lineDrugs = ev.lineDrugBuf[:nLines]
+	} else {
+		ev.lineDrugs = make([]lineDrug, nLines)
+	}
 	for i, o := range req.Orders {
 		t := in.CheckTime
 		if i < len(in.OrderTimes) && !in.OrderTimes[i].IsZero() {
 			t = in.OrderTimes[i]
 		}
-		ev.lines[i] = event{
-			code: o.ItemCode, line: i, t: t, day: dayNumber(t),
-			quantity: o.Quantity, days: o.Days, encounter: true,
-			insured: !o.SelfPay && !selfPayPatient,
-		}
+		l := &ev.lines[i]
+		*l = newEvent(o.ItemCode, t, o.Quantity, o.Days)
+		l.encounter = true
+		l.insured = !o.SelfPay && !selfPayPatient
 	}
-	// ev.history is req.History, then in.Recorded, in that order:
-	// historyOrigin relies on it.
-	recorded := 0
-	if in.Recorded != nil {
-		recorded = in.Recorded.Len()
-	}
-	if n := len(req.History) + recorded; n > 0 {
+	if nHistory > 0 {
 		encID := req.GetEncounter().GetId()
-		ev.history = make([]event, 0, n)
-		add := func(code string, t time.Time, qty float64, days int32, enc string) {
-			ev.history = append(ev.history, event{
-				code: code, line: -1, t: t, day: dayNumber(t),
-				quantity: qty, days: days,
-				encounter: encID != "" && enc == encID,
-				insured:   true,
-			})
-		}
-		for i, h := range req.History {
+		h := all[nLines:]
+		for i, r := range req.History {
 			var t time.Time
 			if i < len(in.HistoryTimes) {
 				t = in.HistoryTimes[i]
 			}
-			add(h.ItemCode, t, h.Quantity, h.Days, h.EncounterId)
+			h[i] = newEvent(r.ItemCode, t, r.Quantity, r.Days)
+			h[i].encounter = encID != "" && r.EncounterId == encID
+			h[i].insured = true
 		}
-		for i := range recorded {
-			h := in.Recorded.At(i)
-			add(h.ItemCode, h.Time, h.Quantity, h.Days, h.EncounterID)
+		h = h[len(req.History):]
+		if rf, ok := in.Recorded.(recordedFields); ok {
+			for i := range recorded {
+				code, t, quantity, days, enc := rf.EventAt(i)
+				h[i] = newEvent(code, t, quantity, days)
+				h[i].encounter = encID != "" && enc == encID
+				h[i].insured = true
+			}
+		} else {
+			for i := range recorded {
+				r := in.Recorded.At(i)
+				h[i] = newEvent(r.ItemCode, r.Time, r.Quantity, r.Days)
+				h[i].encounter = encID != "" && r.EncounterID == encID
+				h[i].insured = true
+			}
 		}
+		ev.history = all[nLines:]
 	}
 	return ev
 }
@@ -392,18 +595,15 @@ func count(q float64) int {
 	return int(q + 0.5)
 }
 
-// drugOf resolves (once) what the release knows about the drug of an
-// occurrence; order lines also use their item name to find the catalogue
-// entry. nil: no drug record.
-func (ev *evaluation) drugOf(e *event) *drugInfo {
-	if !e.resolved {
-		name := ""
-		if e.line >= 0 {
-			name = ev.req.Orders[e.line].ItemName
-		}
-		e.drug, e.resolved = ev.idx.drugFor(e.code, name), true
+// lineDrug resolves (once) what the release knows about the drug of order
+// line i, by its code and, to find the catalogue entry, its item name.
+// nil: no drug record.
+func (ev *evaluation) lineDrug(i int) *drugInfo {
+	d := &ev.lineDrugs[i]
+	if !d.resolved {
+		d.drug, d.resolved = ev.idx.drugFor(ev.lines[i].code, ev.req.Orders[i].ItemName), true
 	}
-	return e.drug
+	return d.drug
 }
 
 // isDrug: drug and herb lines carry drug knowledge.

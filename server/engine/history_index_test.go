@@ -9,12 +9,16 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 )
 
-// TestHistoryIndexDifferential: rules finding a code's history events
-// through the per-check index (historyOf) give exactly the findings of
-// walking every event, as they did before it. Random orders and
-// histories (TestHistoryNeedsDifferential's generator), part of each
-// history sent in the request's history[] and the rest recorded, judged
-// by every rule with and without the index.
+// TestHistoryIndexDifferential: rules finding history events through the
+// per-check indexes — a code's events (historyOf), a day's events
+// (historyOnDay), the supplies running on a day with their drugs
+// (historyRunning), the encounter's events with their course groups
+// (historyCourse) — give exactly the findings of walking every event, as
+// they did before them. Random orders and histories
+// (TestHistoryNeedsDifferential's generator), part of each history sent in
+// the request's history[] and the rest recorded, some orders' lines spread
+// over several days and some times off the whole second, judged by every
+// rule with and without the indexes.
 func TestHistoryIndexDifferential(t *testing.T) {
 	g, idx := newHistoryGen(t, 41)
 	indexed, err := New(Config{})
@@ -28,10 +32,17 @@ func TestHistoryIndexDifferential(t *testing.T) {
 	}
 	walked.Swap(idx)
 	walked.historyWalk = true
-	fired, fromHistory := map[string]int{}, 0
+	fired, fromHistory := map[string]int{}, map[string]int{}
 	const cases = 4000
 	for c := range cases {
 		req, recorded := g.request(c%4 == 0)
+		if c%3 == 0 {
+			// Lines on up to three days: the per-day lists must keep
+			// their days apart.
+			for _, o := range req.Orders {
+				o.StartTime = g.checkAt.Add(-time.Duration(g.rng.IntN(3)) * 24 * time.Hour).Format(time.RFC3339)
+			}
+		}
 		// Some entries go in the request's own history[], in any order.
 		var rest HistoryEntries
 		for i, h := range recorded {
@@ -39,6 +50,11 @@ func TestHistoryIndexDifferential(t *testing.T) {
 				req.History = append(req.History, &rxguardv1.HistoryOrder{ItemCode: h.ItemCode, Quantity: h.Quantity, Days: h.Days,
 					Time: h.Time.Format(time.RFC3339), EncounterId: h.EncounterID, HospitalCode: h.HospitalCode, ReportId: h.ReportID})
 				continue
+			}
+			if c%5 == 0 {
+				// Within the same second, a later nanosecond is later
+				// (REPEAT_EXAM's latest result).
+				h.Time = h.Time.Add(time.Duration(g.rng.IntN(1e9)))
 			}
 			rest = append(rest, h)
 		}
@@ -56,18 +72,36 @@ func TestHistoryIndexDifferential(t *testing.T) {
 			}
 			fired[want.Findings[i].RuleType]++
 		}
-		if len(req.History)+len(rest) > 0 && len(want.Findings) > 0 {
-			fromHistory++
+		if len(req.History)+len(rest) == 0 {
+			continue
+		}
+		without := proto.Clone(req).(*rxguardv1.CheckOrdersRequest)
+		without.History = nil
+		bare := walked.Check(input(t, without)).Findings
+		for _, f := range want.Findings {
+			if !containsFinding(bare, f) {
+				fromHistory[f.RuleType]++
+			}
 		}
 	}
-	// The comparison proves something only if the rules that use the
-	// index fired.
-	for _, typ := range []string{"ITEM_COURSE", "ITEM_FREQUENCY", "ITEM_PERIOD_FREQUENCY", "DUPLICATE_CHARGE", "REPEAT_EXAM"} {
-		if fired[typ] == 0 {
-			t.Errorf("no case made %s fire: the index is untested for it", typ)
+	// The comparison proves something only if history made every rule
+	// that reads it through an index fire.
+	for _, typ := range []string{"ITEM_COURSE", "ITEM_FREQUENCY", "ITEM_PERIOD_FREQUENCY", "DUPLICATE_CHARGE", "REPEAT_EXAM",
+		"SURGERY_GROUP", "PAYMENT_COURSE", "DRUG_INTERACTION", "DUPLICATE_THERAPY"} {
+		if fromHistory[typ] == 0 {
+			t.Errorf("no case made %s fire from history: its index is untested", typ)
 		}
 	}
-	t.Logf("%d cases, findings per rule type: %v", cases, fired)
+	t.Logf("%d cases, findings per rule type: %v; from history: %v", cases, fired, fromHistory)
+}
+
+func containsFinding(fs []*rxguardv1.Finding, f *rxguardv1.Finding) bool {
+	for _, x := range fs {
+		if proto.Equal(x, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // historyOf returns a code's events in ascending positions, the same
@@ -79,7 +113,7 @@ func TestHistoryOf(t *testing.T) {
 		t.Fatalf("no history: %v", got)
 	}
 	for _, c := range []string{"A", "B", "A", "C", "B", "A"} {
-		ev.history = append(ev.history, event{code: c, line: -1})
+		ev.history = append(ev.history, event{code: c})
 	}
 	cases := []struct {
 		code string
@@ -105,5 +139,85 @@ func TestHistoryOf(t *testing.T) {
 	walk := &evaluation{history: ev.history, byCode: historyIndex{walk: true}}
 	if got := walk.historyOf("B"); len(got) != len(ev.history) {
 		t.Fatalf("a walk gave %v", got)
+	}
+}
+
+// An event keeps its time as Unix seconds and nanoseconds: rebuilt, it is
+// the same instant (formatted alike in Shanghai), at and around the edges
+// a request can carry, and after orders events as time.Time.After does.
+func TestEventTime(t *testing.T) {
+	times := []time.Time{
+		{}, // a history entry without a time
+		time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1985, 4, 14, 1, 30, 0, 0, Shanghai), // daylight saving time then
+		time.Date(2026, 11, 22, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)),
+		time.Date(2026, 11, 22, 10, 0, 0, 1, time.UTC),
+		time.Date(2026, 11, 22, 10, 0, 0, 999_999_999, time.UTC),
+		time.Date(2026, 11, 22, 10, 0, 1, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+	}
+	for i, a := range times {
+		ea := newEvent("X", a, 1, 1)
+		if got := ea.time(); !got.Equal(a) || got.In(Shanghai).Format(time.RFC3339Nano) != a.In(Shanghai).Format(time.RFC3339Nano) {
+			t.Errorf("time %d: %v rebuilt as %v", i, a, got)
+		}
+		if ea.day != dayNumber(a) {
+			t.Errorf("time %d: day %d, want %d", i, ea.day, dayNumber(a))
+		}
+		for j, b := range times {
+			eb := newEvent("X", b, 1, 1)
+			if got, want := ea.after(&eb), a.After(b); got != want {
+				t.Errorf("%v after %v = %v, want %v (%d, %d)", a, b, got, want, i, j)
+			}
+			if got, want := apart(&ea, &eb), a.Sub(b); got != want && got != -want {
+				t.Errorf("%v apart from %v = %v, want ±%v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// fieldsEntries is a RecordedHistory that also implements recordedFields,
+// counting its calls.
+type fieldsEntries struct {
+	HistoryEntries
+	calls *int
+}
+
+func (f fieldsEntries) EventAt(i int) (string, time.Time, float64, int32, string) {
+	*f.calls++
+	h := f.HistoryEntries[i]
+	return h.ItemCode, h.Time, h.Quantity, h.Days, h.EncounterID
+}
+
+// A RecordedHistory read through EventAt is judged exactly as one read
+// through At, and EventAt is what newEvaluation then uses.
+func TestRecordedFieldsSameAsAt(t *testing.T) {
+	g, idx := newHistoryGen(t, 43)
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Swap(idx)
+	calls, entries := 0, 0
+	for c := range 1500 {
+		req, recorded := g.request(c%4 == 0)
+		in := input(t, req)
+		in.Recorded = HistoryEntries(recorded)
+		want := e.Check(in)
+		in.Recorded = fieldsEntries{HistoryEntries: recorded, calls: &calls}
+		got := e.Check(in)
+		entries += len(recorded)
+		if len(got.Findings) != len(want.Findings) {
+			t.Fatalf("case %d: %d findings through EventAt, %d through At", c, len(got.Findings), len(want.Findings))
+		}
+		for i := range want.Findings {
+			if !proto.Equal(got.Findings[i], want.Findings[i]) {
+				t.Fatalf("case %d finding %d:\nEventAt %v\nAt      %v", c, i, got.Findings[i], want.Findings[i])
+			}
+		}
+	}
+	if calls != entries {
+		t.Fatalf("EventAt called %d times for %d entries", calls, entries)
 	}
 }

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 )
 
@@ -20,8 +22,11 @@ import (
 type HistoryNeeds struct {
 	idx *Index
 	// codes are item codes whose entries a rule reads (the lines' own,
-	// restrictions' codes, DUPLICATE_CHARGE 主项 codes).
-	codes map[string]struct{}
+	// restrictions' codes, DUPLICATE_CHARGE 主项 codes), sorted, each once:
+	// a few dozen, searched by bisection, in codeBuf for a usual order
+	// (a map cost a check three allocations).
+	codes   []string
+	codeBuf [32]string
 	// courseGroups are PAYMENT_COURSE generic groups (Index.courseGroup).
 	courseGroups []string
 	// surgeryGroups are 手术组 a SURGERY_GROUP restriction names.
@@ -47,7 +52,8 @@ func (e *Engine) HistoryNeeds(req *rxguardv1.CheckOrdersRequest) *HistoryNeeds {
 // historyNeeds collects the needs of every rule type, or of only one (the
 // tests prove each rule type's declaration on its own).
 func (idx *Index) historyNeeds(req *rxguardv1.CheckOrdersRequest, only *ruleSpec) *HistoryNeeds {
-	n := &HistoryNeeds{idx: idx, codes: make(map[string]struct{}, 2*len(req.Orders))}
+	n := &HistoryNeeds{idx: idx}
+	n.codes = n.codeBuf[:0]
 	for _, o := range req.Orders {
 		for _, s := range lineRules {
 			if s.needs != nil && (only == nil || s == only) {
@@ -69,6 +75,8 @@ func (idx *Index) historyNeeds(req *rxguardv1.CheckOrdersRequest, only *ruleSpec
 			}
 		}
 	}
+	slices.Sort(n.codes)
+	n.codes = slices.Compact(n.codes)
 	return n
 }
 
@@ -79,7 +87,7 @@ func (n *HistoryNeeds) Keep(code string) bool {
 	if n.all {
 		return true
 	}
-	if _, ok := n.codes[code]; ok {
+	if _, ok := slices.BinarySearch(n.codes, code); ok {
 		return true
 	}
 	if len(n.courseGroups) > 0 {
@@ -93,7 +101,7 @@ func (n *HistoryNeeds) Keep(code string) bool {
 	if !n.drugs {
 		return false
 	}
-	// drugOf resolves a history entry with no name: drugFor(code, ""),
+	// historyRunning resolves a history entry, which has no name: drugFor(code, ""),
 	// which finds a code in drugs or, through the catalogue, a drug code
 	// (isDrugCode). Rejecting the rest first spares a long-stay patient's
 	// service codes two lookups in a large release's tables.
@@ -105,7 +113,7 @@ func (n *HistoryNeeds) Keep(code string) bool {
 
 func (n *HistoryNeeds) addCode(code string) {
 	if code != "" {
-		n.codes[code] = struct{}{}
+		n.codes = append(n.codes, code) // sorted and made unique once all are added
 	}
 }
 

@@ -22,7 +22,7 @@ func checkDrugIndication(ev *evaluation, line int) []violation {
 	if !isDrug(o.Kind) || o.RestrictionAttested {
 		return nil
 	}
-	d := ev.drugOf(&ev.lines[line])
+	d := ev.lineDrug(line)
 	if d == nil || d.restriction == "" {
 		return nil
 	}

@@ -19,14 +19,14 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 	if len(ev.idx.interactions) == 0 || !isDrug(ev.req.Orders[line].Kind) {
 		return nil
 	}
-	d := ev.drugOf(&ev.lines[line])
+	d := ev.lineDrug(line)
 	if d == nil {
 		return nil
 	}
 	var out []violation
 	var reported []string // partner generics already reported for this line
 	for i := 0; i < line; i++ {
-		if p := ev.drugOf(&ev.lines[i]); p != nil && isDrug(ev.req.Orders[i].Kind) {
+		if p := ev.lineDrug(i); p != nil && isDrug(ev.req.Orders[i].Kind) {
 			if it := ev.idx.interactions[orderedPair(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
 				v := interactionViolation(ev, line, it, d.generic, p.generic, "本处方同时开具")
@@ -36,15 +36,15 @@ func checkDrugInteraction(ev *evaluation, line int) []violation {
 		}
 	}
 	day := ev.lines[line].day
-	for i := range ev.history {
-		h := &ev.history[i]
+	for _, r := range ev.historyRunning(day) {
+		h := &ev.history[r.at]
 		if !running(h, day) {
 			continue
 		}
-		if p := ev.drugOf(h); p != nil {
+		if p := r.drug; p != nil {
 			if it := ev.idx.interactions[orderedPair(d.generic, p.generic)]; it != nil && !contains(reported, p.generic) {
 				reported = append(reported, p.generic)
-				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic, ev.cat(h.t.In(Shanghai).Format("2006-01-02"), "开具、仍在用药期内的")))
+				out = append(out, interactionViolation(ev, line, it, d.generic, p.generic, ev.cat(h.time().In(Shanghai).Format("2006-01-02"), "开具、仍在用药期内的")))
 			}
 		}
 	}

@@ -41,7 +41,7 @@ func withinWindow(w knowledge.Window, secondary, primary *event) bool {
 
 // apart is the time between two occurrences, either way round.
 func apart(a, b *event) time.Duration {
-	d := a.t.Sub(b.t)
+	d := a.time().Sub(b.time())
 	if d < 0 {
 		d = -d
 	}
@@ -60,7 +60,7 @@ func checkDuplicateCharge(ev *evaluation, line int, b *bound) (violation, bool) 
 	}
 	for _, i := range ev.historyOf(r.PrimaryCode) {
 		if p := &ev.history[i]; p.code == r.PrimaryCode && withinWindow(r.Window, sec, p) {
-			return duplicateChargeViolation(ev, line, b, ev.cat(p.t.In(Shanghai).Format("2006-01-02 15:04"), "已收取")), true
+			return duplicateChargeViolation(ev, line, b, ev.cat(p.time().In(Shanghai).Format("2006-01-02 15:04"), "已收取")), true
 		}
 	}
 	return violation{}, false

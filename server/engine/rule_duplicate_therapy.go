@@ -18,12 +18,12 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 	if !isDrug(ev.req.Orders[line].Kind) {
 		return nil
 	}
-	d := ev.drugOf(&ev.lines[line])
+	d := ev.lineDrug(line)
 	if d == nil || d.generic == "" {
 		return nil
 	}
 	for i := 0; i < line; i++ {
-		if p := ev.drugOf(&ev.lines[i]); p != nil && p.generic == d.generic && isDrug(ev.req.Orders[i].Kind) {
+		if p := ev.lineDrug(i); p != nil && p.generic == d.generic && isDrug(ev.req.Orders[i].Kind) {
 			return ev.one(violation{
 				ruleID:     ev.cat("DUPLICATE_THERAPY/", d.generic),
 				message:    ev.cat(d.generic, " 在本处方中重复开具（第", ev.req.Orders[i].LineId, "行已开具同一通用名药品）。"),
@@ -35,17 +35,18 @@ func checkDuplicateTherapy(ev *evaluation, line int) []violation {
 		}
 	}
 	day := ev.lines[line].day
-	for i := range ev.history {
-		h := &ev.history[i]
+	for _, r := range ev.historyRunning(day) {
+		h := &ev.history[r.at]
 		if !running(h, day) {
 			continue
 		}
-		if p := ev.drugOf(h); p != nil && p.generic == d.generic {
+		if p := r.drug; p != nil && p.generic == d.generic {
 			until := dayString(h.day + supplyDays(h.days) - 1)
+			given := h.time().In(Shanghai).Format("2006-01-02")
 			return ev.one(violation{
 				ruleID:     ev.cat("DUPLICATE_THERAPY/", d.generic),
-				message:    ev.cat(d.generic, " 患者", h.t.In(Shanghai).Format("2006-01-02"), "已开具，用药期至", until, "，本次重复开具。"),
-				evidence:   ev.cat("既往医嘱：", h.code, "，", h.t.In(Shanghai).Format("2006-01-02"), "，", ev.itoa(int(h.days)), "天"),
+				message:    ev.cat(d.generic, " 患者", given, "已开具，用药期至", until, "，本次重复开具。"),
+				evidence:   ev.cat("既往医嘱：", h.code, "，", given, "，", ev.itoa(int(h.days)), "天"),
 				suggestion: ev.cat("原药品用完（", until, "后）再开具；确需调整请填写理由。"),
 				fixes:      fixList(ev.removeFix(line)),
 			})

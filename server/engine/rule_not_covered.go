@@ -17,7 +17,7 @@ func checkNotCovered(ev *evaluation, line int) []violation {
 	if !isDrug(o.Kind) {
 		return nil
 	}
-	d := ev.drugOf(&ev.lines[line])
+	d := ev.lineDrug(line)
 	if d == nil || d.class == "甲" || d.class == "乙" {
 		return nil
 	}

@@ -30,9 +30,8 @@ func checkPaymentCourse(ev *evaluation, line int, b *bound) (violation, bool) {
 	group := ev.idx.courseGroup[r.Code]
 	sameDrug := func(code string) bool { return ev.idx.courseGroup[code] == group }
 	before := 0
-	for i := range ev.history {
-		h := &ev.history[i]
-		if h.encounter && sameDrug(h.code) {
+	for _, c := range ev.historyCourse() {
+		if h := &ev.history[c.at]; h.encounter && c.group == group {
 			before += supplyDays(h.days)
 		}
 	}

@@ -39,7 +39,7 @@ func checkRepeatExam(ev *evaluation, line int) []violation {
 			continue
 		}
 		// The latest one is the result to view.
-		if earlier < 0 || h.t.After(ev.history[earlier].t) {
+		if earlier < 0 || h.after(&ev.history[earlier]) {
 			earlier = i
 		}
 	}
@@ -56,7 +56,7 @@ func checkRepeatExam(ev *evaluation, line int) []violation {
 	// concatenation does not allocate, so each text below is one
 	// allocation (this rule fires on every repeated examination).
 	var buf [32]byte
-	when := h.t.In(Shanghai).AppendFormat(buf[:0], "2006-01-02 15:04")
+	when := h.time().In(Shanghai).AppendFormat(buf[:0], "2006-01-02 15:04")
 	o := ev.req.Orders[line]
 	name := o.GetItemName()
 	if name == "" {

@@ -18,7 +18,7 @@ func checkSecondLine(ev *evaluation, line int) []violation {
 	if !isDrug(o.Kind) || o.RestrictionAttested {
 		return nil
 	}
-	d := ev.drugOf(&ev.lines[line])
+	d := ev.lineDrug(line)
 	if d == nil || !d.secondLine {
 		return nil
 	}

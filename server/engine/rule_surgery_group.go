@@ -44,7 +44,7 @@ func checkSurgeryGroup(ev *evaluation, line int, b *bound) (violation, bool) {
 		}
 		return false
 	}
-	for i := range ev.history {
+	for _, i := range ev.historyOnDay(day) {
 		if consider(&ev.history[i]) {
 			break
 		}

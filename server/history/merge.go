@@ -63,14 +63,23 @@ func NotInRequestAt(request, recorded []Entry, pos []int32, code func(string) st
 	}
 	var buf [64]secondEntry
 	x := indexBySecond(request, buf[:])
+	// A recorded entry outside the seconds the request spans is in no
+	// request entry: most of a long stay's are, and cost a comparison.
+	first, last := x[0].sec, x[len(x)-1].sec
 	n := 0
 	for _, p := range pos {
 		r := &recorded[p]
+		sec := r.Time.Unix()
+		if sec < first || sec > last {
+			pos[n] = p
+			n++
+			continue
+		}
 		c := r.ItemCode
 		if code != nil {
 			c = code(c)
 		}
-		if !x.has(request, r.Time.Unix(), c, r.EncounterID) {
+		if !x.has(request, sec, c, r.EncounterID) {
 			pos[n] = p
 			n++
 		}

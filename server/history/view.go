@@ -120,6 +120,14 @@ func (v View) Positions(keep func(code string) bool, dst []int32) []int32 {
 	}
 	start := len(dst)
 	dst = slices.Grow(dst, total)
+	if total == len(v.entries) {
+		// Every entry kept (an order's own items, as usual for a short
+		// history): the positions are all of them, with no sort.
+		for i := range total {
+			dst = append(dst, int32(i))
+		}
+		return dst
+	}
 	for _, r := range runs {
 		for _, p := range v.codes.pos[r.k][r.a:r.b] {
 			dst = append(dst, p-lo)
