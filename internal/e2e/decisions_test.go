@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -372,6 +373,10 @@ func firstDistinct(errs []string) string {
 // killLoss is what one kill under load lost.
 type killLoss struct {
 	acked, stored, lost, unacked int
+	// stall: the longest a goroutine of this test process that wanted to
+	// run waited for a core while the load ran (watchStalls): what the
+	// machine's other work imposed on the sidecar's writer at the time.
+	stall time.Duration
 	// windowMS: the age at the kill of the oldest lost decision (kill time
 	// − its id time): every acknowledged decision older than this survived.
 	windowMS int64
@@ -389,16 +394,18 @@ func killUnderLoad(t *testing.T, durability string, kills int, commitInterval ti
 	cfg := decisionConfig(t, fmt.Sprintf(`{"durability": %q, "commit_interval": %q}`, durability, commitInterval.String()), "")
 	const clients = 4
 	var (
-		losses []killLoss
-		prev   *loadResult
-		killAt time.Time
+		losses    []killLoss
+		prev      *loadResult
+		killAt    time.Time
+		prevStall time.Duration
 	)
+	stalls := watchStalls(t)
 	for round := 0; round <= kills; round++ {
 		sc := startDecisionSidecar(t, data, cfg)
 		if prev != nil {
 			patient := fmt.Sprintf("P-KILL-%s-%02d", durability, round-1)
 			stored := sc.storedFor(t, patient)
-			l := killLoss{acked: len(prev.acks), stored: len(stored), windowMS: -1, aheadMS: -1, replyMS: -1}
+			l := killLoss{acked: len(prev.acks), stored: len(stored), windowMS: -1, aheadMS: -1, replyMS: -1, stall: prevStall}
 			acked := map[string]bool{}
 			var newestStored, newestLost int64
 			for id := range stored {
@@ -434,8 +441,10 @@ func killUnderLoad(t *testing.T, durability string, kills int, commitInterval ti
 		}
 		stop := make(chan struct{})
 		wait := checkLoad(t, sc.sidecar, fmt.Sprintf("P-KILL-%s-%02d", durability, round), clients, stop)
+		stalls.take()
 		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
 		killAt = time.Now()
+		prevStall = stalls.take()
 		sc.kill()
 		res := wait()
 		close(stop)
@@ -443,6 +452,34 @@ func killUnderLoad(t *testing.T, durability string, kills int, commitInterval ti
 	}
 	return losses
 }
+
+// stallWatch measures how long a goroutine that wakes every millisecond
+// waits past its wake-up: the scheduling stall the machine imposes now.
+type stallWatch struct{ max atomic.Int64 }
+
+func watchStalls(t *testing.T) *stallWatch {
+	w := &stallWatch{}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			start := time.Now()
+			time.Sleep(time.Millisecond)
+			if over := int64(time.Since(start) - time.Millisecond); over > w.max.Load() {
+				w.max.Store(over)
+			}
+		}
+	}()
+	return w
+}
+
+// take returns the longest stall since the last take.
+func (w *stallWatch) take() time.Duration { return time.Duration(w.max.Swap(0)) }
 
 // 3. kill -9 under load, async durability: what a kill loses is bounded by
 // the group-commit interval.
@@ -460,9 +497,10 @@ func TestDecisionLogKillUnderLoadAsync(t *testing.T) {
 		bound = commitInterval + 10*time.Millisecond
 		// In CI this runs beside other packages' race-detector tests on 2
 		// cores, where a goroutine can wait tens of milliseconds for a
-		// core: each kill must stay within hardBound (a writer that waits
-		// for fsyncs, the bug this guards against, lost 100–200 ms), and at
-		// least three in four within bound.
+		// core: each kill must stay within hardBound plus the stall this
+		// process measured at the same time (a writer that waits for
+		// fsyncs, the bug this guards against, lost 100–200 ms on a quiet
+		// machine), and at least three in four within bound.
 		hardBound = commitInterval + 45*time.Millisecond
 	)
 	losses := killUnderLoad(t, "async", kills, commitInterval)
@@ -474,7 +512,7 @@ func TestDecisionLogKillUnderLoadAsync(t *testing.T) {
 		if l.lost > 0 {
 			detail = fmt.Sprintf("window %3d ms by id time, oldest lost reply %5.1f ms before the kill, newest lost %3d ms after the newest stored", l.windowMS, l.replyMS, l.aheadMS)
 		}
-		t.Logf("async kill %2d: %4d acknowledged, %4d stored, %3d lost (%s), %d stored unacknowledged", i+1, l.acked, l.stored, l.lost, detail, l.unacked)
+		t.Logf("async kill %2d: %4d acknowledged, %4d stored, %3d lost (%s), %d stored unacknowledged; scheduling stall %s", i+1, l.acked, l.stored, l.lost, detail, l.unacked, l.stall.Round(100*time.Microsecond))
 		acked += l.acked
 		lost += l.lost
 		maxLost = max(maxLost, l.lost)
@@ -491,9 +529,9 @@ func TestDecisionLogKillUnderLoadAsync(t *testing.T) {
 		if l.lost > 0 && window > bound {
 			over++
 		}
-		if l.lost > 0 && window > hardBound {
-			t.Errorf("kill %d: lost %d acknowledged decisions, the oldest decided %d ms before the kill; the commit interval %s allows at most %s even on a loaded machine",
-				i+1, l.lost, l.windowMS, commitInterval, hardBound)
+		if l.lost > 0 && window > hardBound+l.stall {
+			t.Errorf("kill %d: lost %d acknowledged decisions, the oldest decided %d ms before the kill; the commit interval %s allows at most %s even on a loaded machine (+ the %s scheduling stall measured then)",
+				i+1, l.lost, l.windowMS, commitInterval, hardBound, l.stall.Round(time.Millisecond))
 		}
 	}
 	if over*4 > len(losses) {
