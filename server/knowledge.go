@@ -1,19 +1,19 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/knowledge/importer"
 	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/knowledge/wire"
 	"github.com/rxguard/rxguard/server/engine"
 )
 
@@ -75,36 +75,15 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 }
 
 // recordChanges is what target adds or replaces (its records) and withdraws
-// (base's records) relative to base; both are sorted by class and key, as
-// a release's records are. A record target shares with base (Apply leaves
+// (base's records, by class and key) relative to base: wire.Diff's
+// operations, split. A record target shares with base (Apply leaves
 // unchanged records' values in place) compares in one step.
 func recordChanges(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
-	i, j := 0, 0
-	for i < len(base) || j < len(target) {
-		c := 0
-		switch {
-		case j == len(target):
-			c = -1
-		case i == len(base):
-			c = 1
-		default:
-			if c = strings.Compare(string(base[i].Class), string(target[j].Class)); c == 0 {
-				c = strings.Compare(base[i].Key, target[j].Key)
-			}
-		}
-		switch {
-		case c < 0:
-			withdrawn = append(withdrawn, base[i])
-			i++
-		case c > 0:
-			changed = append(changed, target[j])
-			j++
-		default:
-			if !bytes.Equal(base[i].Value, target[j].Value) {
-				changed = append(changed, target[j])
-			}
-			i++
-			j++
+	for _, op := range wire.Diff(base, target) {
+		if op.Kind == bureauv1.OpKind_OP_KIND_DELETE {
+			withdrawn = append(withdrawn, op.Record)
+		} else {
+			changed = append(changed, op.Record)
 		}
 	}
 	return changed, withdrawn

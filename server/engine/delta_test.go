@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
+	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
 // TestCompileDeltaDifferential applies chains of random changes to the demo
@@ -279,27 +281,11 @@ func mutateRestrictions(rng *rand.Rand, c *knowledge.Content, pool []string, n i
 
 // recordDiff is what a delta from base to target carries.
 func recordDiff(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
-	cmpRec := func(a, b knowledge.Record) int {
-		if c := strings.Compare(string(a.Class), string(b.Class)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Key, b.Key)
-	}
-	i, j := 0, 0
-	for i < len(base) || j < len(target) {
-		switch {
-		case j == len(target) || (i < len(base) && cmpRec(base[i], target[j]) < 0):
-			withdrawn = append(withdrawn, base[i])
-			i++
-		case i == len(base) || cmpRec(base[i], target[j]) > 0:
-			changed = append(changed, target[j])
-			j++
-		default:
-			if string(base[i].Value) != string(target[j].Value) {
-				changed = append(changed, target[j])
-			}
-			i++
-			j++
+	for _, op := range wire.Diff(base, target) {
+		if op.Kind == bureauv1.OpKind_OP_KIND_DELETE {
+			withdrawn = append(withdrawn, op.Record)
+		} else {
+			changed = append(changed, op.Record)
 		}
 	}
 	return changed, withdrawn
