@@ -59,13 +59,10 @@ type RecordedHistory interface {
 	// At returns entry i, 0 <= i < Len(); the value is the caller's to
 	// keep, and At must not allocate.
 	At(i int) HistoryEntry
-}
-
-// recordedFields is what a RecordedHistory may also implement: EventAt
-// returns the fields of entry i that every event needs (At's values),
-// in registers instead of a whole HistoryEntry copied through memory —
-// newEvaluation reads every entry, a long-stay check hundreds (issue 14).
-type recordedFields interface {
+	// EventAt returns At(i)'s fields that every event needs, in
+	// registers instead of a whole HistoryEntry copied through memory:
+	// newEvaluation reads every entry (a long-stay check hundreds), At
+	// only the one a finding quotes (issue 14).
 	EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string)
 }
 
@@ -77,6 +74,12 @@ func (h HistoryEntries) Len() int { return len(h) }
 
 // At returns entry i.
 func (h HistoryEntries) At(i int) HistoryEntry { return h[i] }
+
+// EventAt returns entry i's code, time, quantity, days and encounter.
+func (h HistoryEntries) EventAt(i int) (string, time.Time, float64, int32, string) {
+	e := &h[i]
+	return e.ItemCode, e.Time, e.Quantity, e.Days, e.EncounterID
+}
 
 // HistoryEntry is one earlier order of the patient.
 type HistoryEntry struct {
@@ -504,20 +507,11 @@ func newEvaluation(in *Input, idx *Index, phys *Physicians) *evaluation {
 			h[i].insured = true
 		}
 		h = h[len(req.History):]
-		if rf, ok := in.Recorded.(recordedFields); ok {
-			for i := range recorded {
-				code, t, quantity, days, enc := rf.EventAt(i)
-				h[i] = newEvent(code, t, quantity, days)
-				h[i].encounter = encID != "" && enc == encID
-				h[i].insured = true
-			}
-		} else {
-			for i := range recorded {
-				r := in.Recorded.At(i)
-				h[i] = newEvent(r.ItemCode, r.Time, r.Quantity, r.Days)
-				h[i].encounter = encID != "" && r.EncounterID == encID
-				h[i].insured = true
-			}
+		for i := range recorded {
+			code, t, quantity, days, enc := in.Recorded.EventAt(i)
+			h[i] = newEvent(code, t, quantity, days)
+			h[i].encounter = encID != "" && enc == encID
+			h[i].insured = true
 		}
 		ev.history = all[nLines:]
 	}
