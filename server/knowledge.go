@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	"github.com/rxguard/rxguard/internal/diskspace"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
@@ -61,7 +60,7 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 		// changed into a copy of it (engine.CompileDelta), or, for the
 		// changes it does not compile, the whole release.
 		if prev := k.Engine.Index(); prev != nil && prev.Version() == base {
-			changed, withdrawn := recordChanges(baseRecords, records)
+			changed, withdrawn := wire.Changes(baseRecords, records)
 			idx, ok, err := engine.CompileDelta(prev, m, changed, withdrawn)
 			if err != nil {
 				return nil, fmt.Errorf("compile release %s from %s: %w", m.Version, base, err)
@@ -72,21 +71,6 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 		}
 		return compileRecords(m, records)
 	})
-}
-
-// recordChanges is what target adds or replaces (its records) and withdraws
-// (base's records, by class and key) relative to base: wire.Diff's
-// operations, split. A record target shares with base (Apply leaves
-// unchanged records' values in place) compares in one step.
-func recordChanges(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
-	for _, op := range wire.Diff(base, target) {
-		if op.Kind == bureauv1.OpKind_OP_KIND_DELETE {
-			withdrawn = append(withdrawn, op.Record)
-		} else {
-			changed = append(changed, op.Record)
-		}
-	}
-	return changed, withdrawn
 }
 
 // activateStored is ActivateRelease of a release just stored from records:

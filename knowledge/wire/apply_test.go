@@ -82,3 +82,22 @@ func TestApplyOpsInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// Changes splits Diff: what target adds or replaces, with its values, and
+// what it withdraws from base; an unchanged record is in neither.
+func TestChanges(t *testing.T) {
+	base := records(6, "a")
+	target := slices.Clone(base[1:]) // base[0] withdrawn
+	target[1] = knowledge.Record{Class: target[1].Class, Key: target[1].Key, Value: []byte(`{"changed":true}`)}
+	target = append(target, knowledge.Record{Class: "zz", Key: "new", Value: []byte(`{}`)})
+	changed, withdrawn := Changes(base, target)
+	if len(withdrawn) != 1 || withdrawn[0].Class != base[0].Class || withdrawn[0].Key != base[0].Key {
+		t.Errorf("withdrawn %v, want %s %q", withdrawn, base[0].Class, base[0].Key)
+	}
+	if len(changed) != 2 || changed[0].Key != target[1].Key || string(changed[0].Value) != `{"changed":true}` || changed[1].Key != "new" {
+		t.Errorf("changed %v, want the replaced %q and the added \"new\"", changed, target[1].Key)
+	}
+	if c, w := Changes(base, base); len(c)+len(w) != 0 {
+		t.Errorf("no change: %v %v", c, w)
+	}
+}

@@ -144,6 +144,19 @@ func Diff(base, target []knowledge.Record) []Op {
 	return ops
 }
 
+// Changes is Diff split: the records target adds or replaces (its
+// records) and the ones it withdraws (base's, by class and key).
+func Changes(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
+	for _, op := range Diff(base, target) {
+		if op.Kind == bureauv1.OpKind_OP_KIND_DELETE {
+			withdrawn = append(withdrawn, op.Record)
+		} else {
+			changed = append(changed, op.Record)
+		}
+	}
+	return changed, withdrawn
+}
+
 // Release is a release stream's content: header and operations.
 type Release struct {
 	Manifest knowledge.Manifest

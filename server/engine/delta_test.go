@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
@@ -57,7 +56,7 @@ func TestCompileDeltaDifferential(t *testing.T) {
 			c = mutateRestrictions(rng, c, pool, 1+rng.IntN(80))
 			m := knowledge.Manifest{Version: fmt.Sprintf("delta-%d-%d", chain, step)}
 			next := withRestrictions(t, others, c.Restrictions)
-			changed, withdrawn := recordDiff(prevRecords, next)
+			changed, withdrawn := wire.Changes(prevRecords, next)
 			inc, ok, err := CompileDelta(idx, m, changed, withdrawn)
 			if err != nil || !ok {
 				t.Fatalf("chain %d step %d: CompileDelta ok=%v err=%v", chain, step, ok, err)
@@ -277,18 +276,6 @@ func mutateRestrictions(rng *rand.Rand, c *knowledge.Content, pool []string, n i
 	}
 	out.Restrictions = rs
 	return &out
-}
-
-// recordDiff is what a delta from base to target carries.
-func recordDiff(base, target []knowledge.Record) (changed, withdrawn []knowledge.Record) {
-	for _, op := range wire.Diff(base, target) {
-		if op.Kind == bureauv1.OpKind_OP_KIND_DELETE {
-			withdrawn = append(withdrawn, op.Record)
-		} else {
-			changed = append(changed, op.Record)
-		}
-	}
-	return changed, withdrawn
 }
 
 func touchedCodes(changed, withdrawn []knowledge.Record, rng *rand.Rand, pool []string) []string {
