@@ -68,29 +68,8 @@ func TestInstallDeltaServesOverlayAfterRestart(t *testing.T) {
 	}
 	st := open()
 	eng, _ := engine.New(engine.Config{})
-	m1, err := EnsureActive(ctx, st, eng, quietLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := st.Records(ctx, m1.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Withdraw 100 restrictions: the index must lose their bindings.
-	var recs []knowledge.Record
-	dropped := 0
-	for _, r := range base {
-		if r.Class == knowledge.ClassRestriction && dropped < 100 {
-			dropped++
-			continue
-		}
-		recs = append(recs, r)
-	}
-	m2 := knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
-	k := Knowledge{Store: st, Engine: eng}
-	if err := k.InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
-		t.Fatal(err)
-	}
+	m1, m2 := installWithdrawing(t, st, eng, knowledge.ClassRestriction, 100)
 	if v := eng.Index().Version(); v != m2.Version {
 		t.Fatalf("engine serves %s, want %s", v, m2.Version)
 	}
@@ -147,28 +126,7 @@ func TestInstallDeltaCompilesIntoTheActiveIndex(t *testing.T) {
 			}
 			defer st.Close()
 			eng, _ := engine.New(engine.Config{})
-			m1, err := EnsureActive(ctx, st, eng, quietLog)
-			if err != nil {
-				t.Fatal(err)
-			}
-			base, err := st.Records(ctx, m1.Version)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var recs []knowledge.Record
-			dropped := 0
-			for _, r := range base {
-				if r.Class == tc.class && dropped < 50 {
-					dropped++
-					continue
-				}
-				recs = append(recs, r)
-			}
-			m2 := knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
-			k := Knowledge{Store: st, Engine: eng}
-			if err := k.InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
-				t.Fatal(err)
-			}
+			m1, m2 := installWithdrawing(t, st, eng, tc.class, 50)
 			got := eng.Index()
 			if from := got.CompiledFrom(); (from == m1.Version) != tc.incremental {
 				t.Errorf("compiled from %q; want incremental=%v", from, tc.incremental)
@@ -183,4 +141,34 @@ func TestInstallDeltaCompilesIntoTheActiveIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// installWithdrawing activates the demo release in st and eng, then
+// installs through Knowledge.InstallDelta a delta withdrawing its first n
+// records of class; it returns both manifests.
+func installWithdrawing(t *testing.T, st *store.Store, eng *engine.Engine, class knowledge.Class, n int) (m1, m2 knowledge.Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	m1, err := EnsureActive(ctx, st, eng, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := st.Records(ctx, m1.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []knowledge.Record
+	dropped := 0
+	for _, r := range base {
+		if r.Class == class && dropped < n {
+			dropped++
+			continue
+		}
+		recs = append(recs, r)
+	}
+	m2 = knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
+	if err := (Knowledge{Store: st, Engine: eng}).InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
+		t.Fatal(err)
+	}
+	return m1, m2
 }
