@@ -96,11 +96,11 @@ func (db *deltaBench) nextDelta(tb testing.TB, ops int) *wire.Release {
 // against the active release, store it, switch.
 func (db *deltaBench) apply(tb testing.TB, rel *wire.Release) {
 	ctx := context.Background()
-	p, err := bureausync.PrepareRelease(ctx, db.st, rel, db.trusted)
+	d, err := bureausync.PrepareDelta(ctx, db.st, rel, db.trusted)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := db.k.InstallDelta(ctx, p.Manifest, p.Base, p.BaseRecords, p.Records); err != nil {
+	if err := db.k.InstallDelta(ctx, rel.Manifest, d); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/knowledge/importer"
 	"github.com/rxguard/rxguard/knowledge/store"
-	"github.com/rxguard/rxguard/knowledge/wire"
 	"github.com/rxguard/rxguard/server/engine"
 )
 
@@ -49,27 +48,28 @@ func (k Knowledge) InstallRelease(ctx context.Context, m knowledge.Manifest, rec
 	return k.activateStored(ctx, m, records)
 }
 
-// InstallDelta is InstallRelease for a delta applied to base, whose records
-// were baseRecords: the store keeps only the difference (store.PutDelta).
-func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
-	if err := k.Store.PutDelta(ctx, m, base, baseRecords, records); err != nil {
-		return fmt.Errorf("store release %s as changes to %s: %w", m.Version, base, err)
+// InstallDelta is InstallRelease for a delta: the store applies d to its
+// base as it reads it and keeps only the difference (store.ApplyDelta), and
+// the engine compiles the changes into the active index when that is the
+// base's (engine.CompileDelta) — neither release's records are held in
+// memory. A delta the engine does not compile that way (it changes other
+// classes) is compiled whole from the stored release.
+func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, d store.Delta) error {
+	applied, err := k.Store.ApplyDelta(ctx, m, d)
+	if err != nil {
+		return fmt.Errorf("store release %s as changes to %s: %w", m.Version, d.Base, err)
 	}
-	return k.activateStoredWith(ctx, m, records, func(m knowledge.Manifest) (*engine.Index, error) {
-		// The active index is the base's: compile only what the delta
-		// changed into a copy of it (engine.CompileDelta), or, for the
-		// changes it does not compile, the whole release.
-		if prev := k.Engine.Index(); prev != nil && prev.Version() == base {
-			changed, withdrawn := wire.Changes(baseRecords, records)
-			idx, ok, err := engine.CompileDelta(prev, m, changed, withdrawn)
+	return k.activateStoredWith(ctx, m, func(m knowledge.Manifest) (*engine.Index, error) {
+		if prev := k.Engine.Index(); prev != nil && prev.Version() == d.Base {
+			idx, ok, err := engine.CompileDelta(prev, m, applied.Changed, applied.Withdrawn)
 			if err != nil {
-				return nil, fmt.Errorf("compile release %s from %s: %w", m.Version, base, err)
+				return nil, fmt.Errorf("compile release %s from %s: %w", m.Version, d.Base, err)
 			}
 			if ok {
 				return idx, nil
 			}
 		}
-		return compileRecords(m, records)
+		return compileVersion(ctx, k.Store, m.Version)
 	})
 }
 
@@ -81,13 +81,16 @@ func (k Knowledge) InstallDelta(ctx context.Context, m knowledge.Manifest, base 
 // time; Activate still verifies what is stored unless the store itself has
 // just proven it (an overlay's merged stream).
 func (k Knowledge) activateStored(ctx context.Context, put knowledge.Manifest, records []knowledge.Record) error {
-	return k.activateStoredWith(ctx, put, records, func(m knowledge.Manifest) (*engine.Index, error) {
+	if put.RecordCount != len(records) {
+		return fmt.Errorf("release %s: %d records installed, its manifest says %d", put.Version, len(records), put.RecordCount)
+	}
+	return k.activateStoredWith(ctx, put, func(m knowledge.Manifest) (*engine.Index, error) {
 		return compileRecords(m, records)
 	})
 }
 
 // activateStoredWith is activateStored with the compile step given.
-func (k Knowledge) activateStoredWith(ctx context.Context, put knowledge.Manifest, records []knowledge.Record, compile func(knowledge.Manifest) (*engine.Index, error)) error {
+func (k Knowledge) activateStoredWith(ctx context.Context, put knowledge.Manifest, compile func(knowledge.Manifest) (*engine.Index, error)) error {
 	version := put.Version
 	// The stored manifest, not the caller's: a version stored before with
 	// the same content keeps its manifest (PutRelease's no-op).
@@ -95,7 +98,7 @@ func (k Knowledge) activateStoredWith(ctx context.Context, put knowledge.Manifes
 	if err != nil {
 		return fmt.Errorf("read manifest of release %s: %w", version, err)
 	}
-	if m.ContentSHA256 != put.ContentSHA256 || m.RecordCount != len(records) {
+	if m.ContentSHA256 != put.ContentSHA256 || m.RecordCount != put.RecordCount {
 		// A successful put rules this out (same version, same content);
 		// compiling would serve content the store does not hold.
 		return fmt.Errorf("release %s: stored content_sha256 %s, installed %s; install it again", version, m.ContentSHA256, put.ContentSHA256)

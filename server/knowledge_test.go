@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/bureausync"
 	"github.com/rxguard/rxguard/knowledge/store"
+	"github.com/rxguard/rxguard/knowledge/wire"
 	"github.com/rxguard/rxguard/server/engine"
 )
 
@@ -167,7 +169,8 @@ func installWithdrawing(t *testing.T, st *store.Store, eng *engine.Engine, class
 		recs = append(recs, r)
 	}
 	m2 = knowledge.NewManifest("delta-1", m1.Version, m1.Created.Add(time.Hour), recs)
-	if err := (Knowledge{Store: st, Engine: eng}).InstallDelta(ctx, m2, m1.Version, base, recs); err != nil {
+	d := store.Delta{Base: m1.Version, BaseSHA256: m1.ContentSHA256, Changes: bureausync.Changes(wire.Diff(base, recs))}
+	if err := (Knowledge{Store: st, Engine: eng}).InstallDelta(ctx, m2, d); err != nil {
 		t.Fatal(err)
 	}
 	return m1, m2

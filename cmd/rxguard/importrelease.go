@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/bureausync"
 	"github.com/rxguard/rxguard/knowledge/store"
@@ -66,23 +68,41 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 		return err
 	}
 	defer st.Close()
-	p, err := bureausync.PrepareRelease(ctx, st, rel, keys)
-	m := p.Manifest
-	if err == nil {
-		err = bureausync.CheckCreated(m, time.Now(), cmp.Or(skew, bureausync.DefaultMaxClockSkew))
-	}
-	if err != nil {
+	m := rel.Manifest
+	rejected := func(err error) error {
 		return fmt.Errorf("release file %s rejected, nothing written: %w", fs.Arg(0), err)
 	}
-	// A delta is stored as changes to the release it was applied to (an
-	// overlay, knowledge/store doc), as the sidecar's sync does.
-	if p.Base != "" {
-		err = st.PutDelta(ctx, m, p.Base, p.BaseRecords, p.Records)
-	} else {
-		err = st.PutRelease(ctx, m, p.Records)
+	checkDate := func() error {
+		return bureausync.CheckCreated(m, time.Now(), cmp.Or(skew, bureausync.DefaultMaxClockSkew))
 	}
-	if err != nil {
-		return err
+	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+		// A delta is applied to the release it is against and stored as
+		// changes to it (an overlay, knowledge/store doc), as the
+		// sidecar's sync does; the store proves the result as it applies it.
+		d, err := bureausync.PrepareDelta(ctx, st, rel, keys)
+		if err == nil {
+			err = checkDate()
+		}
+		if err != nil {
+			return rejected(err)
+		}
+		if _, err := st.ApplyDelta(ctx, m, d); err != nil {
+			if errors.Is(err, store.ErrDeltaBase) || errors.Is(err, store.ErrInvalidRelease) {
+				return rejected(err)
+			}
+			return err
+		}
+	} else {
+		_, records, err := bureausync.Prepare(ctx, st, rel, keys)
+		if err == nil {
+			err = checkDate()
+		}
+		if err != nil {
+			return rejected(err)
+		}
+		if err := st.PutRelease(ctx, m, records); err != nil {
+			return err
+		}
 	}
 	kind := "full"
 	if rel.BaseVersion != "" {

@@ -61,13 +61,14 @@ type Target interface {
 	SetPhysicianFeed(events []knowledge.PhysicianEvent)
 }
 
-// DeltaTarget is a Target that can store a delta as changes to the release
-// it was applied to (store.PutDelta) instead of whole. The client hands a
-// delta to InstallDelta when its target has it, with the base's proven
-// records it applied the delta to.
+// DeltaTarget is a Target that applies a delta to the release it is
+// against in the store (store.ApplyDelta), which proves the result against
+// m as it applies it, instead of being handed all of the result's records.
+// The client hands a delta to InstallDelta when its target has it, with
+// its signature checked and its base the store's active release.
 type DeltaTarget interface {
 	Target
-	InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error
+	InstallDelta(ctx context.Context, m knowledge.Manifest, d store.Delta) error
 }
 
 // Options configures a Client.
@@ -378,15 +379,27 @@ func (c *Client) syncRelease(ctx context.Context) error {
 	if rel.Manifest.Version != lm.Version || rel.Manifest.ContentSHA256 != lm.ContentSHA256 || !rel.Manifest.Created.Equal(lm.Created) {
 		return fmt.Errorf("bureau %s sent release %s when %s was asked for", c.addr, rel.Manifest.Version, lm.Version)
 	}
-	p, err := PrepareRelease(ctx, c.st, rel, c.opts.Trusted)
-	if err != nil {
-		return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
-	}
-	m := p.Manifest
-	if dt, ok := c.target.(DeltaTarget); ok && p.Base != "" {
-		err = dt.InstallDelta(ctx, m, p.Base, p.BaseRecords, p.Records)
+	m := rel.Manifest
+	if dt, ok := c.target.(DeltaTarget); ok && rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+		var d store.Delta
+		if d, err = PrepareDelta(ctx, c.st, rel, c.opts.Trusted); err != nil {
+			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
+		}
+		// The store proves the content as it applies the delta: what it
+		// refuses is refused as Prepare refuses it, with nothing written.
+		err = dt.InstallDelta(ctx, m, d)
+		switch {
+		case errors.Is(err, store.ErrInvalidRelease):
+			return fmt.Errorf("release %s from %s rejected, nothing written: %w: %w", lm.Version, c.addr, wire.ErrContent, err)
+		case errors.Is(err, store.ErrDeltaBase):
+			return fmt.Errorf("release %s from %s rejected, nothing written: %w: %w", lm.Version, c.addr, wire.ErrBase, err)
+		}
 	} else {
-		err = c.target.InstallRelease(ctx, m, p.Records)
+		var records []knowledge.Record
+		if _, records, err = Prepare(ctx, c.st, rel, c.opts.Trusted); err != nil {
+			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
+		}
+		err = c.target.InstallRelease(ctx, m, records)
 	}
 	if err != nil {
 		return fmt.Errorf("install release %s: %w", m.Version, err)
@@ -415,33 +428,13 @@ func (c *Client) setBehind(n int) {
 
 // Prepare turns a received release into the records it describes and
 // proves them (signature against trusted, content hash, counts) without
-// writing anything. A delta applies to the store's active release only.
+// writing anything. A delta applies to the store's active release only,
+// whose records it reads; PrepareDelta proves a delta without them.
 func Prepare(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (knowledge.Manifest, []knowledge.Record, error) {
-	p, err := PrepareRelease(ctx, st, rel, trusted)
-	return p.Manifest, p.Records, err
-}
-
-// Prepared is a received release proven and turned into its records.
-type Prepared struct {
-	Manifest knowledge.Manifest
-	Records  []knowledge.Record
-	// Base is, for a delta, the active release it was applied to, and
-	// BaseRecords that release's records as the store proved them: what
-	// store.PutDelta needs to store the delta as changes to its base.
-	// BaseRecords is the slice store.Records returned, unmodified: handed
-	// to PutDelta as it is, the store does not read the base again.
-	Base        string
-	BaseRecords []knowledge.Record
-}
-
-// PrepareRelease is Prepare, also handing back a delta's base and its
-// records.
-func PrepareRelease(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (Prepared, error) {
-	fail := func(err error) (Prepared, error) { return Prepared{Manifest: rel.Manifest}, err }
 	// The signature first: an unsigned or foreign release costs nothing
 	// more to reject.
 	if err := knowledge.VerifyManifest(rel.Manifest, trusted); err != nil {
-		return fail(err)
+		return rel.Manifest, nil, err
 	}
 	var (
 		base           []knowledge.Record
@@ -450,28 +443,72 @@ func PrepareRelease(ctx context.Context, st *store.Store, rel *wire.Release, tru
 	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
 		active, ok, err := st.Active(ctx)
 		if err != nil {
-			return fail(err)
+			return rel.Manifest, nil, err
 		}
 		if !ok {
-			return fail(fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
-				wire.ErrBase, rel.Manifest.Version, rel.BaseVersion))
+			return rel.Manifest, nil, fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
+				wire.ErrBase, rel.Manifest.Version, rel.BaseVersion)
 		}
 		baseV, baseSHA = active.Version, active.ContentSHA256
 		if rel.BaseVersion == baseV && rel.BaseSHA256 == baseSHA {
 			if base, err = st.Records(ctx, baseV); err != nil {
-				return fail(err)
+				return rel.Manifest, nil, err
 			}
 		}
 	}
 	records, err := rel.Apply(baseV, baseSHA, base)
 	if err != nil {
-		return fail(err)
+		return rel.Manifest, nil, err
 	}
-	p := Prepared{Manifest: rel.Manifest, Records: records}
-	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
-		p.Base, p.BaseRecords = baseV, base
+	return rel.Manifest, records, nil
+}
+
+// PrepareDelta proves what a delta's content does not need for it: its
+// signature against trusted, and that it is against the store's active
+// release. It returns the delta's operations as the store applies them
+// (store.ApplyDelta), which proves the result against the manifest.
+func PrepareDelta(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (store.Delta, error) {
+	if err := knowledge.VerifyManifest(rel.Manifest, trusted); err != nil {
+		return store.Delta{}, err
 	}
-	return p, nil
+	if rel.Kind != bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+		return store.Delta{}, fmt.Errorf("%w: release %s is not a delta", wire.ErrMalformed, rel.Manifest.Version)
+	}
+	active, ok, err := st.Active(ctx)
+	if err != nil {
+		return store.Delta{}, err
+	}
+	if !ok {
+		return store.Delta{}, fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
+			wire.ErrBase, rel.Manifest.Version, rel.BaseVersion)
+	}
+	if rel.BaseVersion != active.Version || rel.BaseSHA256 != active.ContentSHA256 {
+		return store.Delta{}, fmt.Errorf("%w: release %s is a delta against %s (sha256 %.12s…), but the active release here is %s (sha256 %.12s…); fetch the full release or the delta against %s",
+			wire.ErrBase, rel.Manifest.Version, rel.BaseVersion, rel.BaseSHA256, active.Version, active.ContentSHA256, active.Version)
+	}
+	ops, err := rel.SortedOps()
+	if err != nil {
+		return store.Delta{}, err
+	}
+	return store.Delta{Base: active.Version, BaseSHA256: active.ContentSHA256, Changes: Changes(ops)}, nil
+}
+
+// Changes is a delta's operations as the store's changes.
+func Changes(ops []wire.Op) []store.Change {
+	out := make([]store.Change, len(ops))
+	for i, op := range ops {
+		kind := store.ChangeKind(0) // refused by the store
+		switch op.Kind {
+		case bureauv1.OpKind_OP_KIND_ADD:
+			kind = store.ChangeAdd
+		case bureauv1.OpKind_OP_KIND_REPLACE:
+			kind = store.ChangeReplace
+		case bureauv1.OpKind_OP_KIND_DELETE:
+			kind = store.ChangeDelete
+		}
+		out[i] = store.Change{Kind: kind, Record: op.Record}
+	}
+	return out
 }
 
 // feedPage bounds one ListPhysicianEvents call.

@@ -92,8 +92,8 @@ type storeTarget struct {
 	deltas   int // of installs, those handed to InstallDelta
 }
 
-func (t *storeTarget) InstallDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
-	if err := t.st.PutDelta(ctx, m, base, baseRecords, records); err != nil {
+func (t *storeTarget) InstallDelta(ctx context.Context, m knowledge.Manifest, d store.Delta) error {
+	if _, err := t.st.ApplyDelta(ctx, m, d); err != nil {
 		return err
 	}
 	t.installs++

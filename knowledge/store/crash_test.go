@@ -65,7 +65,8 @@ func TestCrashHelper(t *testing.T) {
 			fail("records of %s: %v", active.Version, err)
 		}
 		m, recs = makeDeltaRelease(version, active.Version, base)
-		put = func() error { return s.PutDelta(ctx, m, active.Version, base, recs) }
+		d := deltaOf(ctx, s, active.Version, base, recs)
+		put = func() error { _, err := s.ApplyDelta(ctx, m, d); return err }
 	}
 
 	// os.Stdout is unbuffered: each line reaches the parent when printed.

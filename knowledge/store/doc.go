@@ -69,64 +69,52 @@
 //
 // # Overlays
 //
-// PutDelta stores a release that differs little from a full release in the
-// store as an overlay: under ovl/ only the records it adds or changes and
-// a tombstone for each it removes, and in rel/<v>/base the full release
-// they apply to, with that release's content hash (so a base removed and
-// put again with other content cannot change the overlay's meaning). The
-// manifest is the bureau's, unchanged. Every read of an overlay — Records,
-// Verify, Activate's proof, Open's — merges the base's records with the
-// entries in (class, key) order as it streams and proves the merged
-// stream against the manifest exactly as for a full release; a damaged
-// byte in either is ErrCorrupt.
+// ApplyDelta stores a release given as changes to a release in the store
+// (a delta) as an overlay: under ovl/ only the records it adds or changes
+// and a tombstone for each it removes, and in rel/<v>/base the full
+// release they apply to, with that release's content hash (so a base
+// removed and put again with other content cannot change the overlay's
+// meaning). The manifest is the bureau's, unchanged. Every read of an
+// overlay — Records, Verify, Activate's proof, Open's — merges the base's
+// records with the entries in (class, key) order as it streams and proves
+// the merged stream against the manifest exactly as for a full release; a
+// damaged byte in either is ErrCorrupt.
 //
 // Chains are one level deep: an overlay's base is always a full release.
 // A delta on an overlay is stored as an overlay on the same full release
-// with the combined difference (every key either changed, with its value
-// in the new release or a tombstone). When that difference exceeds a
-// quarter of the release's records, the release is written whole instead
-// (it then becomes the base of the deltas after it).
+// with the combined difference (the base's entries, with every key the
+// delta changes set to its new value or removed). When that difference
+// exceeds a quarter of the release's records, the release is written
+// whole instead (it then becomes the base of the deltas after it).
 //
-// An overlay is written with the same protocol as a full release: marker,
-// entries, the merged stream read back and proven, then manifest and base
-// reference with the marker's deletion in one transaction. The Activate
-// that follows in the same process does not prove that overlay a second
-// time (the proof is remembered by the manifest's commit version and used
+// The base is read once per delta and neither release is held in memory:
+// ApplyDelta streams the base's records from Badger (merged with its own
+// entries if it is an overlay), applies the changes as they pass and
+// hashes the result against the manifest before anything is written. The
+// base is not hashed on its own — a damaged record the delta keeps makes
+// the result miss the manifest, and only then is the base proven, to tell
+// a damaged base (ErrCorrupt) from a delta that does not make its
+// manifest (ErrInvalidRelease). The overlay is then written with the same
+// protocol as a full release: marker, entries, the entries read back and
+// compared with what was written, then manifest and base reference with
+// the marker's deletion in one transaction. What is stored is therefore
+// the base just read merged with the entries proven, and the Activate that
+// follows in the same process does not prove that overlay a second time
+// (the proof is remembered by the manifest's commit version and used
 // once); every other Activate proves.
 //
-// The base is read once per delta. A delta is prepared from the base's
-// records as Records returned them, which read the base from Badger and
-// proved it against its manifest; Records leaves a receipt for exactly
-// that slice (a weak pointer to its first element and its length, the
-// release and its manifest's commit version and hash). When PutDelta is
-// handed that slice as its base records and the base's manifest is still
-// the one stored at that commit version — a complete release is
-// immutable, and one removed and put again has a new commit version — the
-// write proves what is stored without reading the base again: the
-// overlay's own entries are read back and compared with what was
-// written, and the base records in memory merged with those entries must
-// be the release's records and hash to its manifest. An overlay on an
-// overlay relies on the same receipt: its base's base cannot be removed
-// while its base is kept. Any other base records (a copy, a read since
-// replaced by another, a base stored again) are proven as before, by
-// merging the base read from Badger with the entries.
-//
-// What that path does not see is a base record damaged on disk between
-// the Records that proved it and the write (nor does the Activate after
-// it, which relies on the write's proof): the next Verify or Records of
-// the overlay or its base finds it, and at the latest the next Open's
-// proof, which then refuses to serve as for any damaged base below
-// (TestBaseDamagedAfterReadIsCaught). The same holds for base records a
-// caller modified after Records returned them, against PutDelta's
-// contract: the slice is identified, its contents are not hashed again. A full release stays the base while
-// any overlay on it is kept: garbage collection keeps it beside the
-// KeepReleases (an overlay costs its base), removes overlays before bases,
-// and DeleteRelease refuses to remove a base an overlay needs. Because the
-// active overlay and its base — often meta/previous — share the base's
-// records, a damaged base record makes both unusable: Open then refuses
-// with the operator's instructions, as when the active and previous
-// releases are both damaged (a damaged overlay entry falls back to the
-// previous release as before).
+// What that does not see is a damaged base record the delta replaces (it
+// does not reach the new release) or a base record damaged on disk after
+// the read: the next Verify or Records of the base, or of an overlay that
+// keeps the record, finds it, and at the latest the next Open's proof. A
+// full release stays the base while any overlay on it is kept: garbage
+// collection keeps it beside the KeepReleases (an overlay costs its base),
+// removes overlays before bases, and DeleteRelease refuses to remove a
+// base an overlay needs. Because the active overlay and its base — often
+// meta/previous — share the base's records, a damaged base record makes
+// both unusable: Open then refuses with the operator's instructions, as
+// when the active and previous releases are both damaged (a damaged
+// overlay entry falls back to the previous release as before).
 //
 // # Retention
 //

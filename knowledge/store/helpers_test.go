@@ -16,7 +16,9 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	bureauv1 "github.com/rxguard/rxguard/gen/rxguard/bureau/v1"
 	"github.com/rxguard/rxguard/knowledge"
+	"github.com/rxguard/rxguard/knowledge/wire"
 )
 
 var testClasses = []knowledge.Class{
@@ -238,4 +240,29 @@ func sortRecords(recs []knowledge.Record) {
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
+}
+
+// putDelta stores records as the delta on base (whose records the caller
+// says are baseRecords) that wire.Diff makes of them, through ApplyDelta:
+// what a bureau sends for them.
+func putDelta(ctx context.Context, s *Store, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
+	_, err := s.ApplyDelta(ctx, m, deltaOf(ctx, s, base, baseRecords, records))
+	return err
+}
+
+// deltaOf is the Delta putDelta applies: against base's content in s
+// (none without s).
+func deltaOf(ctx context.Context, s *Store, base string, baseRecords, records []knowledge.Record) Delta {
+	d := Delta{Base: base}
+	if s != nil {
+		if bm, err := s.Manifest(ctx, base); err == nil {
+			d.BaseSHA256 = bm.ContentSHA256
+		}
+	}
+	for _, op := range wire.Diff(baseRecords, records) {
+		kind := map[bureauv1.OpKind]ChangeKind{bureauv1.OpKind_OP_KIND_ADD: ChangeAdd,
+			bureauv1.OpKind_OP_KIND_REPLACE: ChangeReplace, bureauv1.OpKind_OP_KIND_DELETE: ChangeDelete}[op.Kind]
+		d.Changes = append(d.Changes, Change{Kind: kind, Record: op.Record})
+	}
+	return d
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -90,95 +89,10 @@ func compareCK(ac knowledge.Class, ak string, bc knowledge.Class, bk string) int
 	return strings.Compare(ak, bk)
 }
 
-// diffRecords returns what turns base into records: records added or
-// changed, and removals. Both must be sorted by (class, key) and unique;
-// records has been checked, base is checked here.
-func diffRecords(base, records []knowledge.Record) ([]ovlEntry, error) {
-	var out []ovlEntry
-	i, j := 0, 0
-	for i < len(base) || j < len(records) {
-		if i > 0 && i < len(base) && compareCK(base[i-1].Class, base[i-1].Key, base[i].Class, base[i].Key) >= 0 {
-			return nil, fmt.Errorf("%w: base records not sorted and unique at index %d (%s %q)", ErrInvalidRelease, i, base[i].Class, base[i].Key)
-		}
-		var c int
-		switch {
-		case i == len(base):
-			c = 1
-		case j == len(records):
-			c = -1
-		default:
-			c = compareCK(base[i].Class, base[i].Key, records[j].Class, records[j].Key)
-		}
-		switch {
-		case c < 0:
-			out = append(out, ovlEntry{class: base[i].Class, key: base[i].Key, del: true})
-			i++
-		case c > 0:
-			out = append(out, ovlEntry{class: records[j].Class, key: records[j].Key, value: records[j].Value})
-			j++
-		default:
-			if !bytes.Equal(base[i].Value, records[j].Value) {
-				out = append(out, ovlEntry{class: records[j].Class, key: records[j].Key, value: records[j].Value})
-			}
-			i++
-			j++
-		}
-	}
-	return out, nil
-}
-
-// composeOverlay is the overlay of records on the full base that prior (an
-// overlay on that base) was written against, given diff (records against
-// prior's whole release): every key either touched is set to its value in
-// records, or removed if records lacks it. A key outside both has prior's
-// value, which is the base's, which is records'. A removal of a key the
-// base never had (added by prior, removed now) is kept: merging skips it.
-func composeOverlay(prior, diff []ovlEntry, records []knowledge.Record) []ovlEntry {
-	out := make([]ovlEntry, 0, len(prior)+len(diff))
-	i, j, r := 0, 0, 0
-	for i < len(prior) || j < len(diff) {
-		var e *ovlEntry
-		switch {
-		case i == len(prior):
-			e = &diff[j]
-			j++
-		case j == len(diff):
-			e = &prior[i]
-			i++
-		default:
-			switch c := compareCK(prior[i].class, prior[i].key, diff[j].class, diff[j].key); {
-			case c < 0:
-				e = &prior[i]
-				i++
-			case c > 0:
-				e = &diff[j]
-				j++
-			default:
-				e = &diff[j]
-				i++
-				j++
-			}
-		}
-		for r < len(records) && compareCK(records[r].Class, records[r].Key, e.class, e.key) < 0 {
-			r++
-		}
-		if r < len(records) && records[r].Class == e.class && records[r].Key == e.key {
-			out = append(out, ovlEntry{class: e.class, key: e.key, value: records[r].Value})
-		} else {
-			out = append(out, ovlEntry{class: e.class, key: e.key, del: true})
-		}
-	}
-	return out
-}
-
-// overlayPlan is what PutDelta writes for an overlay.
+// overlayPlan is what ApplyDelta writes for an overlay.
 type overlayPlan struct {
 	base    baseRef
 	entries []ovlEntry
-	// from is the release the caller's base records are of: base itself,
-	// or an overlay on it whose combined difference entries is.
-	from        string
-	fromRecords []knowledge.Record
 }
 
 func (p *overlayPlan) diskBytes() uint64 {
@@ -188,52 +102,6 @@ func (p *overlayPlan) diskBytes() uint64 {
 		n += uint64(len(ovlPrefix)+maxVersionLen/4+len(e.class)+len(e.key)+len(e.value)) + 65
 	}
 	return 2 * n
-}
-
-// planOverlay decides how to store records (already checked against their
-// manifest) given the records of base: as an overlay on base if base is a
-// full release, on base's own base if base is an overlay (the combined
-// difference: chains never grow beyond one level), or — nil — as a full
-// release if the difference is too large. The caller has pinned base.
-func (s *Store) planOverlay(ctx context.Context, base string, baseRecords, records []knowledge.Record) (*overlayPlan, string, error) {
-	var (
-		bm     knowledge.Manifest
-		ref    baseRef
-		isOvl  bool
-		prior  []ovlEntry
-		reason string
-	)
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		if bm, _, err = s.loadManifest(txn, base); err != nil {
-			return err
-		}
-		if ref, isOvl, err = s.loadBaseRef(txn, base); err != nil || !isOvl {
-			return err
-		}
-		prior, err = s.readOverlay(ctx, txn, base, false)
-		return err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("read base release %q: %w", base, err)
-	}
-	if len(baseRecords) != bm.RecordCount {
-		return nil, "", fmt.Errorf("%w: %d base records given for %q, its manifest has %d", ErrInvalidRelease, len(baseRecords), base, bm.RecordCount)
-	}
-	diff, err := diffRecords(baseRecords, records)
-	if err != nil {
-		return nil, "", err
-	}
-	plan := &overlayPlan{base: baseRef{version: base, sha: bm.ContentSHA256}, entries: diff}
-	if isOvl {
-		plan = &overlayPlan{base: ref, entries: composeOverlay(prior, diff, records)}
-	}
-	plan.from, plan.fromRecords = base, baseRecords
-	if len(plan.entries)*overlayMaxShare > len(records) {
-		reason = fmt.Sprintf("%d changes against %s is more than 1/%d of %d records", len(plan.entries), plan.base.version, overlayMaxShare, len(records))
-		return nil, reason, nil
-	}
-	return plan, "", nil
 }
 
 // readOverlay reads v's overlay entries in key order; values only with
@@ -281,28 +149,18 @@ func (s *Store) readOverlay(ctx context.Context, txn *badger.Txn, v string, with
 	return out, nil
 }
 
-// writeOverlay is writeRelease for an overlay: marker; the entries; the
-// merged stream proven against m and compared with records; manifest and
-// base reference with the marker's deletion in one transaction. The proof
-// is remembered for the Activate that follows (provenWrite).
-//
-// The comparison is what proves records themselves (put does not hash
-// them): read back equal to records and hashing to m, records are m.
-func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *overlayPlan, records []knowledge.Record) error {
-	v := m.Version
-	if err := s.writeMarker(v); err != nil {
-		return err
-	}
+// putEntries writes overlay entries of v.
+func (s *Store) putEntries(ctx context.Context, v string, entries []ovlEntry) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	prefix := overlayPrefix(v)
-	for i := range plan.entries {
+	for i := range entries {
 		if i%ctxEvery == 0 {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(plan.entries), err)
+				return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(entries), err)
 			}
 		}
-		e := &plan.entries[i]
+		e := &entries[i]
 		val := []byte{tagDel}
 		if !e.del {
 			val = make([]byte, 1+len(e.value))
@@ -316,94 +174,16 @@ func (s *Store) writeOverlay(ctx context.Context, m knowledge.Manifest, plan *ov
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("write overlay entries: %w", err)
 	}
-	if s.baseRecordsProven(plan) {
-		if err := s.proveOverlayWrite(ctx, m, plan, records); err != nil {
-			return err
-		}
-		if err := s.writeManifest(m, &plan.base); err != nil {
-			return err
-		}
-		s.rememberProven(v)
-		return nil
-	}
-	// As for a full release: prove what Badger now returns — the base's
-	// records merged with the entries just written — before the manifest
-	// declares the release complete.
-	i := 0
-	same := func(c, k, val []byte) error {
-		if i >= len(records) || string(c) != string(records[i].Class) || string(k) != records[i].Key || !bytes.Equal(val, records[i].Value) {
-			return &CorruptError{Dir: s.dir, Version: v, Reason: fmt.Sprintf(
-				"record %d (%s %q) read back differs from the release put: the base records given are not those stored for %q, or the store is damaged",
-				i, c, k, plan.base.version)}
-		}
-		i++
-		return nil
-	}
-	err := s.db.View(func(txn *badger.Txn) error { return s.proveStream(ctx, txn, m, &plan.base, same) })
-	if errors.Is(err, ErrCorrupt) && i == len(records) {
-		// Read back exactly as put, so it is records that do not hash out.
-		return fmt.Errorf("%w: the records do not match the manifest (%v)", ErrInvalidRelease, err)
-	}
-	if err != nil {
-		return fmt.Errorf("read back written overlay on %q: %w", plan.base.version, err)
-	}
-	if err := s.writeManifest(m, &plan.base); err != nil {
-		return err
-	}
-	s.rememberProven(v)
 	return nil
 }
 
-// baseRecordsProven reports whether plan's base records are the ones this
-// store's last Records returned and proved, of plan.from as it is stored
-// now (readReceipt); the receipt is taken. put has pinned plan.from, so it
-// stays as checked here until the write is complete.
-func (s *Store) baseRecordsProven(plan *overlayPlan) bool {
-	r, ok := s.takeReceipt(plan.from, plan.fromRecords)
-	if !ok {
-		return false
-	}
-	var seq uint64
-	var fm knowledge.Manifest
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		fm, seq, err = s.loadManifest(txn, plan.from)
-		return err
-	})
-	if err != nil || seq != r.seq || fm.ContentSHA256 != r.sha {
-		// Stored again since it was read: prove from disk as before.
-		s.log.Debug("base records read before the base was stored again; reading the base to prove the overlay",
-			"base", plan.from, "read_commit", r.seq, "commit", seq, "err", err)
-		return false
-	}
-	return true
-}
-
-// proveOverlayWrite is writeOverlay's proof when the caller's base
-// records are the ones this store's Records returned and proved
-// (baseRecordsProven): the base is not read from Badger again. What is stored is the base on disk
-// merged with the entries on disk, so it proves
-//
-//   - the base on disk is plan.fromRecords: the receipt was issued for
-//     exactly those records, proven against the manifest stored at a
-//     commit version that is still the one stored (a complete
-//     release is immutable; removed and put again, it has another commit
-//     version). If plan.from is an overlay, its base is plan.base, which
-//     cannot have been removed while plan.from was kept (DeleteRelease
-//     and collection keep a needed base);
-//   - the entries on disk are plan.entries: read back and compared;
-//   - plan.fromRecords merged with plan.entries is records, and records
-//     hash to m (counts were checked by put).
-//
-// Damage to a base record on disk after the Records call that proved it
-// is not seen here, nor by the Activate that follows (provenWrite): the
-// next Verify, Records of the overlay or its base, or Open finds it.
-func (s *Store) proveOverlayWrite(ctx context.Context, m knowledge.Manifest, plan *overlayPlan, records []knowledge.Record) error {
-	v := m.Version
+// readBackEntries reads v's overlay entries back and compares them with
+// the entries written: anything else is ErrCorrupt.
+func (s *Store) readBackEntries(ctx context.Context, v string, entries []ovlEntry) error {
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Dir: s.dir, Version: v, Reason: fmt.Sprintf(format, args...)}
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(func(txn *badger.Txn) error {
 		prefix := overlayPrefix(v)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -414,10 +194,10 @@ func (s *Store) proveOverlayWrite(ctx context.Context, m knowledge.Manifest, pla
 					return err
 				}
 			}
-			if i >= len(plan.entries) {
+			if i >= len(entries) {
 				return corrupt("overlay entry %q read back was not written", it.Item().Key())
 			}
-			e := &plan.entries[i]
+			e := &entries[i]
 			rk := it.Item().Key()[len(prefix):]
 			if len(rk) != len(e.class)+1+len(e.key) || string(rk[:len(e.class)]) != string(e.class) || rk[len(e.class)] != 0 || string(rk[len(e.class)+1:]) != e.key {
 				return corrupt("overlay entry %d read back is %q, written %s %q", i, rk, e.class, e.key)
@@ -438,76 +218,17 @@ func (s *Store) proveOverlayWrite(ctx context.Context, m knowledge.Manifest, pla
 			}
 			i++
 		}
-		if i != len(plan.entries) {
-			return corrupt("%d overlay entries read back, %d written", i, len(plan.entries))
+		if i != len(entries) {
+			return corrupt("%d overlay entries read back, %d written", i, len(entries))
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("read back written overlay on %q: %w", plan.base.version, err)
-	}
-	return proveMergedInMemory(ctx, m, plan.fromRecords, plan.entries, records)
-}
-
-// proveMergedInMemory checks that base merged with entries (both sorted by
-// (class, key)) is records, and that records hash to m; a mismatch is
-// ErrInvalidRelease: the records put are not the release m describes.
-func proveMergedInMemory(ctx context.Context, m knowledge.Manifest, base []knowledge.Record, entries []ovlEntry, records []knowledge.Record) error {
-	h := newRecordHasher()
-	n := 0
-	emit := func(c knowledge.Class, k string, val []byte) error {
-		if n >= len(records) || records[n].Class != c || records[n].Key != k || !bytes.Equal(records[n].Value, val) {
-			return fmt.Errorf("%w: record %d (%s %q) of the base records with the changes applied is not the release's record there", ErrInvalidRelease, n, c, k)
-		}
-		h.addRecord(&records[n])
-		n++
-		yield.Sometimes(n)
-		if n%ctxEvery == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
-	i, j := 0, 0
-	for i < len(base) || j < len(entries) {
-		c := -1
-		if j < len(entries) {
-			c = 1
-			if i < len(base) {
-				c = compareCK(base[i].Class, base[i].Key, entries[j].class, entries[j].key)
-			}
-		}
-		var err error
-		switch {
-		case c < 0:
-			err = emit(base[i].Class, base[i].Key, base[i].Value)
-			i++
-		default:
-			// The entry replaces (c == 0) or adds to (c > 0) the base; a
-			// removal of a key the base lacks is skipped, as scanMerged does.
-			if e := &entries[j]; !e.del {
-				err = emit(e.class, e.key, e.value)
-			}
-			j++
-			if c == 0 {
-				i++
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if n != len(records) {
-		return fmt.Errorf("%w: the base records with the changes applied are %d records, the release %d", ErrInvalidRelease, n, len(records))
-	}
-	if got := h.sum(); got != m.ContentSHA256 {
-		return fmt.Errorf("%w: the records do not match the manifest (content_sha256 %s, records hash to %s)", ErrInvalidRelease, m.ContentSHA256, got)
-	}
-	return nil
 }
 
 // scanMerged visits the records of an overlay on ref: the base's records
 // with the overlay's entries applied, in key order. rk is class\x00key.
 func (s *Store) scanMerged(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, ref *baseRef, visit func(rk, v []byte) error) error {
+	s.scans.Add(1)
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Dir: s.dir, Version: m.Version, Reason: fmt.Sprintf(format, args...)}
 	}

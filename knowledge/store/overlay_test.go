@@ -110,7 +110,7 @@ func TestOverlayRecordsAreTheFullSet(t *testing.T) {
 			want := tc.change(slices.Clone(brecs))
 			sortRecords(want)
 			m := knowledge.NewManifest("next", bm.Version, time.Now(), want)
-			if err := s.PutDelta(ctx, m, bm.Version, brecs, want); err != nil {
+			if err := putDelta(ctx, s, m, bm.Version, brecs, want); err != nil {
 				t.Fatalf("PutDelta: %v", err)
 			}
 			if n := keysUnder(t, s, ovlPrefix+"next/"); n != tc.changes {
@@ -155,9 +155,10 @@ func TestOverlayRecordsAreTheFullSet(t *testing.T) {
 	}
 }
 
-// TestOverlayProvenOnce: PutDelta proves the merged stream it wrote and
-// the Activate right after it does not prove it again; any other Activate
-// does.
+// TestOverlayProvenOnce: ApplyDelta proves the release as it merges the
+// base with the changes (no separate proof of the base or of what it
+// wrote), the Activate right after it does not prove it again, and any
+// other Activate does.
 func TestOverlayProvenOnce(t *testing.T) {
 	ctx := context.Background()
 	s := openDisk(t, t.TempDir(), nil)
@@ -168,16 +169,16 @@ func TestOverlayProvenOnce(t *testing.T) {
 	m, recs := makeDeltaRelease("d1", bm.Version, brecs)
 
 	before := s.proofs.Load()
-	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
+	if err := putDelta(ctx, s, m, bm.Version, brecs, recs); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.proofs.Load() - before; n != 1 {
-		t.Errorf("PutDelta proved %d times, want 1", n)
+	if n := s.proofs.Load() - before; n != 0 {
+		t.Errorf("ApplyDelta proved %d times besides its merge, want 0", n)
 	}
 	before = s.proofs.Load()
 	mustActivate(t, s, m.Version)
 	if n := s.proofs.Load() - before; n != 0 {
-		t.Errorf("Activate after PutDelta proved %d times, want 0", n)
+		t.Errorf("Activate after ApplyDelta proved %d times, want 0", n)
 	}
 	// Switching back and forth proves every time.
 	before = s.proofs.Load()
@@ -217,7 +218,7 @@ func TestOverlayChainsStayOneDeep(t *testing.T) {
 		case 0:
 			added = recs[slices.IndexFunc(recs, func(r knowledge.Record) bool { return strings.HasPrefix(r.Key, "added-d0") })]
 		}
-		if err := s.PutDelta(ctx, m, curV, cur, recs); err != nil {
+		if err := putDelta(ctx, s, m, curV, cur, recs); err != nil {
 			t.Fatalf("PutDelta %s on %s: %v", v, curV, err)
 		}
 		mustActivate(t, s, v)
@@ -263,7 +264,7 @@ func TestOverlayChainsStayOneDeep(t *testing.T) {
 		big[i] = revised(big[i], "big")
 	}
 	mb := knowledge.NewManifest("whole", curV, time.Now(), big)
-	if err := s.PutDelta(ctx, mb, curV, cur, big); err != nil {
+	if err := putDelta(ctx, s, mb, curV, cur, big); err != nil {
 		t.Fatal(err)
 	}
 	if n := keysUnder(t, s, recPrefix+"whole/"); n != len(big) {
@@ -274,7 +275,7 @@ func TestOverlayChainsStayOneDeep(t *testing.T) {
 		t.Fatalf("releases %v", vs)
 	}
 	m2, r2 := makeDeltaRelease("after", "whole", big)
-	if err := s.PutDelta(ctx, m2, "whole", big, r2); err != nil {
+	if err := putDelta(ctx, s, m2, "whole", big, r2); err != nil {
 		t.Fatal(err)
 	}
 	mustActivate(t, s, "after")
@@ -299,7 +300,7 @@ func TestDeleteReleaseRefusesANeededBase(t *testing.T) {
 	mustPut(t, s, bm, brecs)
 	mustActivate(t, s, bm.Version)
 	m, recs := makeDeltaRelease("d1", bm.Version, brecs)
-	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
+	if err := putDelta(ctx, s, m, bm.Version, brecs, recs); err != nil {
 		t.Fatal(err)
 	}
 	mustActivate(t, s, "d1")
@@ -412,7 +413,7 @@ func TestOverlayCorruption(t *testing.T) {
 			mustPut(t, s, bm, brecs)
 			mustActivate(t, s, bm.Version)
 			m, recs := makeDeltaRelease("d1", bm.Version, brecs)
-			if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
+			if err := putDelta(ctx, s, m, bm.Version, brecs, recs); err != nil {
 				t.Fatal(err)
 			}
 			mustActivate(t, s, "d1")
@@ -449,79 +450,11 @@ func TestOverlayCorruption(t *testing.T) {
 				t.Fatalf("corrupt overlay left %d keys", n)
 			}
 			// It can be put again.
-			if err := s2.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
+			if err := putDelta(ctx, s2, m, bm.Version, brecs, recs); err != nil {
 				t.Fatal(err)
 			}
 			mustActivate(t, s2, "d1")
 		})
-	}
-}
-
-// TestPutDeltaRefusesWrongBase: records that are not the base's, or a base
-// that is not stored, write nothing.
-func TestPutDeltaRefusesWrongBase(t *testing.T) {
-	ctx := context.Background()
-	s := openDisk(t, t.TempDir(), nil)
-	defer s.Close()
-	bm, brecs := baseRelease(400)
-	mustPut(t, s, bm, brecs)
-	mustActivate(t, s, bm.Version)
-	m, recs := makeDeltaRelease("d1", bm.Version, brecs)
-
-	// A delta made from base records that are not the stored ones: record
-	// 7 is the same in both, so the overlay leaves the stored base's.
-	wrong := slices.Clone(brecs)
-	wrong[7] = revised(wrong[7], "not what is stored")
-	mw, rw := makeDeltaRelease("d1", bm.Version, wrong)
-	unsorted := slices.Clone(brecs)
-	unsorted[3], unsorted[4] = unsorted[4], unsorted[3]
-	// Records that do not hash to the manifest (same keys, one value
-	// changed, so the counts agree): put no longer hashes an overlay's
-	// records up front, the write's proof must catch them.
-	badRecs := slices.Clone(recs)
-	badRecs[5] = revised(badRecs[5], "not in the manifest")
-	tests := []struct {
-		name    string
-		base    string
-		recs    []knowledge.Record
-		records []knowledge.Record // the release's; nil: recs of m
-		is      error
-	}{
-		{name: "records do not hash to the manifest", base: bm.Version, recs: brecs, records: badRecs, is: ErrInvalidRelease},
-		{name: "base records differ, records agree with them", base: bm.Version, recs: wrong, is: ErrCorrupt},
-		{name: "base records short", base: bm.Version, recs: brecs[1:], is: ErrInvalidRelease},
-		{name: "base records unsorted", base: bm.Version, recs: unsorted, is: ErrInvalidRelease},
-		{name: "base not stored", base: "nope", recs: brecs, is: ErrNotFound},
-		{name: "base is the release itself", base: "d1", recs: brecs, is: ErrInvalidRelease},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m, recs := m, recs
-			if strings.Contains(tc.name, "agree") {
-				m, recs = mw, rw
-			}
-			if tc.records != nil {
-				recs = tc.records
-			}
-			err := s.PutDelta(ctx, m, tc.base, tc.recs, recs)
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("PutDelta = %v, want %v", err, tc.is)
-			}
-			if n := releaseKeys(t, s, "d1"); n != 0 {
-				t.Fatalf("failed PutDelta left %d keys", n)
-			}
-		})
-	}
-	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
-		t.Fatalf("PutDelta after the refusals: %v", err)
-	}
-	// Stored: putting it again is a no-op, but not with records that are
-	// not the manifest's (a caller compiles what it put).
-	if err := s.PutDelta(ctx, m, bm.Version, brecs, recs); err != nil {
-		t.Fatalf("PutDelta again: %v", err)
-	}
-	if err := s.PutDelta(ctx, m, bm.Version, brecs, badRecs); !errors.Is(err, ErrInvalidRelease) {
-		t.Fatalf("PutDelta again with other records = %v, want ErrInvalidRelease", err)
 	}
 }
 
@@ -565,29 +498,26 @@ func fuzzRecords(b []byte) []knowledge.Record {
 	return out
 }
 
-// FuzzOverlayCompose: for any three releases A, B, C, the overlay of B on
-// A merges back to B, and composing it with C's difference from B merges
-// back to C on A (what PutDelta writes for a delta on an overlay).
-func FuzzOverlayCompose(f *testing.F) {
+// FuzzComposeChanges: for any three releases A, B, C, the overlay on A
+// that composeChanges makes of B's overlay on A and the changes turning B
+// into C merges back to C (what ApplyDelta writes for a delta on an
+// overlay), and is sorted and unique.
+func FuzzComposeChanges(f *testing.F) {
 	f.Add([]byte{0, 1, 3, 2}, []byte{0, 2, 6, 1}, []byte{6, 1})
 	f.Add([]byte{}, []byte{1, 1, 4, 4, 7, 7}, []byte{})
 	f.Add([]byte{1, 0, 2, 0, 3, 0}, []byte{1, 0}, []byte{1, 0, 2, 1, 3, 2, 14, 3})
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {
 		ra, rb, rc := fuzzRecords(a), fuzzRecords(b), fuzzRecords(c)
-		ab, err := diffRecords(ra, rb)
-		if err != nil {
-			t.Fatal(err)
+		var ab []ovlEntry
+		for _, ch := range deltaOf(context.Background(), nil, "", ra, rb).Changes {
+			ab = append(ab, ovlEntry{class: ch.Record.Class, key: ch.Record.Key, value: ch.Record.Value, del: ch.Kind == ChangeDelete})
 		}
 		if d := recordsEqual(mergeOverlay(ra, ab), rb); d != "" {
 			t.Fatalf("A+diff(A,B): %s", d)
 		}
-		bc, err := diffRecords(rb, rc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ac := composeOverlay(ab, bc, rc)
+		ac := composeChanges(ab, deltaOf(context.Background(), nil, "", rb, rc).Changes)
 		if d := recordsEqual(mergeOverlay(ra, ac), rc); d != "" {
-			t.Fatalf("A+compose(diff(A,B), diff(B,C)): %s", d)
+			t.Fatalf("A+composeChanges(diff(A,B), changes(B,C)): %s", d)
 		}
 		for i := 1; i < len(ac); i++ {
 			if compareCK(ac[i-1].class, ac[i-1].key, ac[i].class, ac[i].key) >= 0 {

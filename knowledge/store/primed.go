@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"time"
-	"weak"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -94,54 +93,4 @@ func (s *Store) dropPrimedLocked() {
 		s.primed.timer.Stop()
 		s.primed = nil
 	}
-}
-
-// readReceipt identifies the records the last Records call returned and
-// what they were proven against: the release, its manifest's Badger
-// commit version and content hash. PutDelta handed exactly those records
-// (the same backing array, same length) as its base records, while that
-// manifest is still the one stored, knows them to be the base's stored
-// records without reading the base from Badger again: a complete release
-// is immutable, and a release removed and put again has a new manifest
-// commit version (package doc, "Overlays").
-//
-// The pointer is weak: the receipt must not keep a release's records
-// alive after their user has dropped them, and a collected array cannot
-// be mistaken for a new one at the same address.
-type readReceipt struct {
-	version string
-	seq     uint64
-	sha     string
-	first   weak.Pointer[knowledge.Record]
-	n       int
-}
-
-// issueReceipt records that records are version's as proven against the
-// manifest stored at commit version seq; it replaces the previous receipt
-// (one delta is prepared at a time; a lost receipt only costs PutDelta a
-// read of the base).
-func (s *Store) issueReceipt(version string, seq uint64, sha string, records []knowledge.Record) {
-	if len(records) == 0 {
-		return
-	}
-	r := &readReceipt{version: version, seq: seq, sha: sha, first: weak.Make(&records[0]), n: len(records)}
-	s.receiptMu.Lock()
-	s.receipt = r
-	s.receiptMu.Unlock()
-}
-
-// takeReceipt returns the receipt if records are the ones it was issued
-// for as version's records; it is taken once.
-func (s *Store) takeReceipt(version string, records []knowledge.Record) (*readReceipt, bool) {
-	if len(records) == 0 {
-		return nil, false
-	}
-	s.receiptMu.Lock()
-	defer s.receiptMu.Unlock()
-	r := s.receipt
-	if r == nil || r.version != version || r.n != len(records) || r.first != weak.Make(&records[0]) {
-		return nil, false
-	}
-	s.receipt = nil
-	return r, true
 }

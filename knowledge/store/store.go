@@ -51,7 +51,7 @@ type Release struct {
 	// Previous: meta/previous names this release (the fallback).
 	Previous bool
 	// Base is the full release this one is stored as changes to (an
-	// overlay, see PutDelta); empty for a release stored whole.
+	// overlay, see ApplyDelta); empty for a release stored whole.
 	Base string
 }
 
@@ -88,18 +88,15 @@ type Store struct {
 	// until the first Records of it takes them (primed.go).
 	primedMu sync.Mutex
 	primed   *primedRelease
-	// proofs counts record passes (prove), for tests of the single pass.
+	// proofs counts record passes (prove), and scans the reads of a
+	// release's records from Badger, for tests of the single pass.
 	proofs atomic.Int64
+	scans  atomic.Int64
 
 	// proven is the overlay this store last wrote and proved, for the
 	// Activate that follows (overlay.go).
 	provenMu sync.Mutex
 	proven   *provenWrite
-
-	// receipt identifies the records the last Records call returned, for
-	// a PutDelta that passes them back as its base records (primed.go).
-	receiptMu sync.Mutex
-	receipt   *readReceipt
 }
 
 const (
@@ -267,41 +264,6 @@ func (s *Store) unclaim(v string) {
 //
 // The caller must not modify records until PutRelease returns.
 func (s *Store) PutRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error {
-	return s.put(ctx, m, records, "", nil)
-}
-
-// PutDelta is PutRelease for a release made by changing base, whose
-// records (as Records returned them) the caller passes as baseRecords: the
-// release is stored as an overlay — only the records it adds or changes
-// and tombstones for those it removes, plus a reference to the full
-// release they apply to — instead of whole (package doc, "Overlays"). If
-// base is itself an overlay, the new one overlays the same full release
-// with the combined difference; if that difference exceeds a quarter of
-// the records, the release is stored whole. Records, Verify and Activate
-// see the full record set either way, and the manifest is m unchanged.
-//
-// What is stored is proven against m before the manifest is written, as
-// for PutRelease, so baseRecords that are not base's stored records cannot
-// make it store other content: where they differ from the stored base and
-// records do not override the difference, the proof fails (ErrCorrupt)
-// and nothing is left behind. baseRecords that are the slice the last
-// Records of base returned, unmodified, are taken as the proven base and
-// the base is not read again (package doc, "Overlays").
-//
-// The caller must not modify baseRecords or records until PutDelta
-// returns.
-func (s *Store) PutDelta(ctx context.Context, m knowledge.Manifest, base string, baseRecords, records []knowledge.Record) error {
-	if err := validateVersion(base); err != nil {
-		return fmt.Errorf("put knowledge release %q as changes to its base: %w", m.Version, err)
-	}
-	if base == m.Version {
-		return fmt.Errorf("put knowledge release %q: %w: it cannot be stored as changes to itself", m.Version, ErrInvalidRelease)
-	}
-	return s.put(ctx, m, records, base, baseRecords)
-}
-
-// put is PutRelease, and PutDelta when base is set.
-func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowledge.Record, base string, baseRecords []knowledge.Record) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -310,41 +272,32 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 	if err := validateVersion(m.Version); err != nil {
 		return fmt.Errorf("put knowledge release: %w", err)
 	}
-	// An overlay's records are compared one by one with the merged stream
-	// its write proves (writeOverlay), which is hashed anyway: hashing them
-	// here as well would be a second SHA-256 pass over the whole release.
-	if err := checkRelease(m, records, base == ""); err != nil {
+	if err := checkRelease(m, records); err != nil {
 		return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
 	}
-	var plan *overlayPlan
-	if base != "" {
-		s.pin(base)
-		defer s.unpin(base)
-		p, whole, err := s.planOverlay(ctx, base, baseRecords, records)
-		if err != nil {
-			return fmt.Errorf("put knowledge release %q as changes to %q: %w", m.Version, base, err)
-		}
-		if p != nil {
-			s.pin(p.base.version) // base's own base, if base is an overlay
-			defer s.unpin(p.base.version)
-		} else {
-			s.log.Info("storing delta release whole", "version", m.Version, "base", base, "why", whole)
-			if err := checkHash(m, records); err != nil {
-				return fmt.Errorf("put knowledge release %q: %w", m.Version, err)
-			}
-		}
-		plan = p
+	start := time.Now()
+	wrote, err := s.writeVersion(ctx, m, releaseDiskBytes(records), func() error { return s.writeRelease(ctx, m, records) })
+	if err != nil || !wrote {
+		return err
 	}
-	need := releaseDiskBytes(records)
-	if plan != nil {
-		need = plan.diskBytes()
-	}
+	s.log.Info("stored knowledge release", "version", m.Version, "records", len(records), "content_sha256", m.ContentSHA256,
+		"duration", time.Since(start))
+	return nil
+}
+
+// writeVersion stores release m, which the caller has proven, with write,
+// which writes it completely (manifest last) or fails. It claims the
+// version; if a release of that version is stored already it writes
+// nothing (wrote is false), and the stored manifest's content hash must be
+// m's (ErrVersionConflict otherwise). A write that fails is cleaned up.
+// need is the disk space the write takes.
+func (s *Store) writeVersion(ctx context.Context, m knowledge.Manifest, need uint64, write func() error) (wrote bool, err error) {
 	if err := s.space.Allow(need); err != nil {
-		return fmt.Errorf("put knowledge release %q: %w; nothing written", m.Version, err)
+		return false, fmt.Errorf("put knowledge release %q: %w; nothing written", m.Version, err)
 	}
 	v := m.Version
 	if !s.claim(v) {
-		return fmt.Errorf("put knowledge release %q: %w", v, ErrBusy)
+		return false, fmt.Errorf("put knowledge release %q: %w", v, ErrBusy)
 	}
 	defer s.unclaim(v)
 
@@ -353,7 +306,7 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 		found    bool
 		partial  bool
 	)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		var err error
 		existing, _, err = s.loadManifest(txn, v)
 		switch {
@@ -368,24 +321,17 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 		}
 	})
 	if errors.Is(err, ErrCorrupt) {
-		return fmt.Errorf("put knowledge release %q: the stored release of that version is damaged; remove it with DeleteRelease and put it again: %w", v, err)
+		return false, fmt.Errorf("put knowledge release %q: the stored release of that version is damaged; remove it with DeleteRelease and put it again: %w", v, err)
 	}
 	if err != nil {
-		return fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
+		return false, fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
 	}
 	if found {
 		if existing.ContentSHA256 == m.ContentSHA256 {
-			if plan != nil {
-				// Not hashed above, and no write to prove them: a caller
-				// compiling records after a nil return must get m's.
-				if err := checkHash(m, records); err != nil {
-					return fmt.Errorf("put knowledge release %q: %w", v, err)
-				}
-			}
 			s.log.Debug("knowledge release already stored", "version", v)
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("put knowledge release %q: stored content_sha256 %s, new %s: %w; publish the new content under a new version",
+		return false, fmt.Errorf("put knowledge release %q: stored content_sha256 %s, new %s: %w; publish the new content under a new version",
 			v, existing.ContentSHA256, m.ContentSHA256, ErrVersionConflict)
 	}
 	if partial {
@@ -393,14 +339,8 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 		// failed too; stale keys would corrupt the new content.
 		s.log.Warn("removing incomplete data of knowledge release before rewriting it", "version", v)
 		if err := s.removeRelease(ctx, v); err != nil {
-			return fmt.Errorf("put knowledge release %q: remove incomplete earlier attempt: %w", v, err)
+			return false, fmt.Errorf("put knowledge release %q: remove incomplete earlier attempt: %w", v, err)
 		}
-	}
-
-	start := time.Now()
-	write := func() error { return s.writeRelease(ctx, m, records) }
-	if plan != nil {
-		write = func() error { return s.writeOverlay(ctx, m, plan, records) }
 	}
 	if err := write(); err != nil {
 		// Cleanup must run even if ctx was what failed the write.
@@ -408,23 +348,15 @@ func (s *Store) put(ctx context.Context, m knowledge.Manifest, records []knowled
 			s.log.Warn("could not remove incomplete knowledge release after failed write; it will be removed on next open",
 				"version", v, "err", rerr)
 		}
-		return fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
+		return false, fmt.Errorf("put knowledge release %q in %s: %w", v, s.dir, err)
 	}
-	if plan != nil {
-		s.log.Info("stored knowledge release as changes to its base", "version", v, "records", len(records),
-			"base", plan.base.version, "changes", len(plan.entries), "content_sha256", m.ContentSHA256, "duration", time.Since(start))
-		return nil
-	}
-	s.log.Info("stored knowledge release", "version", v, "records", len(records), "content_sha256", m.ContentSHA256,
-		"duration", time.Since(start))
-	return nil
+	return true, nil
 }
 
 // checkRelease proves that records are what m describes before anything is
 // written: a release that does not hash out would only be caught later, at
-// activation or, worse, after a restart. Without hash it checks all but the
-// content hash (the caller proves that otherwise).
-func checkRelease(m knowledge.Manifest, records []knowledge.Record, hash bool) error {
+// activation or, worse, after a restart.
+func checkRelease(m knowledge.Manifest, records []knowledge.Record) error {
 	counts := map[knowledge.Class]int{}
 	for i := range records {
 		r := &records[i]
@@ -452,13 +384,6 @@ func checkRelease(m knowledge.Manifest, records []knowledge.Record, hash bool) e
 	if diff := countsDiff(m.Counts, counts); diff != "" {
 		return fmt.Errorf("%w: manifest counts differ from records: %s", ErrInvalidRelease, diff)
 	}
-	if hash {
-		return checkHash(m, records)
-	}
-	return nil
-}
-
-func checkHash(m knowledge.Manifest, records []knowledge.Record) error {
 	if h := knowledge.HashRecords(records); h != m.ContentSHA256 {
 		return fmt.Errorf("%w: manifest content_sha256 %s, records hash to %s", ErrInvalidRelease, m.ContentSHA256, h)
 	}
@@ -925,7 +850,6 @@ func (s *Store) Records(ctx context.Context, version string) ([]knowledge.Record
 		} else if out, err = s.readProven(ctx, txn, m); err != nil {
 			return err
 		}
-		s.issueReceipt(version, seq, m.ContentSHA256, out)
 		return nil
 	})
 	if err != nil {
@@ -937,24 +861,13 @@ func (s *Store) Records(ctx context.Context, version string) ([]knowledge.Record
 // readProven reads the records of m.Version while proving them.
 func (s *Store) readProven(ctx context.Context, txn *badger.Txn, m knowledge.Manifest) ([]knowledge.Record, error) {
 	out := make([]knowledge.Record, 0, min(m.RecordCount, 1<<20))
-	var (
-		class knowledge.Class
-		// Values are copied into shared chunks rather than one allocation
-		// each (767,000 at the seeds' scale); each is capped, so appending
-		// to one cannot overwrite the next. A release's records are used
-		// and dropped together, so a chunk pins nothing for long.
-		chunk []byte
-	)
+	// Values are copied into shared chunks rather than one allocation each
+	// (767,000 at the seeds' scale); each is capped, so appending to one
+	// cannot overwrite the next. A release's records are used and dropped
+	// together, so a chunk pins nothing for long.
+	var kept keeper
 	err := s.prove(ctx, txn, m, func(c, k, v []byte) error {
-		if string(c) != string(class) {
-			class = knowledge.Class(c) // one string per class, not per record
-		}
-		if len(v) > cap(chunk)-len(chunk) {
-			chunk = make([]byte, 0, max(valueChunk, len(v)))
-		}
-		n := len(chunk)
-		chunk = append(chunk, v...)
-		out = append(out, knowledge.Record{Class: class, Key: string(k), Value: chunk[n:len(chunk):len(chunk)]})
+		out = append(out, kept.record(c, k, v))
 		return nil
 	})
 	if err != nil {
@@ -1266,6 +1179,7 @@ func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Ma
 // scanWhole visits the records of v stored whole, in key order; rk is
 // class\x00key.
 func (s *Store) scanWhole(ctx context.Context, txn *badger.Txn, v string, visit func(rk, v []byte) error) error {
+	s.scans.Add(1)
 	prefix := recordPrefix(v)
 	// No value prefetching: values live in the LSM beside their keys, so
 	// Value reads them from the block in place; prefetching would copy.
@@ -1281,9 +1195,10 @@ func (s *Store) scanWhole(ctx context.Context, txn *badger.Txn, v string, visit 
 		n++
 		item := it.Item()
 		rk := item.Key()[len(prefix):]
-		if err := item.Value(func(val []byte) error { return visit(rk, val) }); err != nil {
-			if errors.Is(err, ErrCorrupt) {
-				return err
+		var verr error
+		if err := item.Value(func(val []byte) error { verr = visit(rk, val); return verr }); err != nil {
+			if verr != nil {
+				return verr // the visitor's, as it said it
 			}
 			return fmt.Errorf("read record %q of %q: %w", rk, v, err)
 		}

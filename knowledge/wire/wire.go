@@ -356,10 +356,11 @@ func (rel *Release) Apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 	return records, nil
 }
 
-func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Record) ([]knowledge.Record, error) {
-	// Operations are applied in record order. A bureau sends them in that
-	// order, so the (not yielding) sort is only paid for a stream that is
-	// not: checking is a yielding pass, and rel.Ops is then used as it is.
+// SortedOps is rel's operations in record order, refusing two on one
+// record (ErrMalformed). A bureau sends them in that order, so the (not
+// yielding) sort is only paid for a stream that is not: checking is a
+// yielding pass, and rel.Ops is then returned as it is.
+func (rel *Release) SortedOps() ([]Op, error) {
 	ops := rel.Ops
 	sorted := true
 	for i := 1; i < len(ops) && sorted; i++ {
@@ -375,6 +376,14 @@ func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Recor
 		if cmpRecord(ops[i-1].Record, ops[i].Record) == 0 {
 			return nil, fmt.Errorf("%w: two operations on %s %q", ErrMalformed, ops[i].Record.Class, ops[i].Record.Key)
 		}
+	}
+	return ops, nil
+}
+
+func (rel *Release) apply(baseVersion, baseSHA256 string, base []knowledge.Record) ([]knowledge.Record, error) {
+	ops, err := rel.SortedOps()
+	if err != nil {
+		return nil, err
 	}
 	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_FULL {
 		out := make([]knowledge.Record, len(ops))
