@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -156,15 +157,38 @@ func mustRun(t *testing.T, args ...string) string {
 }
 
 // freeAddr returns a loopback address nothing listens on right now.
+// freeAddr is a loopback address with a port nothing listens on, for a
+// process started later to listen on. The port is below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 by default):
+// a port the kernel handed out for ":0" may be handed out again as the
+// source port of any outgoing connection before the process binds it (a
+// sidecar failed to start on "address already in use" that way). Each
+// port is handed out once per test binary.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	usedPortsMu.Lock()
+	defer usedPortsMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if usedPorts[port] {
+			continue
+		}
+		usedPorts[port] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000–31999 after 1000 tries")
+	return ""
 }
+
+var (
+	usedPortsMu sync.Mutex
+	usedPorts   = map[int]bool{}
+)
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
