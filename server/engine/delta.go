@@ -66,9 +66,9 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 		}
 	}
 
-	// The release's restrictions by key: prev's, less what the delta
-	// replaces or withdraws, plus what it adds.
-	set := make(map[string]bound, len(prev.entries))
+	// The release's restrictions: prev's (one bound each, in its code's
+	// entry), less what the delta replaces or withdraws, plus what it adds.
+	kept := make([]bound, 0, len(prev.entries)+len(added.Restrictions))
 	affectedCodes := map[string]bool{}
 	affectedNames := map[string]bool{}
 	touch := func(b bound) {
@@ -77,26 +77,29 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 			affectedNames[name] = true
 		}
 	}
+	var key []byte
 	for i := range prev.entries {
 		for _, b := range prev.entries[i].checks {
-			key := b.r.Key()
-			if gone[key] {
+			// The key is built in one buffer: a map index by string(key)
+			// does not copy it (61,000 strings a delta at scale otherwise).
+			key = appendKey(key[:0], b.r)
+			if gone[string(key)] {
 				touch(b)
 				continue
 			}
-			set[key] = b
+			kept = append(kept, b)
 		}
 	}
 	for i := range added.Restrictions {
 		r := &added.Restrictions[i]
 		b := bound{spec: specFor(r.Type), r: r}
-		set[r.Key()] = b
+		kept = append(kept, b)
 		touch(b)
 	}
 
 	byCode := map[string][]bound{}
 	byName := map[string][]bound{}
-	for _, b := range set {
+	for _, b := range kept {
 		if affectedCodes[b.r.Code] {
 			byCode[b.r.Code] = append(byCode[b.r.Code], b)
 		}
@@ -128,7 +131,53 @@ func boundName(b bound) (string, bool) {
 }
 
 // byKeyOrder orders bounds as Compile meets them: by their records' keys.
-func byKeyOrder(a, b bound) int { return strings.Compare(a.r.Key(), b.r.Key()) }
+func byKeyOrder(a, b bound) int { return compareKeys(a.r, b.r) }
+
+// compareKeys is strings.Compare(a.Key(), b.Key()) without building the
+// keys: sorting a code's or a name's bounds would otherwise allocate two
+// strings per comparison (TestCompareKeysIsKeyOrder).
+func compareKeys(a, b *knowledge.Restriction) int {
+	pa, na := keyParts(a)
+	pb, nb := keyParts(b)
+	i, j, x, y := 0, 0, 0, 0 // part and offset in a, in b
+	for {
+		for i < na && x == len(pa[i]) {
+			i, x = i+1, 0
+		}
+		for j < nb && y == len(pb[j]) {
+			j, y = j+1, 0
+		}
+		switch {
+		case i == na && j == nb:
+			return 0
+		case i == na:
+			return -1
+		case j == nb:
+			return 1
+		}
+		if c, d := pa[i][x], pb[j][y]; c != d {
+			return cmp.Compare(c, d)
+		}
+		x, y = x+1, y+1
+	}
+}
+
+// appendKey appends r.Key() to b.
+func appendKey(b []byte, r *knowledge.Restriction) []byte {
+	parts, n := keyParts(r)
+	for _, p := range parts[:n] {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// keyParts is r.Key() as the strings it concatenates.
+func keyParts(r *knowledge.Restriction) (parts [7]string, n int) {
+	if r.Type == knowledge.RuleDuplicateCharge {
+		return [7]string{string(r.Type), "/", r.Code, "/", r.PrimaryCode, "/", string(r.Window)}, 7
+	}
+	return [7]string{string(r.Type), "/", r.Code}, 3
+}
 
 // delta is CompileDelta's new index while it is built: the maps it changes
 // are copied from prev on first change, never written in place (checks in

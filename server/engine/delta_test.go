@@ -446,3 +446,22 @@ func findingText(r *Result) string {
 	}
 	return b.String()
 }
+
+// TestCompareKeysIsKeyOrder: compareKeys orders restrictions exactly as
+// their keys compare, also where a part ends inside the other's separator
+// or one key is a prefix of the other.
+func TestCompareKeysIsKeyOrder(t *testing.T) {
+	types := []knowledge.RuleType{knowledge.RuleDuplicateCharge, knowledge.RuleDrugGender, knowledge.RulePaymentCourse, "", "D", "DRUG_GENDER/"}
+	parts := []string{"", "a", "a/", "a/b", "a0", "a.", "/", "ab", "\xff", "乙"}
+	rng := rand.New(rand.NewPCG(14, 1))
+	pick := func() *knowledge.Restriction {
+		return &knowledge.Restriction{Type: types[rng.IntN(len(types))], Code: parts[rng.IntN(len(parts))],
+			PrimaryCode: parts[rng.IntN(len(parts))], Window: knowledge.Window(parts[rng.IntN(len(parts))])}
+	}
+	for range 20000 {
+		a, b := pick(), pick()
+		if got, want := compareKeys(a, b), strings.Compare(a.Key(), b.Key()); got != want {
+			t.Fatalf("compareKeys(%q, %q) = %d, want %d", a.Key(), b.Key(), got, want)
+		}
+	}
+}
