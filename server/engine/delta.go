@@ -114,6 +114,9 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 		d.recompileName(name, byName[name])
 	}
 	d.rebuildHeads()
+	if d.byCodeCopied {
+		d.idx.byCode.fold()
+	}
 	return d.idx, true, nil
 }
 
@@ -210,14 +213,10 @@ func (d *delta) entries() []codeEntry {
 
 func (d *delta) setRef(code string, ref codeRef, keep bool) {
 	if !d.byCodeCopied {
-		d.idx.byCode = maps.Clone(d.prev.byCode)
+		d.idx.byCode = d.prev.byCode.forDelta()
 		d.byCodeCopied = true
 	}
-	if keep {
-		d.idx.byCode[code] = ref
-	} else {
-		delete(d.idx.byCode, code)
-	}
+	d.idx.byCode.change(code, ref, keep)
 }
 
 func (d *delta) setPlain(code string, p plainEntry) {
@@ -247,7 +246,7 @@ func (d *delta) groups() {
 // bs (all the release binds to code, in any order) and of the code's other
 // classes, which the delta did not change.
 func (d *delta) recompileCode(code string, bs []bound) {
-	ref := d.idx.byCode[code]
+	ref, _ := d.idx.byCode.get(code)
 	var was *codeEntry
 	if ref.entry != 0 {
 		was = &d.idx.entries[ref.entry-1]

@@ -334,7 +334,7 @@ func dumpIndex(idx *Index) map[string]string {
 		}
 	}
 	var b strings.Builder
-	for code, ref := range idx.byCode {
+	idx.byCode.all(func(code string, ref codeRef) {
 		b.Reset()
 		e, known := idx.lookup(code)
 		b.WriteString(strconv.FormatBool(known))
@@ -349,7 +349,7 @@ func dumpIndex(idx *Index) map[string]string {
 			b.WriteString(" drug=" + row.generic + "#" + strconv.Itoa(int(row.row)))
 		}
 		d["code "+code] = b.String()
-	}
+	})
 	// Every slot, referenced or not: a dead one must bind nothing, or the
 	// next delta (which reads all of them) would find its restrictions.
 	var keys []string

@@ -74,7 +74,7 @@ func (idx *Index) compileDrugs(c *knowledge.Content, plain plainNotes) {
 		}
 		info := drugInfo{generic: d.GenericName, drugTerms: terms, row: src.row}
 		code, _ := knowledge.CanonicalCode(d.Code)
-		ref := idx.byCode[code]
+		ref, _ := idx.byCode.get(code)
 		if plain.restricted(ref) {
 			plain.note(code, d.GenericName, false)
 		}
@@ -82,11 +82,11 @@ func (idx *Index) compileDrugs(c *knowledge.Content, plain plainNotes) {
 			// Bound by a restriction, or a second row for the code: the
 			// entry keeps the first name, as for every other class.
 			idx.entry(code, d.GenericName)
-			ref = idx.byCode[code]
+			ref, _ = idx.byCode.get(code)
 		}
 		idx.drugRows = append(idx.drugRows, info)
 		ref.drug = int32(len(idx.drugRows))
-		idx.byCode[code] = ref
+		idx.byCode.put(code, ref)
 		if code != "" {
 			idx.drugLead[code[0]] = true
 		}
@@ -218,7 +218,7 @@ func normalisedPrefixes(ps []string) []string {
 // (the order's item name or the batch's name) to pick a catalogue entry in
 // the code's category. nil: the release has no drug record for it.
 func (idx *Index) drugFor(code, name string) *drugInfo {
-	ref := idx.byCode[code]
+	ref, _ := idx.byCode.get(code)
 	if ref.drug != 0 {
 		return &idx.drugRows[ref.drug-1]
 	}
@@ -250,7 +250,7 @@ func (idx *Index) drugFor(code, name string) *drugInfo {
 // well-formed drug code whose catalogue category lists a drug of this name.
 // A malformed code is never known through its name.
 func (idx *Index) knows(code, name string) bool {
-	if _, ok := idx.byCode[code]; ok {
+	if _, ok := idx.byCode.get(code); ok {
 		return true
 	}
 	return idx.drugFor(code, name) != nil

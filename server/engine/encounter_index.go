@@ -34,7 +34,7 @@ func (idx *Index) compileEncounter(c *knowledge.Content, plain plainNotes) {
 		r := &c.Recognition[i]
 		code, _ := knowledge.CanonicalCode(r.Code)
 		idx.enc.recognition[code] = r
-		if plain.restricted(idx.byCode[code]) {
+		if ref, _ := idx.byCode.get(code); plain.restricted(ref) {
 			plain.note(code, r.Name, true)
 		}
 		idx.entry(code, r.Name)

@@ -115,7 +115,7 @@ func (g *historyGen) code(drugCase bool) string {
 }
 
 func (g *historyGen) kind(c string) rxguardv1.ItemKind {
-	if isDrugCode(c) || g.idx.byCode[c].drug != 0 {
+	if ref, _ := g.idx.byCode.get(c); isDrugCode(c) || ref.drug != 0 {
 		return rxguardv1.ItemKind_ITEM_DRUG
 	}
 	return rxguardv1.ItemKind_ITEM_SERVICE

@@ -20,7 +20,7 @@ type Index struct {
 	// restrictions (entries) and its product-table record (drugRows), by
 	// position: a release's ≈ 400,000 products cost one map slot and one
 	// row each, not a pointer and a heap object per table.
-	byCode  map[string]codeRef
+	byCode  codeRefs
 	entries []codeEntry
 	// unbound is the entry of a code the release knows but binds no
 	// restriction to: a drug line with it is not matched by name.
@@ -109,7 +109,7 @@ type bound struct {
 func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 	idx := &Index{
 		Manifest:       m,
-		byCode:         make(map[string]codeRef, len(c.Restrictions)+len(c.Drugs)+len(c.Recognition)),
+		byCode:         newCodeRefs(len(c.Restrictions) + len(c.Drugs) + len(c.Recognition)),
 		courseGroup:    map[string]string{},
 		surgeryGroups:  map[string][]string{},
 		evidenceSuffix: "（知识库版本 " + m.Version + "）",
@@ -244,7 +244,7 @@ func nameHead(name string) string {
 // recognition list: the first non-empty name wins). The pointer is valid
 // until the next entry call creates one (entries grows).
 func (idx *Index) entry(code, name string) *codeEntry {
-	ref := idx.byCode[code]
+	ref, _ := idx.byCode.get(code)
 	if ref.entry == 0 {
 		first := ""
 		if ref.drug != 0 {
@@ -252,7 +252,7 @@ func (idx *Index) entry(code, name string) *codeEntry {
 		}
 		idx.entries = append(idx.entries, codeEntry{name: first})
 		ref.entry = int32(len(idx.entries))
-		idx.byCode[code] = ref
+		idx.byCode.put(code, ref)
 	}
 	e := &idx.entries[ref.entry-1]
 	if e.name == "" {
@@ -266,7 +266,7 @@ func (idx *Index) entry(code, name string) *codeEntry {
 // checks) for a known one no restriction binds. Check and HistoryNeeds
 // fall back to the drug name only when the code is unknown.
 func (idx *Index) lookup(code string) (e *codeEntry, known bool) {
-	ref, ok := idx.byCode[code]
+	ref, ok := idx.byCode.get(code)
 	switch {
 	case !ok:
 		return nil, false
@@ -281,7 +281,7 @@ func (idx *Index) Version() string { return idx.Manifest.Version }
 
 // Name returns the name the release gives code, or "".
 func (idx *Index) Name(code string) string {
-	ref := idx.byCode[code]
+	ref, _ := idx.byCode.get(code)
 	switch {
 	case ref.entry != 0:
 		return idx.entries[ref.entry-1].name
@@ -292,4 +292,4 @@ func (idx *Index) Name(code string) string {
 }
 
 // Codes is the number of distinct codes the index knows.
-func (idx *Index) Codes() int { return len(idx.byCode) }
+func (idx *Index) Codes() int { return idx.byCode.n }

@@ -100,7 +100,7 @@ func TestCompiledCitationsMatchRelease(t *testing.T) {
 		if info == nil {
 			t.Fatalf("drug %s not in the index", code)
 		}
-		if info != &idx.drugRows[idx.byCode[code].drug-1] {
+		if ref, _ := idx.byCode.get(code); info != &idx.drugRows[ref.drug-1] {
 			t.Fatalf("drugFor(%s) is not its row", code)
 		}
 		// The last row of a code wins, as before.
