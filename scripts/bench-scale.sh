@@ -132,7 +132,7 @@ client "$W/rxguard" bureau publish -admin "$ADMIN" "$W/synth.rxrel" >&2
 start_sidecar -bureau "$BUREAU" -trusted-key "$PUB" -poll 200ms
 sleep 3
 load before-delta
-client "$W/loadgen" delta -addr "$GRPC" -status "http://$HTTP/status" -version "$DELTA_VERSION" -pid "$SIDECAR" -idle 10s -- \
+client "$W/loadgen" delta -addr "$GRPC" -status "http://$HTTP/status" -version "$DELTA_VERSION" -pid "$SIDECAR" -idle 10s -sidecar-log "$W/sidecar.log" -- \
 	"$W/rxguard" bureau publish -admin "$ADMIN" "$W/delta.rxrel" >>"$RESULTS"
 grep 'bureau release installed' "$W/sidecar.log" | tail -1 | sed 's/^/sidecar: /' >&2 || true
 grep 'bureau release installed' "$W/sidecar.log" | tail -1 | sed -n 's/.*took=\([^ ]*\).*/{"measure":"delta_install_logged","took":"\1"}/p' >>"$RESULTS"

@@ -313,6 +313,7 @@ func cmdDelta(args []string) error {
 	pid := fs.Int("pid", 0, "sidecar process id (RSS sampled)")
 	lines := fs.Int("lines", 10, "order lines")
 	timeout := fs.Duration("timeout", 120*time.Second, "give up waiting for the switch after")
+	sidecarLog := fs.String("sidecar-log", "", "the sidecar's log: checks started between its \"fetching release\" and \"bureau release installed\" lines are also reported as the apply's")
 	fs.Parse(args)
 	if *version == "" || fs.NArg() == 0 {
 		return fmt.Errorf("delta needs -version V and a command after --")
@@ -363,7 +364,10 @@ func cmdDelta(args []string) error {
 		}
 		switched <- -1
 	}()
-	var during []time.Duration
+	var (
+		during []time.Duration
+		starts []time.Time
+	)
 	ctx := context.Background()
 	var took time.Duration
 	for took == 0 {
@@ -375,6 +379,7 @@ func cmdDelta(args []string) error {
 				return err
 			}
 			during = append(during, time.Since(t0))
+			starts = append(starts, t0)
 		}
 	}
 	if err := cmd.Wait(); err != nil {
@@ -385,11 +390,55 @@ func cmdDelta(args []string) error {
 	}
 	switchRSS := rssMax.Load()
 	i, d := summarise(idleLat, idleTook), summarise(during, took)
-	emit(map[string]any{"measure": "delta", "publish_to_switch_ms": float64(took.Microseconds()) / 1e3,
+	out := map[string]any{"measure": "delta", "publish_to_switch_ms": float64(took.Microseconds()) / 1e3,
 		"idle": i, "during": d, "p99_during_over_idle": d.P99us / i.P99us,
 		"rss_steady_mb": float64(steadyRSS) / 1024, "rss_switch_max_mb": float64(switchRSS) / 1024,
-		"rss_switch_over_steady": float64(switchRSS) / float64(max(steadyRSS, 1))})
+		"rss_switch_over_steady": float64(switchRSS) / float64(max(steadyRSS, 1))}
+	if *sidecarLog != "" {
+		// publish → switched also holds the bureau's own work on the
+		// client's core and the sidecar's poll interval; the sidecar's
+		// apply is what its log brackets.
+		from, to, err := applyWindow(*sidecarLog)
+		if err != nil {
+			return err
+		}
+		var apply []time.Duration
+		for k, t0 := range starts {
+			if !t0.Before(from) && t0.Before(to) {
+				apply = append(apply, during[k])
+			}
+		}
+		a := summarise(apply, to.Sub(from))
+		out["apply"], out["apply_ms"], out["p99_apply_over_idle"] = a, float64(to.Sub(from).Microseconds())/1e3, a.P99us/i.P99us
+	}
+	emit(out)
 	return nil
+}
+
+// applyWindow is when the sidecar's last delta install began (its log's
+// "fetching release" line) and ended ("bureau release installed").
+func applyWindow(path string) (from, to time.Time, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return from, to, err
+	}
+	stamp := func(line string) time.Time {
+		f, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		t, _ := time.Parse(time.RFC3339Nano, f)
+		return t
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, `msg="fetching release from the bureau"`):
+			from = stamp(line)
+		case strings.Contains(line, `msg="bureau release installed"`):
+			to = stamp(line)
+		}
+	}
+	if from.IsZero() || !to.After(from) {
+		return from, to, fmt.Errorf("%s: no \"fetching release\" line followed by \"bureau release installed\"", path)
+	}
+	return from, to, nil
 }
 
 func activeVersion(url string) (string, error) {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +101,35 @@ func TestRPCsAgainstASidecar(t *testing.T) {
 	}
 	if err := r.call(ctx, "nonsense"); err == nil {
 		t.Fatal("an unknown rpc name was accepted")
+	}
+}
+
+// TestApplyWindow: the window is the last install's, from the sidecar's
+// log lines as slog's text handler writes them; a log without both lines
+// is an error, not an empty window.
+func TestApplyWindow(t *testing.T) {
+	dir := t.TempDir()
+	log := `time=2026-12-01T18:00:00.100Z level=INFO msg="fetching release from the bureau" version=a have=b
+time=2026-12-01T18:00:00.900Z level=INFO msg="bureau release installed" version=a took=800ms
+time=2026-12-01T18:01:00.250Z level=INFO msg="fetching release from the bureau" version=c have=a
+time=2026-12-01T18:01:00.25Z level=INFO msg="checks served"
+time=2026-12-01T18:01:01.125Z level=INFO msg="bureau release installed" version=c took=875ms
+`
+	path := filepath.Join(dir, "sidecar.log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from, to, err := applyWindow(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 12, 1, 18, 1, 0, 250e6, time.UTC); !from.Equal(want) || to.Sub(from) != 875*time.Millisecond {
+		t.Fatalf("window %s – %s, want %s + 875ms", from, to, want)
+	}
+	if err := os.WriteFile(path, []byte(log[:strings.LastIndex(log, "time=")]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := applyWindow(path); err == nil {
+		t.Fatal("a fetch without its install gave a window")
 	}
 }

@@ -73,6 +73,10 @@ func cmdSummary(args []string) error {
 			add("%-34s %8.0f ms   (target ≤ 1000 ms for the apply)", "10k delta: publish → switched", num("publish_to_switch_ms"))
 			add("  check p99 idle %.0f µs, during %.0f µs: %.2f× (≤ 2×); p50 idle %.0f µs, during %.0f µs",
 				num("idle", "p99_us"), num("during", "p99_us"), num("p99_during_over_idle"), num("idle", "p50_us"), num("during", "p50_us"))
+			if _, ok := m["apply"]; ok {
+				add("  within the sidecar's apply (%.0f ms, its log's fetch → installed): check p99 %.0f µs: %.2f× idle (≤ 2×); p50 %.0f µs; %v checks",
+					num("apply_ms"), num("apply", "p99_us"), num("p99_apply_over_idle"), num("apply", "p50_us"), m["apply"].(map[string]any)["calls"])
+			}
 			add("  RSS steady %.1f MB, max while switching %.1f MB: %.2f× (≤ 1.2×)", num("rss_steady_mb"), num("rss_switch_max_mb"), num("rss_switch_over_steady"))
 		case "delta_install_logged":
 			add("%-34s %8v     (sidecar log: fetch, prove, store, compile, swap)", "10k delta installed in", m["took"])

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestSometimesLetsOthersRun: on one processor, a goroutine started during
@@ -22,5 +23,27 @@ func TestSometimesLetsOthersRun(t *testing.T) {
 	}
 	if sawIt < 0 || sawIt >= Batch {
 		t.Fatalf("the other goroutine ran at item %d, want within the first %d", sawIt, Batch)
+	}
+}
+
+// TestPassesPauseOnOneProcessor: on one processor a pass that calls
+// Sometimes for several work slices pauses about once a slice (parked, so
+// the scheduler polls the network); with two processors it never pauses.
+func TestPassesPauseOnOneProcessor(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		prev := runtime.GOMAXPROCS(procs)
+		before := pauses.Load()
+		start := time.Now()
+		for i := 0; time.Since(start) < 6*workSlice; i++ {
+			Sometimes(i)
+		}
+		n := pauses.Load() - before
+		runtime.GOMAXPROCS(prev)
+		switch {
+		case procs == 1 && n < 2:
+			t.Errorf("one processor: %d pauses in a pass of %s, want one about every %s", n, 6*workSlice, workSlice)
+		case procs > 1 && n != 0:
+			t.Errorf("%d processors: %d pauses, want none", procs, n)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -194,6 +195,7 @@ func (s *Store) readBackEntries(ctx context.Context, v string, entries []ovlEntr
 					return err
 				}
 			}
+			yield.Sometimes(i)
 			if i >= len(entries) {
 				return corrupt("overlay entry %q read back was not written", it.Item().Key())
 			}

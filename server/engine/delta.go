@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -79,6 +80,7 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 	}
 	var key []byte
 	for i := range prev.entries {
+		yield.Sometimes(i)
 		for _, b := range prev.entries[i].checks {
 			// The key is built in one buffer: a map index by string(key)
 			// does not copy it (61,000 strings a delta at scale otherwise).
@@ -99,7 +101,8 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 
 	byCode := map[string][]bound{}
 	byName := map[string][]bound{}
-	for _, b := range kept {
+	for i, b := range kept {
+		yield.Sometimes(i)
 		if affectedCodes[b.r.Code] {
 			byCode[b.r.Code] = append(byCode[b.r.Code], b)
 		}
@@ -107,10 +110,15 @@ func CompileDelta(prev *Index, m knowledge.Manifest, changed, withdrawn []knowle
 			byName[name] = append(byName[name], b)
 		}
 	}
-	for _, code := range slices.Sorted(maps.Keys(affectedCodes)) {
+	// A code or a name recompiled is a few microseconds: yielding after
+	// a batch of them keeps the pass from holding a one-core sidecar's
+	// checks (internal/yield).
+	for i, code := range slices.Sorted(maps.Keys(affectedCodes)) {
+		yield.Sometimes(i)
 		d.recompileCode(code, byCode[code])
 	}
-	for _, name := range slices.Sorted(maps.Keys(affectedNames)) {
+	for i, name := range slices.Sorted(maps.Keys(affectedNames)) {
+		yield.Sometimes(i)
 		d.recompileName(name, byName[name])
 	}
 	d.rebuildHeads()
@@ -331,11 +339,18 @@ func (d *delta) recompileName(name string, bs []bound) {
 		delete(d.idx.byName, name)
 		return
 	}
-	slices.SortFunc(bs, byKeyOrder)
+	// The first bound per rule type in key order: one pass, not a sort of
+	// every bound of a name (thousands for a common generic, and one call
+	// that would hold a one-core sidecar's checks for milliseconds).
 	var checks []bound
-	for _, b := range bs {
-		if !slices.ContainsFunc(checks, func(have bound) bool { return have.spec == b.spec }) {
+	for i, b := range bs {
+		yield.Sometimes(i)
+		k := slices.IndexFunc(checks, func(have bound) bool { return have.spec == b.spec })
+		switch {
+		case k < 0:
 			checks = append(checks, b)
+		case byKeyOrder(b, checks[k]) < 0:
+			checks[k] = b
 		}
 	}
 	slices.SortStableFunc(checks, func(a, b bound) int { return cmp.Compare(a.spec.order, b.spec.order) })
