@@ -24,6 +24,7 @@ import (
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/auth"
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/server/cdshooks"
 	"github.com/rxguard/rxguard/server/check"
 	"github.com/rxguard/rxguard/server/decisionlog"
@@ -53,6 +54,8 @@ type Server struct {
 	health *health.Server
 	http   *http.Server
 	ready  atomic.Bool
+	// stopServing ends the checks' claim on long passes (SetReady).
+	stopServing atomic.Pointer[func()]
 	// metrics is the sidecar's own registry (not the global default), so
 	// tests and embedders can run several servers in one process.
 	metrics *prometheus.Registry
@@ -209,9 +212,14 @@ func New(o Options) *Server {
 // Guard returns the GuardService implementation (for in-process use).
 func (s *Server) Guard() *Guard { return s.guard }
 
-// SetReady marks the sidecar ready: a knowledge release is active.
+// SetReady marks the sidecar ready: a knowledge release is active. From
+// then on until shutdown, long passes (a delta's apply) pause for the
+// checks it answers on one processor (internal/yield).
 func (s *Server) SetReady() {
-	s.ready.Store(true)
+	if !s.ready.Swap(true) {
+		stop := yield.Serving()
+		s.stopServing.Store(&stop)
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(rxguardv1.GuardService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 }
@@ -279,6 +287,9 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 }
 
 func (s *Server) shutdown() {
+	if stop := s.stopServing.Load(); stop != nil {
+		(*stop)()
+	}
 	s.health.Shutdown()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -30,6 +30,8 @@ func TestSometimesLetsOthersRun(t *testing.T) {
 // Sometimes for several work slices pauses about once a slice (parked, so
 // the scheduler polls the network); with two processors it never pauses.
 func TestPassesPauseOnOneProcessor(t *testing.T) {
+	stop := Serving()
+	defer stop()
 	for _, procs := range []int{1, 2} {
 		prev := runtime.GOMAXPROCS(procs)
 		before := pauses.Load()
@@ -45,5 +47,22 @@ func TestPassesPauseOnOneProcessor(t *testing.T) {
 		case procs > 1 && n != 0:
 			t.Errorf("%d processors: %d pauses, want none", procs, n)
 		}
+	}
+}
+
+// TestNoPausesWhileNotServing: before the process answers checks (a cold
+// start) and after it stops, a pass on one processor does not pause.
+func TestNoPausesWhileNotServing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	stop := Serving()
+	stop()
+	stop() // once
+	before := pauses.Load()
+	start := time.Now()
+	for i := 0; time.Since(start) < 4*workSlice; i++ {
+		Sometimes(i)
+	}
+	if n := pauses.Load() - before; n != 0 {
+		t.Fatalf("%d pauses while not serving", n)
 	}
 }
