@@ -11,7 +11,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -218,23 +217,11 @@ func (s *Store) mergeDelta(ctx context.Context, txn *badger.Txn, m, bm knowledge
 		records []knowledge.Record
 		kept    keeper
 		applied Applied
-		h       = newRecordHasher()
-		counts  = map[knowledge.Class]int{}
-		class   []byte
-		run, n  int
+		t       = newTally()
 		j       int // next change
 	)
 	emit := func(c, k, v []byte) {
-		if !bytes.Equal(c, class) {
-			if run > 0 {
-				counts[knowledge.Class(class)] += run
-			}
-			class, run = append(class[:0], c...), 0
-		}
-		run++
-		n++
-		yield.Sometimes(n)
-		h.add(c, k, v)
+		t.add(c, k, v)
 		if keep {
 			records = append(records, kept.record(c, k, v))
 		}
@@ -296,27 +283,13 @@ func (s *Store) mergeDelta(ctx context.Context, txn *badger.Txn, m, bm knowledge
 	if err != nil {
 		return nil, Applied{}, err
 	}
-	if run > 0 {
-		counts[knowledge.Class(class)] += run
-	}
-	var mismatch string
-	switch {
-	case n != m.RecordCount:
-		mismatch = fmt.Sprintf("%d records, its manifest says %d", n, m.RecordCount)
-	case countsDiff(m.Counts, counts) != "":
-		mismatch = "per-class counts differ from its manifest: " + countsDiff(m.Counts, counts)
-	default:
-		if got := h.sum(); got != m.ContentSHA256 {
-			mismatch = fmt.Sprintf("content_sha256 %s, its manifest says %s", got, m.ContentSHA256)
-		}
-	}
-	if mismatch != "" {
+	if mismatch := t.mismatch(m); mismatch != "" {
 		// Either the delta does not make m, or the base read is damaged:
 		// only the base's own proof tells which.
 		if err := s.prove(ctx, txn, bm, nil); err != nil {
 			return nil, Applied{}, fmt.Errorf("base release %q is damaged; fetch the full release %q instead: %w", bm.Version, m.Version, err)
 		}
-		return nil, Applied{}, fmt.Errorf("%w: the changes applied to %s make %s", ErrInvalidRelease, bm.Version, mismatch)
+		return nil, Applied{}, fmt.Errorf("%w: the changes applied to %s do not make release %s: %s", ErrInvalidRelease, bm.Version, m.Version, mismatch)
 	}
 	return records, applied, nil
 }

@@ -115,11 +115,7 @@ func TestApplyDeltaReadsTheBaseOnce(t *testing.T) {
 // the good delta is stored afterwards.
 func TestApplyDeltaRefuses(t *testing.T) {
 	ctx := context.Background()
-	s := openDisk(t, t.TempDir(), nil)
-	defer func() { _ = s.Close() }()
-	bm, brecs := baseRelease(400)
-	mustPut(t, s, bm, brecs)
-	mustActivate(t, s, bm.Version)
+	s, bm, brecs := withActiveBase(t)
 	m, recs := makeDeltaRelease("d1", bm.Version, brecs)
 	good := deltaOf(ctx, s, bm.Version, brecs, recs)
 	if len(good.Changes) < 3 {
@@ -213,11 +209,7 @@ func TestApplyDeltaOnADamagedBase(t *testing.T) {
 	ctx := context.Background()
 	for _, replaced := range []bool{false, true} {
 		t.Run(map[bool]string{false: "kept record damaged", true: "replaced record damaged"}[replaced], func(t *testing.T) {
-			s := openDisk(t, t.TempDir(), nil)
-			defer func() { _ = s.Close() }()
-			bm, brecs := baseRelease(400)
-			mustPut(t, s, bm, brecs)
-			mustActivate(t, s, bm.Version)
+			s, bm, brecs := withActiveBase(t)
 			m, recs := makeDeltaRelease("d1", bm.Version, brecs)
 			d := deltaOf(ctx, s, bm.Version, brecs, recs)
 			// makeDeltaRelease revises every 50th record: record 0 is
@@ -262,11 +254,7 @@ func TestApplyDeltaOnADamagedBase(t *testing.T) {
 // one read of its base, and is the release.
 func TestApplyDeltaTooLargeIsStoredWhole(t *testing.T) {
 	ctx := context.Background()
-	s := openDisk(t, t.TempDir(), nil)
-	defer func() { _ = s.Close() }()
-	bm, brecs := baseRelease(400)
-	mustPut(t, s, bm, brecs)
-	mustActivate(t, s, bm.Version)
+	s, bm, brecs := withActiveBase(t)
 	recs := slices.Clone(brecs)
 	for i := 0; i < len(recs); i += 3 {
 		recs[i] = revised(recs[i], "big")
@@ -296,4 +284,16 @@ func TestApplyDeltaTooLargeIsStoredWhole(t *testing.T) {
 	if d := recordsEqual(got, recs); d != "" {
 		t.Fatalf("Records: %s", d)
 	}
+}
+
+// withActiveBase is a store on disk with baseRelease(400) active, closed
+// when the test ends.
+func withActiveBase(t *testing.T) (*Store, knowledge.Manifest, []knowledge.Record) {
+	t.Helper()
+	s := openDisk(t, t.TempDir(), nil)
+	t.Cleanup(func() { _ = s.Close() })
+	bm, brecs := baseRelease(400)
+	mustPut(t, s, bm, brecs)
+	mustActivate(t, s, bm.Version)
+	return s, bm, brecs
 }

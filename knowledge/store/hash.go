@@ -1,12 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"unsafe"
 
+	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -49,3 +52,48 @@ func (r *recordHasher) addRecord(rec *knowledge.Record) {
 }
 
 func (r *recordHasher) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
+
+// tally hashes and counts a release's records as they stream by, in
+// (class, key) order, to prove them against a manifest.
+type tally struct {
+	h      *recordHasher
+	counts map[knowledge.Class]int
+	class  []byte // of the current run
+	run, n int
+}
+
+func newTally() *tally { return &tally{h: newRecordHasher(), counts: map[knowledge.Class]int{}} }
+
+// add counts and hashes one record (yielding now and then: a release's
+// pass is long).
+func (t *tally) add(c, k, v []byte) {
+	if !bytes.Equal(c, t.class) {
+		if t.run > 0 {
+			t.counts[knowledge.Class(t.class)] += t.run
+		}
+		t.class, t.run = append(t.class[:0], c...), 0
+	}
+	t.run++
+	t.n++
+	yield.Sometimes(t.n)
+	t.h.add(c, k, v)
+}
+
+// mismatch says how the records added differ from m, or "" if they are
+// m's: count, per-class counts, content hash.
+func (t *tally) mismatch(m knowledge.Manifest) string {
+	if t.run > 0 {
+		t.counts[knowledge.Class(t.class)] += t.run
+		t.run = 0
+	}
+	if t.n != m.RecordCount {
+		return fmt.Sprintf("%d records, manifest record_count %d", t.n, m.RecordCount)
+	}
+	if diff := countsDiff(m.Counts, t.counts); diff != "" {
+		return "per-class counts differ from the manifest: " + diff
+	}
+	if got := t.h.sum(); got != m.ContentSHA256 {
+		return fmt.Sprintf("records hash to %s, manifest content_sha256 %s", got, m.ContentSHA256)
+	}
+	return ""
+}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/internal/diskspace"
-	"github.com/rxguard/rxguard/internal/yield"
 	"github.com/rxguard/rxguard/knowledge"
 )
 
@@ -1124,29 +1123,14 @@ func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Ma
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Dir: s.dir, Version: m.Version, Reason: fmt.Sprintf(format, args...)}
 	}
-	h := newRecordHasher()
-	counts := map[knowledge.Class]int{}
-	var (
-		class []byte
-		run   int
-		n     int
-	)
+	t := newTally()
 	visit := func(rk, v []byte) error {
 		sep := bytes.IndexByte(rk, 0)
 		if sep <= 0 {
 			return corrupt("malformed record key %q", rk)
 		}
 		c, k := rk[:sep], rk[sep+1:]
-		if !bytes.Equal(c, class) {
-			if run > 0 {
-				counts[knowledge.Class(class)] += run
-			}
-			class, run = append(class[:0], c...), 0
-		}
-		run++
-		n++
-		yield.Sometimes(n)
-		h.add(c, k, v)
+		t.add(c, k, v)
 		if fn != nil {
 			return fn(c, k, v)
 		}
@@ -1161,17 +1145,8 @@ func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Ma
 	if err != nil {
 		return err
 	}
-	if run > 0 {
-		counts[knowledge.Class(class)] += run
-	}
-	if n != m.RecordCount {
-		return corrupt("%d records stored, manifest record_count %d", n, m.RecordCount)
-	}
-	if diff := countsDiff(m.Counts, counts); diff != "" {
-		return corrupt("per-class counts differ: %s", diff)
-	}
-	if got := h.sum(); got != m.ContentSHA256 {
-		return corrupt("records hash to %s, manifest content_sha256 %s", got, m.ContentSHA256)
+	if what := t.mismatch(m); what != "" {
+		return corrupt("%s", what)
 	}
 	return nil
 }
