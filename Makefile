@@ -24,7 +24,8 @@ FUZZTIME ?= 30000x
 # 55 s on one); a short bound keeps `make fuzz` predictable, and a crasher is
 # still minimised enough to read.
 FUZZMINIMIZETIME ?= 10s
-# package:FuzzTarget pairs run briefly by `make fuzz` (and so in CI).
+# package:FuzzTarget pairs run briefly by `make fuzz` (and so in CI);
+# package:FuzzTarget:FUZZTIME for a target whose executions are slow.
 FUZZ_TARGETS := \
 	./server/validate:FuzzCheckOrders \
 	./server/validate:FuzzCheckOrdersJSON \
@@ -44,10 +45,12 @@ FUZZ_TARGETS := \
 	./knowledge:FuzzDecodeRecord \
 	./server/grpccodec:FuzzRepairUTF8 \
 	./server/decisionlog:FuzzParseID \
-	./server:FuzzCodeVariantsNeverLowerVerdict \
+	./server:FuzzCodeVariantsNeverLowerVerdict:10000x \
 	./server/cdshooks:FuzzCDSRequest \
 	./server/cdshooks/jwtauth:FuzzJWT \
 	./internal/strictconf:FuzzDecode \
+	./knowledge/store:FuzzBaseRef \
+	./knowledge/store:FuzzComposeChanges \
 	./server/fix:FuzzApply \
 	./server/history:FuzzParse \
 	./internal/keyfile:FuzzParse \
@@ -112,9 +115,10 @@ unit:
 ## fuzz: a short run of every fuzz target (seed corpora are committed under testdata/fuzz)
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg || exit 1; \
+		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; fuzztime=$${rest#*:}; \
+		[ "$$fuzztime" != "$$rest" ] || fuzztime=$(FUZZTIME); \
+		echo "fuzz $$pkg $$name ($$fuzztime)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$$fuzztime -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg || exit 1; \
 	done
 
 ## smoke: real processes — `rxguard serve` with no arguments and the README's grpcurl example
