@@ -22,7 +22,7 @@ const (
 	crashEnvDir     = "RXGUARD_STORE_CRASH_DIR" // set: act as the child on this directory
 	crashEnvVersion = "RXGUARD_STORE_CRASH_VERSION"
 	crashEnvRecords = "RXGUARD_STORE_CRASH_RECORDS"
-	crashEnvDelta   = "RXGUARD_STORE_CRASH_DELTA" // "1": write the release as a delta on the active one (PutDelta)
+	crashEnvDelta   = "RXGUARD_STORE_CRASH_DELTA" // "1": write the release as a delta on the active one (ApplyDelta)
 
 	crashEnvIterations = "RXGUARD_STORE_CRASH_ITERATIONS" // parent: override the number of kills
 	crashLinePrefix    = "CRASH-CHILD "
@@ -307,7 +307,7 @@ func checkAfterCrash(t *testing.T, dir string, run crashRun) (string, bool) {
 func TestCrashDuringWriteAndSwitch(t *testing.T) { crashDuringWriteAndSwitch(t, false) }
 
 // TestCrashDuringOverlayWriteAndSwitch is the same for releases stored as
-// overlays (PutDelta): every child writes a small delta on the active
+// overlays (ApplyDelta): every child writes a small delta on the active
 // release, so the store holds overlays on v000 (combined differences) and
 // garbage collection runs with bases to keep.
 func TestCrashDuringOverlayWriteAndSwitch(t *testing.T) { crashDuringWriteAndSwitch(t, true) }

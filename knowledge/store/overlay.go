@@ -327,9 +327,9 @@ func (s *Store) scanMerged(ctx context.Context, txn *badger.Txn, m knowledge.Man
 }
 
 // provenWrite remembers the release this store last wrote and proved
-// (writeOverlay), identified by its manifest's commit version, so that the
-// Activate that follows does not read and hash the same records again
-// straight after: one proof of what was written, not two. It is taken
+// (writeOverlayEntries), identified by its manifest's commit version, so
+// that the Activate that follows does not read and hash the same records
+// again straight after: one proof of what was written, not two. It is taken
 // once, and removing that version forgets it.
 type provenWrite struct {
 	version string

@@ -111,7 +111,7 @@ func TestOverlayRecordsAreTheFullSet(t *testing.T) {
 			sortRecords(want)
 			m := knowledge.NewManifest("next", bm.Version, time.Now(), want)
 			if err := putDelta(ctx, s, m, bm.Version, brecs, want); err != nil {
-				t.Fatalf("PutDelta: %v", err)
+				t.Fatalf("ApplyDelta: %v", err)
 			}
 			if n := keysUnder(t, s, ovlPrefix+"next/"); n != tc.changes {
 				t.Errorf("overlay holds %d entries, want %d", n, tc.changes)
@@ -219,7 +219,7 @@ func TestOverlayChainsStayOneDeep(t *testing.T) {
 			added = recs[slices.IndexFunc(recs, func(r knowledge.Record) bool { return strings.HasPrefix(r.Key, "added-d0") })]
 		}
 		if err := putDelta(ctx, s, m, curV, cur, recs); err != nil {
-			t.Fatalf("PutDelta %s on %s: %v", v, curV, err)
+			t.Fatalf("ApplyDelta %s on %s: %v", v, curV, err)
 		}
 		mustActivate(t, s, v)
 		rs, err := s.Releases(ctx)
