@@ -143,7 +143,7 @@ if [ "${SKIP_GO:-}" != 1 ]; then
 	note "Go benchmarks at scale (in-process, pinned to core $SERVER_CPU)"
 	load before-go
 	RXGUARD_SYNTH_ENTRIES=$ENTRIES RXGUARD_SYNTH_RULES=$RULES server go test ./server -run '^$' \
-		-bench 'BenchmarkScale(Check|Engine|LongStay)$' -benchmem -count 1 -benchtime 2000x -timeout 30m | tee "$OUT/go-bench.txt" >&2
+		-bench 'BenchmarkScale(Check|Engine|LongStay)$' -benchmem -count 3 -benchtime 5000x -timeout 30m | tee "$OUT/go-bench.txt" >&2
 	RXGUARD_SYNTH_ENTRIES=$ENTRIES RXGUARD_SYNTH_RULES=$RULES server go test ./server -run '^$' \
 		-bench 'BenchmarkScaleColdLoad$' -count 1 -benchtime 1x -timeout 30m | tee -a "$OUT/go-bench.txt" >&2
 	load after-go
