@@ -18,7 +18,6 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/benchecho"
 	"github.com/rxguard/rxguard/internal/benchorder"
-	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/knowledge/synth"
 	"github.com/rxguard/rxguard/server/check"
@@ -48,11 +47,7 @@ var synthIndex = sync.OnceValues(func() (*engine.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Compile(m, content)
+	return engine.CompileRecords(m, records)
 })
 
 func benchIndex(b *testing.B, release string) *engine.Index {

@@ -35,11 +35,7 @@ var demoRelease = sync.OnceValues(func() (*demoBuild, error) {
 	if err != nil {
 		return nil, err
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := engine.Compile(m, content)
+	idx, err := engine.CompileRecords(m, records)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (k Knowledge) activateStored(ctx context.Context, put knowledge.Manifest, r
 		return fmt.Errorf("release %s: %d records installed, its manifest says %d", put.Version, len(records), put.RecordCount)
 	}
 	return k.activateStoredWith(ctx, put, func(m knowledge.Manifest) (*engine.Index, error) {
-		return compileRecords(m, records)
+		return engine.CompileRecords(m, records)
 	})
 }
 
@@ -153,14 +153,6 @@ func compileVersion(ctx context.Context, st *store.Store, version string) (*engi
 	return engine.Compile(m, content)
 }
 
-func compileRecords(m knowledge.Manifest, records []knowledge.Record) (*engine.Index, error) {
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return nil, fmt.Errorf("decode release %s: %w", m.Version, err)
-	}
-	return engine.Compile(m, content)
-}
-
 // EnsureActive loads the persisted active release, or — on a store that
 // has none — builds the embedded demo release, stores and activates it.
 // While the store refuses writes (disk nearly full) the demo release is
@@ -200,11 +192,7 @@ func EnsureActive(ctx context.Context, st *store.Store, eng *engine.Engine, log 
 // serveUnstored compiles a release straight into the engine, for a store
 // that cannot take it now.
 func serveUnstored(m knowledge.Manifest, records []knowledge.Record, eng *engine.Engine, log *slog.Logger, why error) (knowledge.Manifest, error) {
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return m, fmt.Errorf("decode release %s: %w", m.Version, err)
-	}
-	idx, err := engine.Compile(m, content)
+	idx, err := engine.CompileRecords(m, records)
 	if err != nil {
 		return m, err
 	}

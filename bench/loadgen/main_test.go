@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rxguard/rxguard/internal/benchecho"
-	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/check"
@@ -53,11 +52,7 @@ func TestRPCsAgainstASidecar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := engine.Compile(m, content)
+	idx, err := engine.CompileRecords(m, records)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
-	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/cdshooks"
@@ -45,11 +44,7 @@ var demoIndex = sync.OnceValues(func() (*engine.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Compile(m, content)
+	return engine.CompileRecords(m, records)
 })
 
 // sidecar is a real rxguard (demo release, history and decision log on

@@ -140,7 +140,7 @@ func (r *recorded) At(i int) engine.HistoryEntry {
 }
 
 // EventAt is At's code, time, quantity, days and encounter, the fields
-// the engine reads of every entry (engine.recordedFields).
+// the engine reads of every entry (engine.RecordedHistory).
 func (r *recorded) EventAt(i int) (code string, t time.Time, quantity float64, days int32, encounterID string) {
 	e := &r.entries[r.pos[i]]
 	return canonicalIf(r.odd, e.ItemCode), e.Time, e.Quantity, e.Days, e.EncounterID

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
-	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/server/engine"
 	"github.com/rxguard/rxguard/server/history"
@@ -39,11 +38,7 @@ func TestRecordedHistoryMatchesDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := engine.Compile(m, content)
+	idx, err := engine.CompileRecords(m, records)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,15 @@ type bound struct {
 	r    *knowledge.Restriction
 }
 
+// CompileRecords decodes a release's records and compiles them (Compile).
+func CompileRecords(m knowledge.Manifest, records []knowledge.Record) (*Index, error) {
+	content, err := knowledge.ContentFromRecords(records)
+	if err != nil {
+		return nil, fmt.Errorf("decode release %s: %w", m.Version, err)
+	}
+	return Compile(m, content)
+}
+
 // Compile builds an index from a release's content. Restrictions whose rule
 // type this build does not know are an error: a release must not be served
 // by a sidecar that would silently ignore part of it.

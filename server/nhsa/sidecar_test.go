@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
-	"github.com/rxguard/rxguard/knowledge"
 	"github.com/rxguard/rxguard/knowledge/demo"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/check"
@@ -37,11 +36,7 @@ var demoIndex = sync.OnceValues(func() (*engine.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	content, err := knowledge.ContentFromRecords(records)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Compile(m, content)
+	return engine.CompileRecords(m, records)
 })
 
 // sidecar is a real rxguard on loopback ports: the demo release, Badger
