@@ -150,43 +150,19 @@ func (s *Store) readOverlay(ctx context.Context, txn *badger.Txn, v string, with
 	return out, nil
 }
 
-// putEntries writes overlay entries of v.
-//
-// They are committed ctxEvery at a time: Badger's writer applies a
-// commit to its memtable in one go (about 5 ms for the 3,500 entries a
-// full transaction holds), which on a one-core sidecar holds the checks
-// for as long; a commit of 1,024 entries holds them about 1.4 ms.
+// putEntries writes overlay entries of v (writeBatched).
 func (s *Store) putEntries(ctx context.Context, v string, entries []ovlEntry) error {
-	wb := s.db.NewWriteBatch()
-	defer func() { wb.Cancel() }()
 	prefix := overlayPrefix(v)
-	for i := range entries {
-		if i%ctxEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(entries), err)
-			}
-			if i > 0 {
-				if err := wb.Flush(); err != nil {
-					return fmt.Errorf("write overlay entries (%d of %d written): %w", i, len(entries), err)
-				}
-				wb = s.db.NewWriteBatch()
-			}
-		}
+	return s.writeBatched(ctx, "overlay entries", len(entries), func(i int) ([]byte, []byte) {
 		e := &entries[i]
-		val := []byte{tagDel}
-		if !e.del {
-			val = make([]byte, 1+len(e.value))
-			val[0] = tagSet
-			copy(val[1:], e.value)
+		if e.del {
+			return recordKey(prefix, e.class, e.key), []byte{tagDel}
 		}
-		if err := wb.Set(recordKey(prefix, e.class, e.key), val); err != nil {
-			return fmt.Errorf("write overlay entry %s %q: %w", e.class, e.key, err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("write overlay entries: %w", err)
-	}
-	return nil
+		val := make([]byte, 1+len(e.value))
+		val[0] = tagSet
+		copy(val[1:], e.value)
+		return recordKey(prefix, e.class, e.key), val
+	})
 }
 
 // readBackEntries reads v's overlay entries back and compares them with

@@ -414,24 +414,13 @@ func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records 
 		return err
 	}
 
-	// WriteBatch splits the records into transactions below Badger's
-	// per-transaction limit and pipelines their commits.
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
 	prefix := recordPrefix(v)
-	for i := range records {
-		if i%ctxEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("write records (%d of %d written): %w", i, len(records), err)
-			}
-		}
+	err := s.writeBatched(ctx, "records", len(records), func(i int) ([]byte, []byte) {
 		r := &records[i]
-		if err := wb.Set(recordKey(prefix, r.Class, r.Key), r.Value); err != nil {
-			return fmt.Errorf("write record %s %q: %w", r.Class, r.Key, err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("write records: %w", err)
+		return recordKey(prefix, r.Class, r.Key), r.Value
+	})
+	if err != nil {
+		return err
 	}
 
 	// Prove what Badger now returns, not what we handed it, before the
@@ -440,6 +429,31 @@ func (s *Store) writeRelease(ctx context.Context, m knowledge.Manifest, records 
 		return fmt.Errorf("read back written records: %w", err)
 	}
 	return s.writeManifest(m, nil)
+}
+
+// writeBatched writes n keys and values (kv(i) for i below n), committed
+// ctxEvery at a time. Badger's writer applies a commit to its memtable in
+// one go — about 5 ms for the 3,500 entries a full transaction holds,
+// which on a one-core sidecar holds the checks for as long — and a commit
+// of 1,024 entries about 1.4 ms. what names the entries in errors.
+func (s *Store) writeBatched(ctx context.Context, what string, n int, kv func(i int) (key, value []byte)) error {
+	for start := 0; start < n; start += ctxEvery {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write %s (%d of %d written): %w", what, start, n, err)
+		}
+		wb := s.db.NewWriteBatch()
+		for i := start; i < min(start+ctxEvery, n); i++ {
+			key, value := kv(i)
+			if err := wb.Set(key, value); err != nil {
+				wb.Cancel()
+				return fmt.Errorf("write %s (%d of %d written): %w", what, start, n, err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return fmt.Errorf("write %s (%d of %d written): %w", what, start, n, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) writeMarker(v string) error {
