@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,8 +86,8 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 			return rejected(err)
 		}
 		if _, err := st.ApplyDelta(ctx, m, d); err != nil {
-			if errors.Is(err, store.ErrDeltaBase) || errors.Is(err, store.ErrInvalidRelease) {
-				return rejected(err)
+			if r := bureausync.Refused(err); r != nil {
+				return rejected(r)
 			}
 			return err
 		}

@@ -388,11 +388,8 @@ func (c *Client) syncRelease(ctx context.Context) error {
 		// The store proves the content as it applies the delta: what it
 		// refuses is refused as Prepare refuses it, with nothing written.
 		err = dt.InstallDelta(ctx, m, d)
-		switch {
-		case errors.Is(err, store.ErrInvalidRelease):
-			return fmt.Errorf("release %s from %s rejected, nothing written: %w: %w", lm.Version, c.addr, wire.ErrContent, err)
-		case errors.Is(err, store.ErrDeltaBase):
-			return fmt.Errorf("release %s from %s rejected, nothing written: %w: %w", lm.Version, c.addr, wire.ErrBase, err)
+		if r := Refused(err); r != nil {
+			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, r)
 		}
 	} else {
 		var records []knowledge.Record
@@ -491,6 +488,19 @@ func PrepareDelta(ctx context.Context, st *store.Store, rel *wire.Release, trust
 		return store.Delta{}, err
 	}
 	return store.Delta{Base: active.Version, BaseSHA256: active.ContentSHA256, Changes: Changes(ops)}, nil
+}
+
+// Refused is err as wire reports a release it refuses (wire.ErrContent,
+// wire.ErrBase) when it is store.ApplyDelta refusing a delta's content,
+// with nothing written; nil for any other error.
+func Refused(err error) error {
+	switch {
+	case errors.Is(err, store.ErrInvalidRelease):
+		return fmt.Errorf("%w: %w", wire.ErrContent, err)
+	case errors.Is(err, store.ErrDeltaBase):
+		return fmt.Errorf("%w: %w", wire.ErrBase, err)
+	}
+	return nil
 }
 
 // Changes is a delta's operations as the store's changes.

@@ -549,3 +549,22 @@ func TestCheckCreated(t *testing.T) {
 		}
 	}
 }
+
+// TestRefused: what store.ApplyDelta refuses is reported as wire reports a
+// refused release; other errors are not refusals.
+func TestRefused(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("apply: %w", store.ErrInvalidRelease), wire.ErrContent},
+		{fmt.Errorf("apply: %w", store.ErrDeltaBase), wire.ErrBase},
+		{fmt.Errorf("apply: %w", store.ErrBusy), nil},
+		{nil, nil},
+	} {
+		got := Refused(tc.err)
+		if (got == nil) != (tc.want == nil) || (got != nil && (!errors.Is(got, tc.want) || !errors.Is(got, tc.err))) {
+			t.Errorf("Refused(%v) = %v, want one matching %v and the error", tc.err, got, tc.want)
+		}
+	}
+}
