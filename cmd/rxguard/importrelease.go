@@ -92,7 +92,7 @@ func cmdKBImportRelease(ctx context.Context, args []string, log *slog.Logger, st
 			return err
 		}
 	} else {
-		_, records, err := bureausync.Prepare(ctx, st, rel, keys)
+		_, records, err := bureausync.Prepare(rel, keys)
 		if err == nil {
 			err = checkDate()
 		}

@@ -54,21 +54,16 @@ func CheckCreated(m knowledge.Manifest, now time.Time, skew time.Duration) error
 // Target receives what the client has proven: the sidecar's store and
 // engine behind one narrow interface.
 type Target interface {
-	// InstallRelease stores a verified release and makes it the active one
-	// (store switch and index swap).
+	// InstallRelease stores a verified full release and makes it the
+	// active one (store switch and index swap).
 	InstallRelease(ctx context.Context, m knowledge.Manifest, records []knowledge.Record) error
+	// InstallDelta applies a delta to the release it is against in the
+	// store (store.ApplyDelta, which proves the result against m as it
+	// applies it) and makes the result the active one. The client has
+	// checked its signature and that its base is the active release.
+	InstallDelta(ctx context.Context, m knowledge.Manifest, d store.Delta) error
 	// SetPhysicianFeed gives the engine the whole stored feed.
 	SetPhysicianFeed(events []knowledge.PhysicianEvent)
-}
-
-// DeltaTarget is a Target that applies a delta to the release it is
-// against in the store (store.ApplyDelta), which proves the result against
-// m as it applies it, instead of being handed all of the result's records.
-// The client hands a delta to InstallDelta when its target has it, with
-// its signature checked and its base the store's active release.
-type DeltaTarget interface {
-	Target
-	InstallDelta(ctx context.Context, m knowledge.Manifest, d store.Delta) error
 }
 
 // Options configures a Client.
@@ -380,20 +375,20 @@ func (c *Client) syncRelease(ctx context.Context) error {
 		return fmt.Errorf("bureau %s sent release %s when %s was asked for", c.addr, rel.Manifest.Version, lm.Version)
 	}
 	m := rel.Manifest
-	if dt, ok := c.target.(DeltaTarget); ok && rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
+	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
 		var d store.Delta
 		if d, err = PrepareDelta(ctx, c.st, rel, c.opts.Trusted); err != nil {
 			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
 		}
 		// The store proves the content as it applies the delta: what it
 		// refuses is refused as Prepare refuses it, with nothing written.
-		err = dt.InstallDelta(ctx, m, d)
+		err = c.target.InstallDelta(ctx, m, d)
 		if r := Refused(err); r != nil {
 			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, r)
 		}
 	} else {
 		var records []knowledge.Record
-		if _, records, err = Prepare(ctx, c.st, rel, c.opts.Trusted); err != nil {
+		if _, records, err = Prepare(rel, c.opts.Trusted); err != nil {
 			return fmt.Errorf("release %s from %s rejected, nothing written: %w", lm.Version, c.addr, err)
 		}
 		err = c.target.InstallRelease(ctx, m, records)
@@ -423,37 +418,20 @@ func (c *Client) setBehind(n int) {
 	c.mu.Unlock()
 }
 
-// Prepare turns a received release into the records it describes and
-// proves them (signature against trusted, content hash, counts) without
-// writing anything. A delta applies to the store's active release only,
-// whose records it reads; PrepareDelta proves a delta without them.
-func Prepare(ctx context.Context, st *store.Store, rel *wire.Release, trusted []ed25519.PublicKey) (knowledge.Manifest, []knowledge.Record, error) {
+// Prepare turns a received full release into the records it describes
+// and proves them (signature against trusted, content hash, counts)
+// without writing anything. A delta is proven by PrepareDelta and the
+// store as it is applied (store.ApplyDelta).
+func Prepare(rel *wire.Release, trusted []ed25519.PublicKey) (knowledge.Manifest, []knowledge.Record, error) {
 	// The signature first: an unsigned or foreign release costs nothing
 	// more to reject.
 	if err := knowledge.VerifyManifest(rel.Manifest, trusted); err != nil {
 		return rel.Manifest, nil, err
 	}
-	var (
-		base           []knowledge.Record
-		baseV, baseSHA string
-	)
-	if rel.Kind == bureauv1.ReleaseKind_RELEASE_KIND_DELTA {
-		active, ok, err := st.Active(ctx)
-		if err != nil {
-			return rel.Manifest, nil, err
-		}
-		if !ok {
-			return rel.Manifest, nil, fmt.Errorf("%w: release %s is a delta against %s, and no release is active here; import the full release",
-				wire.ErrBase, rel.Manifest.Version, rel.BaseVersion)
-		}
-		baseV, baseSHA = active.Version, active.ContentSHA256
-		if rel.BaseVersion == baseV && rel.BaseSHA256 == baseSHA {
-			if base, err = st.Records(ctx, baseV); err != nil {
-				return rel.Manifest, nil, err
-			}
-		}
+	if rel.Kind != bureauv1.ReleaseKind_RELEASE_KIND_FULL {
+		return rel.Manifest, nil, fmt.Errorf("%w: release %s is a delta; it is applied to the store's active release (PrepareDelta)", wire.ErrMalformed, rel.Manifest.Version)
 	}
-	records, err := rel.Apply(baseV, baseSHA, base)
+	records, err := rel.Apply("", "", nil)
 	if err != nil {
 		return rel.Manifest, nil, err
 	}

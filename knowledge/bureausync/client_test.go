@@ -305,7 +305,7 @@ func TestSyncFullDeltaAndFeed(t *testing.T) {
 	}
 }
 
-// A small delta reaches a DeltaTarget with its base and is stored as an
+// A small delta reaches the target with its base and is stored as an
 // overlay on the release it was applied to; a full release is not.
 func TestSyncDeltaStoredAsOverlay(t *testing.T) {
 	f := newFixture(t)
@@ -566,5 +566,22 @@ func TestRefused(t *testing.T) {
 		if (got == nil) != (tc.want == nil) || (got != nil && (!errors.Is(got, tc.want) || !errors.Is(got, tc.err))) {
 			t.Errorf("Refused(%v) = %v, want one matching %v and the error", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestPrepareRefusesADelta: Prepare proves full releases only; a delta is
+// proven as the store applies it (PrepareDelta, store.ApplyDelta).
+func TestPrepareRefusesADelta(t *testing.T) {
+	f := newFixture(t)
+	v1 := recordsN(10, "a")
+	m1 := f.release(t, "2026.11.01", "", v1, t0, f.key)
+	trusted := []ed25519.PublicKey{pub(f.key)}
+	if _, recs, err := Prepare(&wire.Release{Manifest: m1, Kind: bureauv1.ReleaseKind_RELEASE_KIND_FULL, Ops: wire.FullOps(v1)}, trusted); err != nil || len(recs) != len(v1) {
+		t.Fatalf("Prepare of the full release: %d records, %v", len(recs), err)
+	}
+	delta := &wire.Release{Manifest: m1, Kind: bureauv1.ReleaseKind_RELEASE_KIND_DELTA, BaseVersion: "2026.10.01",
+		BaseSHA256: m1.ContentSHA256, Ops: wire.FullOps(v1)}
+	if _, _, err := Prepare(delta, trusted); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("Prepare of a delta = %v, want ErrMalformed", err)
 	}
 }

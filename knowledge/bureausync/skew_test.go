@@ -101,7 +101,7 @@ func TestSyncForgedActiveSaysHowToRecover(t *testing.T) {
 	}
 
 	// The operator installs 2026.12 from its file, as kb import-release does.
-	m, recs, err := Prepare(ctx, f.st, fullRel(mg, good), []ed25519.PublicKey{pub(f.key)})
+	m, recs, err := Prepare(fullRel(mg, good), []ed25519.PublicKey{pub(f.key)})
 	if err != nil {
 		t.Fatal(err)
 	}
