@@ -152,32 +152,22 @@ func (s *Store) ApplyDelta(ctx context.Context, m knowledge.Manifest, d Delta) (
 	if err != nil {
 		return fail(err)
 	}
+	plan := &overlayPlan{base: ref, entries: entries}
+	need, write := plan.diskBytes(), func() error { return s.writeOverlayEntries(ctx, m, plan) }
+	stored := []any{"base", ref.version, "delta_base", d.Base, "changes", len(d.Changes), "entries", len(entries)}
 	if whole {
 		s.log.Info("storing delta release whole", "version", m.Version, "base", d.Base,
 			"why", fmt.Sprintf("%d changes against %s is more than 1/%d of %d records", len(entries), ref.version, overlayMaxShare, m.RecordCount))
-		wrote, err := s.writeVersion(ctx, m, releaseDiskBytes(records), func() error {
-			return s.writeRelease(ctx, m, records)
-		})
-		if err != nil {
-			return Applied{}, err
-		}
-		if wrote {
-			s.log.Info("stored knowledge release", "version", m.Version, "records", len(records), "content_sha256", m.ContentSHA256,
-				"duration", time.Since(start))
-		}
-		return applied, nil
+		need, write = releaseDiskBytes(records), func() error { return s.writeRelease(ctx, m, records) }
+		stored = []any{"delta_base", d.Base, "changes", len(d.Changes)}
 	}
-	plan := &overlayPlan{base: ref, entries: entries}
-	wrote, err := s.writeVersion(ctx, m, plan.diskBytes(), func() error {
-		return s.writeOverlayEntries(ctx, m, plan)
-	})
+	wrote, err := s.writeVersion(ctx, m, need, write)
 	if err != nil {
 		return Applied{}, err
 	}
 	if wrote {
-		s.log.Info("stored knowledge release as changes to its base", "version", m.Version, "records", m.RecordCount,
-			"base", ref.version, "delta_base", d.Base, "changes", len(d.Changes), "entries", len(entries),
-			"content_sha256", m.ContentSHA256, "duration", time.Since(start))
+		s.log.Info("stored knowledge release from a delta", append(stored, "version", m.Version, "records", m.RecordCount,
+			"whole", whole, "content_sha256", m.ContentSHA256, "duration", time.Since(start))...)
 	}
 	return applied, nil
 }

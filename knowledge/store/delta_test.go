@@ -145,7 +145,7 @@ func TestApplyDeltaRefuses(t *testing.T) {
 			i := find(*d, ChangeReplace)
 			d.Changes[i].Record = revised(d.Changes[i].Record, "x")
 		}), ErrInvalidRelease, "content_sha256"},
-		{"a change left out", m, edit(func(d *Delta) { d.Changes = d.Changes[1:] }), ErrInvalidRelease, "d1"},
+		{"a change left out", m, edit(func(d *Delta) { d.Changes = d.Changes[1:] }), ErrInvalidRelease, "do not make release d1"},
 		{"another manifest's counts", knowledge.NewManifest("d1", bm.Version, m.Created, brecs), good, ErrInvalidRelease, "records"},
 		{"an addition of a record the base has", m, edit(func(d *Delta) {
 			i := find(*d, ChangeReplace)
