@@ -54,7 +54,8 @@ FUZZ_TARGETS := \
 	./server/fix:FuzzApply \
 	./server/history:FuzzParse \
 	./internal/keyfile:FuzzParse \
-	./internal/badgerdb:FuzzCheckKey
+	./internal/badgerdb:FuzzCheckKey \
+	./internal/resident:FuzzParseMaps
 
 .PHONY: run build docs tools generate check-generated lint test unit fuzz smoke clients bench bench-scale clean
 

@@ -63,6 +63,7 @@ type Server struct {
 	sync      SyncStatus
 	plugins   func() []pluginhost.PluginStatus
 	storage   StorageStatus // the stores' disk guards (storage.go)
+	memory    MemoryStatus  // the resident set (memory.go)
 	decisions DecisionLogStatus
 	// grpcConns and httpConns cap the connections of each listener.
 	grpcConns, httpConns *connLimiter
@@ -95,6 +96,9 @@ type Options struct {
 	Plugins func() []pluginhost.PluginStatus
 	// Storage reports the stores' disk guards.
 	Storage StorageStatus
+	// Memory reports the resident set and the release of the stores'
+	// mapped pages (nil: not reported).
+	Memory MemoryStatus
 	// Decisions reports the decision log (degraded when it cannot write).
 	Decisions DecisionLogStatus
 	// HistoryTruncations counts history lookups that hit the per-lookup
@@ -123,7 +127,7 @@ func New(o Options) *Server {
 		log = slog.Default()
 	}
 	s := &Server{log: log, engine: o.Engine, guard: NewGuard(o.Service), health: health.NewServer(),
-		sync: o.Sync, plugins: o.Plugins, storage: o.Storage, decisions: o.Decisions,
+		sync: o.Sync, plugins: o.Plugins, storage: o.Storage, memory: o.Memory, decisions: o.Decisions,
 		grpcConns: newConnLimiter("grpc", conn.GRPC.MaxConnections, log),
 		httpConns: newConnLimiter("http", conn.HTTP.MaxConnections, log),
 		security:  o.Security, methods: grpcMethodRoles(), routes: newRoutes(o.Security.HTTP.Auth)}
@@ -185,6 +189,9 @@ func New(o Options) *Server {
 	}
 	if s.storage != nil {
 		s.metrics.MustRegister(newStorageCollector(s.storage))
+	}
+	if s.memory != nil {
+		s.metrics.MustRegister(newMemoryCollector(s.memory))
 	}
 	if s.decisions != nil {
 		s.metrics.MustRegister(newDecisionLogCollector(s.decisions))

@@ -34,6 +34,9 @@ func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 		out["plugins"] = s.plugins()
 	}
 	s.addStorage(out)
+	if s.memory != nil {
+		out["memory"] = s.memory()
+	}
 	s.addDecisions(out)
 	out["security"] = s.security.status()
 	out["time"] = time.Now().Format(time.RFC3339)

@@ -38,6 +38,7 @@ func runLog(t *testing.T, args ...string) (stdout, stderr string, err error) {
 // temporary data directory.
 type logSidecar struct {
 	addr, data string
+	http       string // the HTTP listener's address ("" when off)
 	conn       *grpc.ClientConn
 	guard      rxguardv1.GuardServiceClient
 	audit      rxguardv1.AuditServiceClient
@@ -65,6 +66,9 @@ func startSidecarConfig(t *testing.T, cfg config) *logSidecar {
 	done := make(chan error, 1)
 	go func() { done <- sc.run(ctx) }()
 	s := &logSidecar{addr: sc.grpcLis.Addr().String(), data: cfg.DataDir}
+	if sc.httpLis != nil {
+		s.http = sc.httpLis.Addr().String()
+	}
 	if s.conn, err = grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/rxguard/rxguard/internal/diskspace"
+	"github.com/rxguard/rxguard/internal/resident"
 	"github.com/rxguard/rxguard/knowledge/store"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/cdshooks"
@@ -80,6 +82,7 @@ type sidecar struct {
 	// demo release through it once there is room); space, the others.
 	kbSpace *diskspace.Guard
 	space   []*diskspace.Guard
+	pages   *resident.Dirs // the logs' directories, whose mapped pages run gives back
 	grpcLis net.Listener
 	httpLis net.Listener
 	closers []func()
@@ -87,6 +90,10 @@ type sidecar struct {
 	// at rest (encryption.key_file).
 	encrypted bool
 }
+
+// releaseInterval is how often the logs' mapped pages are released: at
+// 4,000 checks a second the decision log appends about 14 MB a second.
+const releaseInterval = time.Second
 
 // newSidecar opens everything the configuration names and binds the
 // listeners; run serves. On error, whatever was opened is closed.
@@ -176,6 +183,21 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 		sc.closers = append(sc.closers, sc.sync.close)
 		svcOpts.Stale, srvOpts.Sync = sc.sync.client.Stale, sc.sync.client.Status
 	}
+	// The logs' mapped pages are given back every second (package
+	// resident): without it every decision written stays in the resident
+	// set (340 MB after 100,000 checks at the seeds' scale), growing
+	// with every check until the kernel runs short of memory. Not the
+	// knowledge store's: its tables are read whole at every delta, and
+	// evicted they were read back page fault by page fault, on the core
+	// the checks run on (docs/PERFORMANCE.md).
+	dirs := []string{filepath.Join(cfg.DataDir, "history")}
+	if sc.decisions != nil {
+		dirs = append(dirs, filepath.Join(cfg.DataDir, "decisions"))
+	}
+	if sc.pages, err = resident.NewDirs(dirs...); err != nil {
+		return nil, err
+	}
+	srvOpts.Memory = sc.pages.Status
 	srvOpts.Service = check.New(svcOpts)
 	if !cfg.NHSA.Disabled {
 		if srvOpts.NHSA, err = nhsa.New(srvOpts.Service, cfg.NHSA, log); err != nil {
@@ -212,6 +234,7 @@ func (sc *sidecar) run(ctx context.Context) error {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- sc.srv.Serve(serveCtx, sc.grpcLis, sc.httpLis) }()
+	go sc.pages.Run(ctx, releaseInterval, sc.log)
 	m, err := server.EnsureActive(ctx, sc.kb, sc.eng, sc.log)
 	if err != nil {
 		// Stop serving: a sidecar without knowledge must exit (and be

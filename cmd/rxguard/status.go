@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rxguard/rxguard/internal/diskspace"
+	"github.com/rxguard/rxguard/internal/resident"
 	"github.com/rxguard/rxguard/server"
 	"github.com/rxguard/rxguard/server/decisionlog"
 )
@@ -73,6 +74,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			State string `json:"state"`
 		} `json:"plugins"`
 		Storage     []diskspace.Status  `json:"storage"`
+		Memory      *resident.Status    `json:"memory"`
 		DecisionLog *decisionlog.Status `json:"decision_log"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
@@ -124,6 +126,16 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if d.RefusedWrites > 0 {
 			fmt.Fprintf(w, "  refused writes\t%d\n", d.RefusedWrites)
+		}
+	}
+	if m := st.Memory; m != nil {
+		fmt.Fprintf(w, "memory\t%s heap, %s file pages (the binary and the knowledge tables)\n",
+			diskspace.Bytes(m.RSSAnonBytes), diskspace.Bytes(m.RSSFileBytes))
+		switch {
+		case !m.Supported:
+			fmt.Fprintf(w, "  logs' pages\tnot released on this platform: file pages include the decisions written\n")
+		case m.LastError != "":
+			fmt.Fprintf(w, "  logs' pages\tRELEASE FAILING: %s\n", m.LastError)
 		}
 	}
 	if d := st.DecisionLog; d != nil {

@@ -1,0 +1,122 @@
+package resident
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// mapping is one line of /proc/<pid>/maps that maps a file.
+type mapping struct {
+	start, end uint64 // [start, end)
+	path       string // as the kernel prints it, without " (deleted)"
+}
+
+// parseMaps returns the file mappings of a /proc/<pid>/maps listing:
+//
+//	7f2c4a000000-7f2c4c000000 r--s 00000000 fe:01 1234   /data/kb/000001.sst
+//
+// Lines that are not a well-formed file mapping (anonymous memory, [heap],
+// [stack], a truncated last line) are skipped: the listing is the
+// kernel's, and a line it adds in a later version must not stop the
+// release of the others.
+func parseMaps(b []byte) []mapping {
+	var out []mapping
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if m, ok := parseMapsLine(string(line)); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func parseMapsLine(line string) (mapping, bool) {
+	// Five space-separated fields, then the path after padding.
+	rest := line
+	var fields [5]string
+	for i := range fields {
+		rest = strings.TrimLeft(rest, " ")
+		j := strings.IndexByte(rest, ' ')
+		if j < 0 {
+			return mapping{}, false
+		}
+		fields[i], rest = rest[:j], rest[j:]
+	}
+	path := strings.TrimLeft(rest, " ")
+	if !strings.HasPrefix(path, "/") {
+		return mapping{}, false // anonymous, [heap], [stack], [vdso], …
+	}
+	path = strings.TrimSuffix(path, " (deleted)")
+	lo, hi, ok := strings.Cut(fields[0], "-")
+	if !ok {
+		return mapping{}, false
+	}
+	start, err1 := strconv.ParseUint(lo, 16, 64)
+	end, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return mapping{}, false
+	}
+	return mapping{start: start, end: end, path: path}, true
+}
+
+// residentIn sums the "Rss:" lines of the maps of files under dirs in an
+// smaps listing: each map's header line (as in maps) followed by its
+// "Name: value kB" lines.
+func residentIn(smaps []byte, dirs []string) (uint64, error) {
+	var total uint64
+	in := false
+	for len(smaps) > 0 {
+		line := smaps
+		if i := bytes.IndexByte(smaps, '\n'); i >= 0 {
+			line, smaps = smaps[:i], smaps[i+1:]
+		} else {
+			smaps = nil
+		}
+		l := string(line)
+		if isHeader(l) {
+			m, ok := parseMapsLine(l)
+			in = ok && under(m.path, dirs)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(l, "Rss:"); ok && in {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("resident: smaps line %q: %w", l, err)
+			}
+			total += kb << 10
+		}
+	}
+	return total, nil
+}
+
+// isHeader reports whether an smaps line starts a map ("start-end perms
+// offset dev inode [path]"), of a file or anonymous; its other lines are
+// "Name: value".
+func isHeader(line string) bool {
+	addr, _, ok := strings.Cut(line, " ")
+	if !ok {
+		return false
+	}
+	lo, hi, ok := strings.Cut(addr, "-")
+	_, err1 := strconv.ParseUint(lo, 16, 64)
+	_, err2 := strconv.ParseUint(hi, 16, 64)
+	return ok && err1 == nil && err2 == nil
+}
+
+// under reports whether path is in one of dirs (each clean, absolute,
+// without a trailing slash) or below it.
+func under(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if len(path) > len(d) && strings.HasPrefix(path, d) && path[len(d)] == '/' {
+			return true
+		}
+	}
+	return false
+}

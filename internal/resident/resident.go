@@ -1,0 +1,165 @@
+package resident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+)
+
+// ErrUnsupported: this platform cannot release mapped pages (Release does
+// nothing there).
+var ErrUnsupported = errors.New("releasing mapped file pages is not supported on this platform")
+
+// chunk is the most one madvise call is asked to reclaim, so that one
+// call does not hold a one-core sidecar's processor for long: reclaiming
+// 4 MiB of clean pages takes about a millisecond.
+const chunk = 4 << 20
+
+// Dirs is a set of directories whose files' mapped pages Release gives
+// back. Its methods may be called concurrently.
+type Dirs struct {
+	dirs []string // absolute, symlinks resolved: as /proc/self/maps names them
+
+	releases atomic.Uint64
+	advised  atomic.Uint64
+	lastErr  atomic.Pointer[string]
+}
+
+// NewDirs returns the set of dirs, which must exist (the stores are open).
+func NewDirs(dirs ...string) (*Dirs, error) {
+	d := &Dirs{}
+	for _, dir := range dirs {
+		abs, err := filepath.Abs(dir)
+		if err == nil {
+			abs, err = filepath.EvalSymlinks(abs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resident: directory %s: %w", dir, err)
+		}
+		d.dirs = append(d.dirs, filepath.Clean(abs))
+	}
+	return d, nil
+}
+
+// Released is what one Release did.
+type Released struct {
+	Mappings int    // maps of files under the directories advised
+	Bytes    uint64 // their size (address space, resident or not)
+}
+
+// Release asks the kernel to reclaim the pages of every map of a file
+// under the directories that this process has (package doc). It reads
+// /proc/self/maps once; a map that is gone by the time it is advised is
+// skipped.
+func (d *Dirs) Release() (Released, error) {
+	r, err := d.release()
+	d.releases.Add(1)
+	d.advised.Add(r.Bytes)
+	if err != nil {
+		s := err.Error()
+		d.lastErr.Store(&s)
+	} else {
+		d.lastErr.Store(nil)
+	}
+	return r, err
+}
+
+func (d *Dirs) release() (Released, error) {
+	var r Released
+	if !supported {
+		return r, ErrUnsupported
+	}
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return r, fmt.Errorf("resident: %w", err)
+	}
+	for _, m := range parseMaps(b) {
+		if !under(m.path, d.dirs) {
+			continue
+		}
+		advised := false
+		for at := m.start; at < m.end; at += chunk {
+			n := min(uint64(chunk), m.end-at)
+			// ENOMEM: the map is gone (unmapped since the listing). Any
+			// other error is advice not taken; neither changes data.
+			if pageout(at, n) == nil {
+				advised = true
+			}
+		}
+		if advised {
+			r.Mappings++
+			r.Bytes += m.end - m.start
+		}
+	}
+	return r, nil
+}
+
+// Resident sums the resident pages of this process's maps of files under
+// the directories (/proc/self/smaps). Reading smaps walks every page
+// table of the process, milliseconds for a sidecar: for tests and
+// diagnostics, not for a status page polled while checks are served.
+func (d *Dirs) Resident() (uint64, error) {
+	if !supported {
+		return 0, ErrUnsupported
+	}
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return 0, fmt.Errorf("resident: %w", err)
+	}
+	return residentIn(b, d.dirs)
+}
+
+// Status is the releaser's state for the sidecar's /status ("memory").
+type Status struct {
+	Supported bool `json:"supported"`
+	// Releases counts Release calls; AdvisedBytes the size of the maps
+	// they advised, summed.
+	Releases     uint64 `json:"releases"`
+	AdvisedBytes uint64 `json:"advised_bytes"`
+	LastError    string `json:"last_error,omitempty"`
+	// RSSAnonBytes and RSSFileBytes are the process's resident set at the
+	// call (/proc/self/status RssAnon, RssFile): the heap, and the mapped
+	// pages of files including the binary's.
+	RSSAnonBytes uint64 `json:"rss_anon_bytes"`
+	RSSFileBytes uint64 `json:"rss_file_bytes"`
+}
+
+// Status reports the releaser and the process's resident set.
+func (d *Dirs) Status() Status {
+	s := Status{Supported: supported, Releases: d.releases.Load(), AdvisedBytes: d.advised.Load()}
+	if e := d.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	s.RSSAnonBytes, s.RSSFileBytes = rss()
+	return s
+}
+
+// Run releases every interval until ctx ends. An error is logged once
+// until a release succeeds again.
+func (d *Dirs) Run(ctx context.Context, every time.Duration, log *slog.Logger) {
+	if !supported {
+		log.Info("mapped store pages are not released on this platform: the resident set includes the stores' files")
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		if _, err := d.Release(); err != nil && !failing {
+			log.Warn("releasing the stores' mapped pages failed; the resident set will include the files the stores read and write", "err", err)
+			failing = true
+		} else if err == nil {
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
