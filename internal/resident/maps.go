@@ -23,14 +23,8 @@ type mapping struct {
 // release of the others.
 func parseMaps(b []byte) []mapping {
 	var out []mapping
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		if m, ok := parseMapsLine(string(line)); ok {
+	for line := range bytes.Lines(b) {
+		if m, ok := parseMapsLine(string(bytes.TrimSuffix(line, []byte("\n")))); ok {
 			out = append(out, m)
 		}
 	}
@@ -72,14 +66,8 @@ func parseMapsLine(line string) (mapping, bool) {
 func residentIn(smaps []byte, dirs []string) (uint64, error) {
 	var total uint64
 	in := false
-	for len(smaps) > 0 {
-		line := smaps
-		if i := bytes.IndexByte(smaps, '\n'); i >= 0 {
-			line, smaps = smaps[:i], smaps[i+1:]
-		} else {
-			smaps = nil
-		}
-		l := string(line)
+	for line := range bytes.Lines(smaps) {
+		l := string(bytes.TrimSuffix(line, []byte("\n")))
 		if isHeader(l) {
 			m, ok := parseMapsLine(l)
 			in = ok && under(m.path, dirs)
