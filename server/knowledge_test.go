@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,39 @@ func TestInstallDeltaCompilesIntoTheActiveIndex(t *testing.T) {
 			if got.Codes() != eng2.Index().Codes() || got.Version() != eng2.Index().Version() {
 				t.Errorf("installed index: %d codes of %s; a full compile of the stored release: %d of %s",
 					got.Codes(), got.Version(), eng2.Index().Codes(), eng2.Index().Version())
+			}
+			// What each item of the base release is bound to — the
+			// withdrawn ones and every other — is what a full compile of
+			// the stored delta binds it to (ExplainItem's answer: rules,
+			// sources, product rows, catalogue entries).
+			base, err := st.Records(ctx, m1.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content, err := knowledge.ContentFromRecords(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type item struct{ code, name string }
+			items := map[item]bool{}
+			for _, r := range content.Restrictions {
+				items[item{r.Code, r.Name}] = true
+			}
+			for _, d := range content.Drugs {
+				items[item{d.Code, d.GenericName}] = true
+			}
+			differ := 0
+			for it := range items {
+				a, b := eng.Explain(it.code, it.name), eng2.Explain(it.code, it.name)
+				a.KnowledgeVersion, b.KnowledgeVersion = "", "" // compared above
+				if !proto.Equal(a, b) {
+					if differ++; differ <= 3 {
+						t.Errorf("item %s (%s): installed delta explains\n%v\na full compile\n%v", it.code, it.name, a, b)
+					}
+				}
+			}
+			if differ > 0 || len(items) < 1000 {
+				t.Errorf("%d of %d items explained differently", differ, len(items))
 			}
 		})
 	}
