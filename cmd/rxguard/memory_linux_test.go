@@ -23,10 +23,7 @@ func TestSidecarGivesBackTheDecisionLogsPages(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.DataDir, cfg.GRPCAddr, cfg.HTTPAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
 	s := startSidecarConfig(t, cfg)
-	decisions, err := resident.NewDirs(filepath.Join(s.data, "decisions"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	decisions := resident.NewDirs(filepath.Join(s.data, "decisions"))
 	status := func() resident.Status {
 		t.Helper()
 		resp, err := http.Get("http://" + s.http + "/status")

@@ -194,9 +194,7 @@ func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, 
 	if sc.decisions != nil {
 		dirs = append(dirs, filepath.Join(cfg.DataDir, "decisions"))
 	}
-	if sc.pages, err = resident.NewDirs(dirs...); err != nil {
-		return nil, err
-	}
+	sc.pages = resident.NewDirs(dirs...)
 	srvOpts.Memory = sc.pages.Status
 	srvOpts.Service = check.New(svcOpts)
 	if !cfg.NHSA.Disabled {

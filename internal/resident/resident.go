@@ -23,27 +23,39 @@ const chunk = 4 << 20
 // Dirs is a set of directories whose files' mapped pages Release gives
 // back. Its methods may be called concurrently.
 type Dirs struct {
-	dirs []string // absolute, symlinks resolved: as /proc/self/maps names them
+	dirs []string // absolute, as given (resolved)
 
 	releases atomic.Uint64
 	advised  atomic.Uint64
 	lastErr  atomic.Pointer[string]
 }
 
-// NewDirs returns the set of dirs, which must exist (the stores are open).
-func NewDirs(dirs ...string) (*Dirs, error) {
+// NewDirs returns the set of dirs. A directory need not exist yet (a
+// store not created on a full disk): each Release resolves them again, so
+// one created later, or moved behind a symlink, is released from then on.
+func NewDirs(dirs ...string) *Dirs {
 	d := &Dirs{}
 	for _, dir := range dirs {
-		abs, err := filepath.Abs(dir)
-		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs)
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
 		}
-		if err != nil {
-			return nil, fmt.Errorf("resident: directory %s: %w", dir, err)
-		}
-		d.dirs = append(d.dirs, filepath.Clean(abs))
+		d.dirs = append(d.dirs, filepath.Clean(dir))
 	}
-	return d, nil
+	return d
+}
+
+// resolved returns the directories as /proc/self/maps names the files in
+// them: symlinks resolved (a directory that does not exist stays as
+// given; nothing of it is mapped).
+func (d *Dirs) resolved() []string {
+	out := make([]string, len(d.dirs))
+	for i, dir := range d.dirs {
+		out[i] = dir
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			out[i] = r
+		}
+	}
+	return out
 }
 
 // Released is what one Release did.
@@ -78,8 +90,9 @@ func (d *Dirs) release() (Released, error) {
 	if err != nil {
 		return r, fmt.Errorf("resident: %w", err)
 	}
+	dirs := d.resolved()
 	for _, m := range parseMaps(b) {
-		if !under(m.path, d.dirs) {
+		if !under(m.path, dirs) {
 			continue
 		}
 		advised := false
@@ -111,7 +124,7 @@ func (d *Dirs) Resident() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("resident: %w", err)
 	}
-	return residentIn(b, d.dirs)
+	return residentIn(b, d.resolved())
 }
 
 // Status is the releaser's state for the sidecar's /status ("memory").

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ import (
 // residentBytes is Dirs.Resident of dirs.
 func residentBytes(t *testing.T, dirs ...string) uint64 {
 	t.Helper()
-	d, err := NewDirs(dirs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := d.Resident()
+	n, err := NewDirs(dirs...).Resident()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +69,7 @@ func TestReleaseGivesBackTheMappedPagesOfFilesUnderTheDirectories(t *testing.T) 
 		t.Fatalf("before: %d bytes of the other directory's map resident", got)
 	}
 
-	d, err := NewDirs(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := d.Release()
+	r, err := NewDirs(store).Release()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +94,7 @@ func TestReleaseKeepsWhatWasWrittenThroughTheMap(t *testing.T) {
 	written := make([]byte, len(data))
 	_, _ = rand.NewChaCha8([32]byte{7}).Read(written)
 	copy(data, written) // dirty pages, not written back yet
-	d, _ := NewDirs(dir)
-	if _, err := d.Release(); err != nil {
+	if _, err := NewDirs(dir).Release(); err != nil {
 		t.Fatal(err)
 	}
 	if got := residentBytes(t, dir); got > mib/4 {
@@ -138,11 +128,7 @@ func TestReleaseFollowsSymlinksAndDeletedFiles(t *testing.T) {
 	if err := os.Remove(filepath.Join(real, "000002.sst")); err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDirs(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := d.Release(); err != nil || r.Mappings != 2 {
+	if r, err := NewDirs(link).Release(); err != nil || r.Mappings != 2 {
 		t.Fatalf("Release through a symlinked directory = %+v, %v; want both maps", r, err)
 	}
 	if got := residentBytes(t, real); got > mib/4 {
@@ -153,17 +139,29 @@ func TestReleaseFollowsSymlinksAndDeletedFiles(t *testing.T) {
 	}
 }
 
-func TestNewDirsRefusesAMissingDirectory(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "nope")
-	if _, err := NewDirs(missing); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Fatalf("NewDirs(%s) = %v, want an error naming it", missing, err)
+// A store not created yet (a full disk at start) is released once it is.
+func TestReleaseOfADirectoryCreatedLater(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "decisions")
+	d := NewDirs(dir)
+	if r, err := d.Release(); err != nil || r.Mappings != 0 {
+		t.Fatalf("Release of a directory that does not exist = %+v, %v; want nothing and no error", r, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mapFile(t, dir, "000001.vlog", 2*mib)
+	if r, err := d.Release(); err != nil || r.Mappings != 1 {
+		t.Fatalf("Release once the directory exists = %+v, %v; want its map", r, err)
+	}
+	if got := residentBytes(t, dir); got > mib/4 {
+		t.Errorf("%d bytes still resident", got)
 	}
 }
 
 func TestRunReleasesUntilCancelledAndReportsStatus(t *testing.T) {
 	dir := t.TempDir()
 	data, _ := mapFile(t, dir, "000001.mem", 2*mib)
-	d, _ := NewDirs(dir)
+	d := NewDirs(dir)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { d.Run(ctx, 5*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
