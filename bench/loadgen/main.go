@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,8 +296,12 @@ func cmdLoad(args []string) error {
 		return err
 	}
 	anon, file := rssParts(*pid)
+	byFile, err := rssByFile(*pid)
+	if err != nil {
+		return err
+	}
 	emit(map[string]any{"measure": "steady_rss", "checks": *n, "seconds": took.Seconds(), "checks_per_s": float64(*n) / took.Seconds(),
-		"rss_before_mb": rssBefore, "rss_after_mb": rssAfter, "rss_anon_mb": anon, "rss_file_mb": file})
+		"rss_before_mb": rssBefore, "rss_after_mb": rssAfter, "rss_anon_mb": anon, "rss_file_mb": file, "rss_files_mb": byFile})
 	return nil
 }
 
@@ -469,13 +474,62 @@ func rss(pid int) (float64, error) {
 
 func rssKiB(pid int) (int64, error) { return statusKiB(pid, "VmRSS") }
 
-// rssParts splits the resident set in MiB: anonymous memory (the Go heap
-// and Badger's tables) and file pages (the stores' memory-mapped files,
-// which the kernel can drop).
+// rssParts splits the resident set in MiB: anonymous memory (the Go heap,
+// Badger's memtables and caches) and file pages (the binary and the
+// stores' memory-mapped files, which the kernel can drop).
 func rssParts(pid int) (anon, file float64) {
 	a, _ := statusKiB(pid, "RssAnon")
 	f, _ := statusKiB(pid, "RssFile")
 	return float64(a) / 1024, float64(f) / 1024
+}
+
+// rssByFile sums the file pages of a process's resident set (smaps) by
+// kind of file, in MiB: "binary" for the executable, "shared libraries",
+// else the file's directory and extension ("kb/*.sst", "decisions/*.vlog",
+// "kb/DISCARD"), so that a run says which store's files are resident. Nil
+// without a pid.
+func rssByFile(pid int) (map[string]float64, error) {
+	if pid == 0 {
+		return nil, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	out := map[string]float64{}
+	kind := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			kind = "" // a map's header: start-end perms offset dev inode [path]
+			if len(f) >= 6 && strings.HasPrefix(f[5], "/") {
+				path := strings.TrimSuffix(strings.Join(f[5:], " "), " (deleted)")
+				dir, base := filepath.Base(filepath.Dir(path)), filepath.Base(path)
+				switch ext := filepath.Ext(path); {
+				case path == exe:
+					kind = "binary"
+				case strings.Contains(base, ".so"):
+					kind = "shared libraries"
+				case ext == "":
+					kind = dir + "/" + base
+				default:
+					kind = dir + "/*" + ext
+				}
+			}
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "Rss:"); ok && kind != "" {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				return nil, fmt.Errorf("smaps of %d: %q: %w", pid, line, err)
+			}
+			if kb > 0 {
+				out[kind] += kb / 1024
+			}
+		}
+	}
+	return out, nil
 }
 
 func statusKiB(pid int, field string) (int64, error) {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,5 +128,43 @@ time=2026-12-01T18:01:01.125Z level=INFO msg="bureau release installed" version=
 	}
 	if _, _, err := applyWindow(path); err == nil {
 		t.Fatal("a fetch without its install gave a window")
+	}
+}
+
+func TestRSSByFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "000001.sst")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{7}, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, err := syscall.Mmap(int(f.Fd()), 0, 4<<20, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(data)
+	sum := 0
+	for i := 0; i < len(data); i += 4096 {
+		sum += int(data[i])
+	}
+	if sum != 7*1024 {
+		t.Fatal("the map does not read the file")
+	}
+	got, err := rssByFile(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["store/*.sst"] < 3.9 || got["binary"] <= 0 {
+		t.Fatalf("rssByFile = %v; want store/*.sst ≈ 4 MB and the binary", got)
+	}
+	if _, err := rssByFile(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
 	}
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -69,6 +71,19 @@ func cmdSummary(args []string) error {
 		case "steady_rss":
 			add("%-34s %8.1f MB   (target ≤ 256 MB) after %v checks at %.0f/s; anonymous %.1f MB, file pages %.1f MB",
 				"steady RSS", num("rss_after_mb"), m["checks"], num("checks_per_s"), num("rss_anon_mb"), num("rss_file_mb"))
+			if files, ok := m["rss_files_mb"].(map[string]any); ok && len(files) > 0 {
+				kinds := make([]string, 0, len(files))
+				for k := range files {
+					kinds = append(kinds, k)
+				}
+				mb := func(k string) float64 { v, _ := files[k].(float64); return v }
+				slices.SortFunc(kinds, func(a, b string) int { return cmp.Compare(mb(b), mb(a)) })
+				parts := []string{}
+				for _, k := range kinds[:min(len(kinds), 5)] {
+					parts = append(parts, fmt.Sprintf("%s %.1f MB", k, mb(k)))
+				}
+				add("  file pages by file: %s", strings.Join(parts, ", "))
+			}
 		case "delta":
 			add("%-34s %8.0f ms   (the bureau's own apply, the sidecar's poll and its apply; the apply's target ≤ 1000 ms: \"installed in\" below)", "10k delta: publish → switched", num("publish_to_switch_ms"))
 			add("  check p99 idle %.0f µs, during %.0f µs: %.2f× (≤ 2×); p50 idle %.0f µs, during %.0f µs",
