@@ -38,6 +38,7 @@ import (
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/benchecho"
 	"github.com/rxguard/rxguard/internal/benchorder"
+	"github.com/rxguard/rxguard/internal/resident"
 )
 
 func main() {
@@ -465,87 +466,61 @@ func activeVersion(url string) (string, error) {
 
 // rss is a process's VmRSS in MiB (0 without a pid).
 func rss(pid int) (float64, error) {
-	if pid == 0 {
-		return 0, nil
-	}
 	kb, err := rssKiB(pid)
 	return float64(kb) / 1024, err
 }
 
-func rssKiB(pid int) (int64, error) { return statusKiB(pid, "VmRSS") }
+func rssKiB(pid int) (int64, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	u, err := resident.UsageOf(pid)
+	return int64(u.Total >> 10), err
+}
 
 // rssParts splits the resident set in MiB: anonymous memory (the Go heap,
 // Badger's memtables and caches) and file pages (the binary and the
 // stores' memory-mapped files, which the kernel can drop).
 func rssParts(pid int) (anon, file float64) {
-	a, _ := statusKiB(pid, "RssAnon")
-	f, _ := statusKiB(pid, "RssFile")
-	return float64(a) / 1024, float64(f) / 1024
+	if pid == 0 {
+		return 0, 0
+	}
+	u, _ := resident.UsageOf(pid)
+	return float64(u.Anon) / (1 << 20), float64(u.File) / (1 << 20)
 }
 
-// rssByFile sums the file pages of a process's resident set (smaps) by
-// kind of file, in MiB: "binary" for the executable, "shared libraries",
-// else the file's directory and extension ("kb/*.sst", "decisions/*.vlog",
+// rssByFile sums the file pages of a process's resident set by kind of
+// file, in MiB: "binary" for the executable, "shared libraries", else the
+// file's directory and extension ("kb/*.sst", "decisions/*.vlog",
 // "kb/DISCARD"), so that a run says which store's files are resident. Nil
 // without a pid.
 func rssByFile(pid int) (map[string]float64, error) {
 	if pid == 0 {
 		return nil, nil
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	files, err := resident.FileRSS(pid)
 	if err != nil {
 		return nil, err
 	}
 	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	out := map[string]float64{}
-	kind := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			kind = "" // a map's header: start-end perms offset dev inode [path]
-			if len(f) >= 6 && strings.HasPrefix(f[5], "/") {
-				path := strings.TrimSuffix(strings.Join(f[5:], " "), " (deleted)")
-				dir, base := filepath.Base(filepath.Dir(path)), filepath.Base(path)
-				switch ext := filepath.Ext(path); {
-				case path == exe:
-					kind = "binary"
-				case strings.Contains(base, ".so"):
-					kind = "shared libraries"
-				case ext == "":
-					kind = dir + "/" + base
-				default:
-					kind = dir + "/*" + ext
-				}
-			}
+	for path, n := range files {
+		if n == 0 {
 			continue
 		}
-		if rest, ok := strings.CutPrefix(line, "Rss:"); ok && kind != "" {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				return nil, fmt.Errorf("smaps of %d: %q: %w", pid, line, err)
-			}
-			if kb > 0 {
-				out[kind] += kb / 1024
-			}
+		dir, base := filepath.Base(filepath.Dir(path)), filepath.Base(path)
+		kind := dir + "/*" + filepath.Ext(path)
+		switch {
+		case path == exe:
+			kind = "binary"
+		case strings.Contains(base, ".so"):
+			kind = "shared libraries"
+		case filepath.Ext(path) == "":
+			kind = dir + "/" + base
 		}
+		out[kind] += float64(n) / (1 << 20)
 	}
 	return out, nil
-}
-
-func statusKiB(pid int, field string) (int64, error) {
-	if pid == 0 {
-		return 0, nil
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 func protoSize(m proto.Message) int { return proto.Size(m) }

@@ -60,28 +60,58 @@ func parseMapsLine(line string) (mapping, bool) {
 	return mapping{start: start, end: end, path: path}, true
 }
 
-// residentIn sums the "Rss:" lines of the maps of files under dirs in an
-// smaps listing: each map's header line (as in maps) followed by its
-// "Name: value kB" lines.
-func residentIn(smaps []byte, dirs []string) (uint64, error) {
-	var total uint64
-	in := false
+// fileRSS sums the "Rss:" lines of an smaps listing by mapped file
+// (each map's header line, as in maps, is followed by its "Name: value
+// kB" lines); anonymous maps are left out.
+func fileRSS(smaps []byte) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	path := ""
 	for line := range bytes.Lines(smaps) {
 		l := string(bytes.TrimSuffix(line, []byte("\n")))
 		if isHeader(l) {
 			m, ok := parseMapsLine(l)
-			in = ok && under(m.path, dirs)
+			path = ""
+			if ok {
+				path = m.path
+			}
 			continue
 		}
-		if rest, ok := strings.CutPrefix(l, "Rss:"); ok && in {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if rest, ok := strings.CutPrefix(l, "Rss:"); ok && path != "" {
+			kb, err := kiB(rest)
 			if err != nil {
-				return 0, fmt.Errorf("resident: smaps line %q: %w", l, err)
+				return nil, fmt.Errorf("resident: smaps line %q: %w", l, err)
 			}
-			total += kb << 10
+			out[path] += kb << 10
 		}
 	}
-	return total, nil
+	return out, nil
+}
+
+// parseStatus reads the resident set of a /proc/<pid>/status listing
+// ("VmRSS:   465636 kB"); a field it lacks is an error.
+func parseStatus(b []byte) (Usage, error) {
+	var u Usage
+	fields := map[string]*uint64{"VmRSS": &u.Total, "RssAnon": &u.Anon, "RssFile": &u.File}
+	found := 0
+	for line := range bytes.Lines(b) {
+		name, rest, ok := strings.Cut(string(bytes.TrimSuffix(line, []byte("\n"))), ":")
+		if dst := fields[name]; ok && dst != nil {
+			kb, err := kiB(rest)
+			if err != nil {
+				return Usage{}, fmt.Errorf("resident: status field %s: %w", name, err)
+			}
+			*dst, found = kb<<10, found+1
+		}
+	}
+	if found != len(fields) {
+		return Usage{}, fmt.Errorf("resident: status lacks VmRSS, RssAnon or RssFile")
+	}
+	return u, nil
+}
+
+// kiB parses "   465636 kB".
+func kiB(s string) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(s), " kB"), 10, 64)
 }
 
 // isHeader reports whether an smaps line starts a map ("start-end perms

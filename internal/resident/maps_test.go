@@ -1,6 +1,7 @@
 package resident
 
 import (
+	"maps"
 	"strings"
 	"testing"
 )
@@ -53,7 +54,7 @@ func TestUnder(t *testing.T) {
 	}
 }
 
-func TestResidentIn(t *testing.T) {
+func TestFileRSS(t *testing.T) {
 	smaps := strings.Join([]string{
 		"7f2c4a000000-7f2c4c000000 r--s 00000000 fe:01 1234   /data/decisions/000001.vlog",
 		"Size:              32768 kB",
@@ -64,13 +65,32 @@ func TestResidentIn(t *testing.T) {
 		"Rss:                   8 kB",
 		"7f2c4d000000-7f2c4e000000 r--s 00000000 fe:01 1236   /data/kb/000001.sst",
 		"Rss:                4096 kB",
+		"7f2c4e000000-7f2c4f000000 r--s 01000000 fe:01 1236   /data/kb/000001.sst", // a second map of the same file
+		"Rss:                   4 kB",
 	}, "\n")
-	got, err := residentIn([]byte(smaps), []string{"/data/decisions"})
-	if err != nil || got != 128<<10 {
-		t.Fatalf("residentIn = %d, %v; want %d", got, err, 128<<10)
+	got, err := fileRSS([]byte(smaps))
+	want := map[string]uint64{"/data/decisions/000001.vlog": 120 << 10, "/data/decisions/000002.mem": 8 << 10, "/data/kb/000001.sst": 4100 << 10}
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("fileRSS = %v, %v; want %v", got, err, want)
 	}
-	if _, err := residentIn([]byte("7f00-7f10 r--s 0 0:0 1 /data/decisions/x\nRss: many kB"), []string{"/data/decisions"}); err == nil {
-		t.Error("a malformed Rss line of a counted map was accepted")
+	if _, err := fileRSS([]byte("7f00-7f10 r--s 0 0:0 1 /data/decisions/x\nRss: many kB")); err == nil {
+		t.Error("a malformed Rss line of a file's map was accepted")
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\trxguard\nVmPeak:\t 3413180 kB\nVmRSS:\t  465636 kB\nRssAnon:\t  259300 kB\nRssFile:\t  206336 kB\nRssShmem:\t       0 kB\nThreads:\t12\n"
+	got, err := parseStatus([]byte(status))
+	if want := (Usage{Total: 465636 << 10, Anon: 259300 << 10, File: 206336 << 10}); err != nil || got != want {
+		t.Fatalf("parseStatus = %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{
+		strings.Replace(status, "RssFile:", "RssFiles:", 1),
+		strings.Replace(status, "259300 kB", "lots", 1),
+	} {
+		if _, err := parseStatus([]byte(bad)); err == nil {
+			t.Errorf("parseStatus(%q) gave no error", bad)
+		}
 	}
 }
 
@@ -79,7 +99,8 @@ func FuzzParseMaps(f *testing.F) {
 	f.Add([]byte("c000000000-c004000000 rw-p 00000000 00:00 0 \n7f00-7f10 r--s 0 0:0 1 /a (deleted)"))
 	f.Add([]byte("1-2 a b c d /\n\n\n 1-2  a  b  c  d  /x"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = residentIn(b, []string{"/a", "/data/kb"})
+		_, _ = fileRSS(b)
+		_, _ = parseStatus(b)
 		for _, m := range parseMaps(b) {
 			if m.start >= m.end || !strings.HasPrefix(m.path, "/") || strings.ContainsRune(m.path, '\n') {
 				t.Fatalf("parseMaps returned %+v", m)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -113,18 +114,63 @@ func (d *Dirs) release() (Released, error) {
 }
 
 // Resident sums the resident pages of this process's maps of files under
-// the directories (/proc/self/smaps). Reading smaps walks every page
-// table of the process, milliseconds for a sidecar: for tests and
-// diagnostics, not for a status page polled while checks are served.
+// the directories (FileRSS). Reading smaps walks every page table of the
+// process, milliseconds for a sidecar: for tests and diagnostics, not for
+// a status page polled while checks are served.
 func (d *Dirs) Resident() (uint64, error) {
-	if !supported {
-		return 0, ErrUnsupported
-	}
-	b, err := os.ReadFile("/proc/self/smaps")
+	files, err := FileRSS(0)
 	if err != nil {
-		return 0, fmt.Errorf("resident: %w", err)
+		return 0, err
 	}
-	return residentIn(b, d.resolved())
+	dirs := d.resolved()
+	var total uint64
+	for path, n := range files {
+		if under(path, dirs) {
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// Usage is a process's resident set, in bytes: all of it (VmRSS),
+// anonymous memory (RssAnon: the heap) and mapped files' pages (RssFile:
+// the binary and the stores' files).
+type Usage struct {
+	Total, Anon, File uint64
+}
+
+// UsageOf reads the resident set of process pid (0: this one) from
+// /proc/<pid>/status.
+func UsageOf(pid int) (Usage, error) {
+	if !supported {
+		return Usage{}, ErrUnsupported
+	}
+	b, err := os.ReadFile(procFile(pid, "status"))
+	if err != nil {
+		return Usage{}, fmt.Errorf("resident: %w", err)
+	}
+	return parseStatus(b)
+}
+
+// FileRSS returns the resident bytes of each file process pid (0: this
+// one) maps, by the path /proc/<pid>/smaps names it by (without "
+// (deleted)").
+func FileRSS(pid int) (map[string]uint64, error) {
+	if !supported {
+		return nil, ErrUnsupported
+	}
+	b, err := os.ReadFile(procFile(pid, "smaps"))
+	if err != nil {
+		return nil, fmt.Errorf("resident: %w", err)
+	}
+	return fileRSS(b)
+}
+
+func procFile(pid int, name string) string {
+	if pid == 0 {
+		return "/proc/self/" + name
+	}
+	return "/proc/" + strconv.Itoa(pid) + "/" + name
 }
 
 // Status is the releaser's state for the sidecar's /status ("memory").
@@ -148,7 +194,9 @@ func (d *Dirs) Status() Status {
 	if e := d.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
-	s.RSSAnonBytes, s.RSSFileBytes = rss()
+	if u, err := UsageOf(0); err == nil {
+		s.RSSAnonBytes, s.RSSFileBytes = u.Anon, u.File
+	}
 	return s
 }
 

@@ -196,3 +196,25 @@ func TestRunReleasesUntilCancelledAndReportsStatus(t *testing.T) {
 		t.Errorf("Status = %+v", s)
 	}
 }
+
+func TestUsageOfAProcess(t *testing.T) {
+	self, err := UsageOf(0)
+	if err != nil || self.Anon == 0 || self.File == 0 || self.Total < self.Anon {
+		t.Fatalf("UsageOf(this process) = %+v, %v", self, err)
+	}
+	dir := t.TempDir()
+	mapFile(t, dir, "000001.sst", 2*mib)
+	files, err := FileRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files[filepath.Join(dir, "000001.sst")]; got < 2*mib {
+		t.Errorf("FileRSS(pid) gives the touched map %d bytes, want 2 MiB", got)
+	}
+	if _, err := UsageOf(1 << 30); err == nil {
+		t.Error("UsageOf a process that does not exist gave no error")
+	}
+	if _, err := FileRSS(1 << 30); err == nil {
+		t.Error("FileRSS of a process that does not exist gave no error")
+	}
+}
