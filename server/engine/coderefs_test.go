@@ -21,6 +21,13 @@ func TestCodeRefsLayers(t *testing.T) {
 		c.put(k, ref)
 		want[k] = ref
 	}
+	if !maps.Equal(refsOf(&c), want) {
+		t.Fatal("the map Compile builds is not what was put")
+	}
+	c.freeze()
+	if c.build != nil || !maps.Equal(refsOf(&c), want) {
+		t.Fatal("the frozen table is not what was put")
+	}
 	type step struct {
 		refs codeRefs
 		want map[string]codeRef
@@ -75,4 +82,16 @@ func TestCodeRefsLayers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// refsOf is every code c knows, through get and all alike.
+func refsOf(c *codeRefs) map[string]codeRef {
+	got := map[string]codeRef{}
+	c.all(func(code string, ref codeRef) {
+		if r, ok := c.get(code); !ok || r != ref {
+			got["(get disagrees) "+code] = ref
+		}
+		got[code] = ref
+	})
+	return got
 }

@@ -163,6 +163,7 @@ func Compile(m knowledge.Manifest, c *knowledge.Content) (*Index, error) {
 		// Longest names first, so the longest match wins.
 		sort.SliceStable(list, func(a, b int) bool { return len(list[a].name) > len(list[b].name) })
 	}
+	idx.byCode.freeze()
 	return idx, nil
 }
 
