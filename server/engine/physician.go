@@ -80,7 +80,16 @@ type PhysicianState struct {
 // sidecar knows, ready to fold. It is immutable; the engine swaps a new one
 // in when a release or the bureau's event feed brings news.
 type Physicians struct {
-	byCode map[string]*physicianRecord
+	// The table holds no pointer per physician or event (the garbage
+	// collector marks a handful of objects, not ≈ 370,000 at the seeds'
+	// scale): codes map to rows, a row's name is a substring of names
+	// and its events a run of events, each event's until an index into
+	// untils.
+	codes  codeTable // code → codeRef{entry: 1 + row}
+	rows   []physicianRow
+	names  string
+	events []frozenEvent
+	untils []string // distinct until dates; untils[0] = ""
 	// undated lists the seqs of counted events whose date does not parse
 	// (kept out of the records), so withFeed counts a replaced one once.
 	undated []int64
@@ -88,11 +97,29 @@ type Physicians struct {
 	Events int
 }
 
+// physicianRow is one physician of a Physicians table.
+type physicianRow struct {
+	nameOff, nameLen uint32 // names[nameOff : nameOff+nameLen]
+	first, n         uint32 // events[first : first+n], in date order
+}
+
+// frozenEvent is a physicianEvent as the table keeps it: until is an
+// index into Physicians.untils.
+type frozenEvent struct {
+	seq    int64
+	points int
+	day    int32
+	untilD int32
+	year   int32
+	until  uint32
+	kind   eventKind
+}
+
 // CompilePhysicians builds the table from a registry and event lists. An
 // event is identified by its feed seq: the same seq in a release snapshot
 // and in the feed is one event (the later list wins).
 func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]knowledge.PhysicianEvent) *Physicians {
-	p := &Physicians{byCode: make(map[string]*physicianRecord, len(registry))}
+	p := &physicianBuild{byCode: make(map[string]*physicianRecord, len(registry))}
 	for _, r := range registry {
 		code, _ := knowledge.CanonicalCode(r.Code)
 		p.byCode[code] = &physicianRecord{name: r.Name}
@@ -107,7 +134,7 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 	for _, e := range bySeq {
 		events = append(events, e)
 	}
-	p.Events = len(events)
+	p.events = len(events)
 	sortBySeq(events)
 	var b physicianBuilder
 	for i, e := range events {
@@ -135,7 +162,81 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 			yield.Now()
 		}
 	}
+	return p.freeze()
+}
+
+// physicianBuild is a Physicians table while CompilePhysicians or withFeed
+// builds it, in a map of records.
+type physicianBuild struct {
+	byCode  map[string]*physicianRecord
+	undated []int64
+	events  int
+}
+
+// freeze lays the records out as a Physicians table.
+func (b *physicianBuild) freeze() *Physicians {
+	nEvents, nameBytes := 0, 0
+	for _, rec := range b.byCode {
+		nEvents += len(rec.events)
+		nameBytes += len(rec.name)
+	}
+	p := &Physicians{
+		codes:   newCodeTable(len(b.byCode), 0),
+		rows:    make([]physicianRow, 0, len(b.byCode)),
+		events:  make([]frozenEvent, 0, nEvents),
+		untils:  []string{""},
+		undated: b.undated,
+		Events:  b.events,
+	}
+	untilIdx := map[string]uint32{"": 0}
+	var names strings.Builder
+	names.Grow(nameBytes)
+	i := 0
+	for code, rec := range b.byCode {
+		yield.Sometimes(i)
+		i++
+		row := physicianRow{nameOff: uint32(names.Len()), nameLen: uint32(len(rec.name)), first: uint32(len(p.events)), n: uint32(len(rec.events))}
+		names.WriteString(rec.name)
+		for _, e := range rec.events {
+			u, ok := untilIdx[e.until]
+			if !ok {
+				u = uint32(len(p.untils))
+				untilIdx[e.until] = u
+				p.untils = append(p.untils, e.until)
+			}
+			p.events = append(p.events, frozenEvent{seq: e.seq, points: e.points, day: e.day, untilD: e.untilD, year: e.year, until: u, kind: e.kind})
+		}
+		p.codes.insertString(code, codeRef{entry: int32(len(p.rows)) + 1})
+		p.rows = append(p.rows, row)
+	}
+	p.names = names.String()
 	return p
+}
+
+// build is the table as records again, for withFeed to change.
+func (p *Physicians) build() *physicianBuild {
+	b := &physicianBuild{byCode: make(map[string]*physicianRecord, len(p.rows)), events: p.Events}
+	p.codes.each(func(code []byte, ref codeRef) {
+		row := &p.rows[ref.entry-1]
+		rec := &physicianRecord{name: p.nameOf(row), events: make([]physicianEvent, 0, row.n)}
+		for _, e := range p.events[row.first : row.first+row.n] {
+			rec.events = append(rec.events, physicianEvent{seq: e.seq, points: e.points, until: p.untils[e.until], day: e.day, untilD: e.untilD, year: e.year, kind: e.kind})
+		}
+		b.byCode[string(code)] = rec
+	})
+	return b
+}
+
+func (p *Physicians) nameOf(row *physicianRow) string {
+	return p.names[row.nameOff : row.nameOff+row.nameLen]
+}
+
+// row is code's row (code canonical), nil if the table has none.
+func (p *Physicians) row(code string) *physicianRow {
+	if ref, ok := p.codes.get(code); ok {
+		return &p.rows[ref.entry-1]
+	}
+	return nil
 }
 
 // sortBySeq sorts events by seq (unique: they are a map's values). It is
@@ -183,12 +284,12 @@ func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
 	for i := range feed {
 		bySeq[feed[i].Seq] = &feed[i]
 	}
-	out := &Physicians{byCode: make(map[string]*physicianRecord, len(p.byCode)), Events: p.Events}
-	for code, rec := range p.byCode {
-		cp := &physicianRecord{name: rec.name, events: make([]physicianEvent, 0, len(rec.events))}
+	out := &physicianBuild{byCode: make(map[string]*physicianRecord, len(p.rows)), events: p.Events}
+	for code, rec := range p.build().byCode {
+		cp := &physicianRecord{name: rec.name, events: rec.events[:0]}
 		for _, ev := range rec.events {
 			if _, replaced := bySeq[ev.seq]; replaced {
-				out.Events-- // counted again below, as the feed's
+				out.events-- // counted again below, as the feed's
 				continue
 			}
 			cp.events = append(cp.events, ev)
@@ -197,12 +298,12 @@ func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
 	}
 	for _, seq := range p.undated {
 		if _, replaced := bySeq[seq]; replaced {
-			out.Events--
+			out.events--
 		} else {
 			out.undated = append(out.undated, seq)
 		}
 	}
-	out.Events += len(bySeq)
+	out.events += len(bySeq)
 	events := make([]*knowledge.PhysicianEvent, 0, len(bySeq))
 	for _, e := range bySeq {
 		events = append(events, e)
@@ -235,7 +336,7 @@ func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
 			return ea.seq < eb.seq
 		})
 	}
-	return out
+	return out.freeze()
 }
 
 func (idx *Index) compilePhysicians(c *knowledge.Content) {
@@ -273,16 +374,16 @@ func (p *Physicians) Status(code string, at time.Time) PhysicianState {
 		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
 	}
 	code, _ = knowledge.CanonicalCode(code)
-	rec := p.byCode[code]
+	rec := p.row(code)
 	if rec == nil {
 		return PhysicianState{State: rxguardv1.QualificationState_QUALIFICATION_UNKNOWN}
 	}
 	day := dayNumber(at)
 	year := yearOf(day)
-	st := PhysicianState{Known: rec.name != "", State: rxguardv1.QualificationState_QUALIFICATION_NORMAL}
+	st := PhysicianState{Known: rec.nameLen != 0, State: rxguardv1.QualificationState_QUALIFICATION_NORMAL}
 	terminated, suspended := false, false
 	var termUntil, suspUntil string
-	for _, e := range rec.events {
+	for _, e := range p.events[rec.first : rec.first+rec.n] {
 		if int(e.day) > day {
 			break
 		}
@@ -296,14 +397,14 @@ func (p *Physicians) Status(code string, at time.Time) PhysicianState {
 				st.Points = max(st.Points-e.points, 0)
 			}
 		case eventSuspended:
-			if int(e.untilD) >= day || e.until == "" {
-				suspended, suspUntil = true, e.until
+			if int(e.untilD) >= day || e.until == 0 {
+				suspended, suspUntil = true, p.untils[e.until]
 			} else {
 				suspended = false
 			}
 			st.Decided = st.Decided || int(e.year) == year
 		case eventTerminated:
-			terminated, termUntil = true, e.until
+			terminated, termUntil = true, p.untils[e.until]
 			st.Decided = st.Decided || int(e.year) == year
 		case eventRestored:
 			terminated, suspended = false, false
@@ -332,8 +433,8 @@ func (p *Physicians) Name(code string) string {
 		return ""
 	}
 	code, _ = knowledge.CanonicalCode(code)
-	if rec := p.byCode[code]; rec != nil {
-		return rec.name
+	if rec := p.row(code); rec != nil {
+		return p.nameOf(rec)
 	}
 	return ""
 }
