@@ -92,11 +92,7 @@ func (c *codeRefs) fold() {
 	if len(c.changed)*8 <= c.shared.n {
 		return
 	}
-	keyBytes := len(c.shared.keys)
-	for code := range c.changed {
-		keyBytes += len(code)
-	}
-	shared := newCodeTable(c.n, keyBytes)
+	shared := newCodeTable(c.n)
 	c.shared.each(func(code []byte, ref codeRef) {
 		if _, ok := c.changed[string(code)]; !ok {
 			shared.insert(code, ref)

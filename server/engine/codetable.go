@@ -1,110 +1,89 @@
 package engine
 
-import (
-	"hash/maphash"
-	"math/bits"
+import "github.com/rxguard/rxguard/internal/yield"
 
-	"github.com/rxguard/rxguard/internal/yield"
-)
-
-// codeTable is a read-only hash table from code to codeRef that holds no
-// pointers: the codes are one byte slice back to back and the slots hold
-// offsets into it, so the garbage collector marks two objects instead of
-// tracing ≈ 480,000 map keys in every cycle. A Go map of the seeds' scale
-// (26.7 MB and a string per code) was a third of a collection's mark work
-// over the whole index, and on the sidecar's one core every collection's
-// mark phase is time the checks wait (docs/PERFORMANCE.md, sixth pass).
-//
-// Open addressing with linear probing, at most three quarters full; a
-// slot's tag (high bits of the hash, top bit always set) marks it used
-// and spares most key comparisons.
+// codeTable is a read-only table from code to codeRef that holds no
+// pointers: a code up to codeInline bytes is the map's key itself (a byte
+// array), so the map's memory is not scanned and the garbage collector
+// marks one object instead of tracing ≈ 480,000 string keys in every
+// cycle. A map[string]codeRef at the seeds' scale (26.7 MB and a string per
+// code) was a third of a collection's mark work over the whole index, and
+// on the sidecar's one core every collection's mark phase is time the
+// checks wait (docs/PERFORMANCE.md, sixth pass). A lookup costs what the
+// string map's did (BenchmarkCodeLookup): a hand-written open-addressing
+// table over a byte arena, tried first, was 1.5× slower per lookup.
 type codeTable struct {
-	seed  maphash.Seed
-	keys  []byte
-	slots []codeSlot
+	short map[codeKey]codeRef
+	long  map[string]codeRef // codes longer than codeInline (none in the national formats)
 	n     int
 }
 
-type codeSlot struct {
-	off, len uint32 // the code is keys[off : off+len]
-	tag      uint32 // 0: empty
-	ref      codeRef
+// codeInline is the longest code held as an array key: the national
+// codes' longest (drugs', 20–27 characters with the packaging suffix) fit.
+const codeInline = 23
+
+type codeKey struct {
+	n uint8
+	b [codeInline]byte
 }
 
-// newCodeTable is an empty table sized for n codes of keyBytes bytes in
-// all.
-func newCodeTable(n, keyBytes int) codeTable {
-	size := 8
-	if want := n + n/3 + 1; want > size {
-		size = 1 << bits.Len(uint(want-1))
+func keyOf(code string) (codeKey, bool) {
+	var k codeKey
+	if len(code) > codeInline {
+		return k, false
 	}
-	return codeTable{seed: maphash.MakeSeed(), keys: make([]byte, 0, keyBytes), slots: make([]codeSlot, size)}
+	k.n = uint8(len(code))
+	copy(k.b[:], code)
+	return k, true
 }
 
-func tagOf(h uint64) uint32 { return uint32(h>>32) | 1<<31 }
+// newCodeTable is an empty table sized for n codes.
+func newCodeTable(n int) codeTable {
+	return codeTable{short: make(map[codeKey]codeRef, n)}
+}
 
 // get is code's codeRef and whether the table holds code.
 func (t *codeTable) get(code string) (codeRef, bool) {
-	if t.n == 0 {
-		return codeRef{}, false
+	if k, ok := keyOf(code); ok {
+		ref, ok := t.short[k]
+		return ref, ok
 	}
-	h := maphash.String(t.seed, code)
-	tag, mask := tagOf(h), uint64(len(t.slots)-1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.tag == 0 {
-			return codeRef{}, false
-		}
-		if s.tag == tag && int(s.len) == len(code) && string(t.keys[s.off:s.off+s.len]) == code {
-			return s.ref, true
-		}
-	}
+	ref, ok := t.long[code]
+	return ref, ok
 }
 
 // insert and insertString add a code the table does not hold yet; only
 // the builders below call them, before the table is shared.
-func (t *codeTable) insert(code []byte, ref codeRef) {
-	t.place(maphash.Bytes(t.seed, code), len(code), ref)
-	t.keys = append(t.keys, code...)
-}
+func (t *codeTable) insert(code []byte, ref codeRef) { t.insertString(string(code), ref) }
 
 func (t *codeTable) insertString(code string, ref codeRef) {
-	t.place(maphash.String(t.seed, code), len(code), ref)
-	t.keys = append(t.keys, code...)
-}
-
-// place fills the first free slot of hash h with a code of n bytes that
-// the caller appends to keys.
-func (t *codeTable) place(h uint64, n int, ref codeRef) {
-	if t.n >= len(t.slots)-1 {
-		panic("engine: codeTable holds more codes than it was sized for")
+	if k, ok := keyOf(code); ok {
+		t.short[k] = ref
+	} else {
+		if t.long == nil {
+			t.long = map[string]codeRef{}
+		}
+		t.long[code] = ref
 	}
-	tag, mask := tagOf(h), uint64(len(t.slots)-1)
-	i := h & mask
-	for t.slots[i].tag != 0 {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = codeSlot{off: uint32(len(t.keys)), len: uint32(n), tag: tag, ref: ref}
 	t.n++
 }
 
 // each visits every code with its codeRef, in no order; the code's bytes
-// are the table's own and must not be kept or changed.
+// are valid only during the call.
 func (t *codeTable) each(visit func(code []byte, ref codeRef)) {
-	for i := range t.slots {
-		if s := &t.slots[i]; s.tag != 0 {
-			visit(t.keys[s.off:s.off+s.len], s.ref)
-		}
+	buf := make([]byte, 0, codeInline)
+	for k, ref := range t.short {
+		buf = append(buf[:0], k.b[:k.n]...)
+		visit(buf, ref)
+	}
+	for code, ref := range t.long {
+		visit([]byte(code), ref)
 	}
 }
 
 // codeTableOf is the table of a map Compile built.
 func codeTableOf(m map[string]codeRef) codeTable {
-	keyBytes := 0
-	for code := range m {
-		keyBytes += len(code)
-	}
-	t := newCodeTable(len(m), keyBytes)
+	t := newCodeTable(len(m))
 	i := 0
 	for code, ref := range m {
 		yield.Sometimes(i)

@@ -181,7 +181,7 @@ func (b *physicianBuild) freeze() *Physicians {
 		nameBytes += len(rec.name)
 	}
 	p := &Physicians{
-		codes:   newCodeTable(len(b.byCode), 0),
+		codes:   newCodeTable(len(b.byCode)),
 		rows:    make([]physicianRow, 0, len(b.byCode)),
 		events:  make([]frozenEvent, 0, nEvents),
 		untils:  []string{""},
