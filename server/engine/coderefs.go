@@ -59,11 +59,10 @@ func (c *codeRefs) freeze() {
 // forDelta is a copy of c for CompileDelta to change: the shared table is
 // shared, the changes copied.
 func (c *codeRefs) forDelta() codeRefs {
-	shared := c.shared
-	if c.build != nil { // not frozen (only tests get here): c stays as it is
-		shared = codeTableOf(c.build)
+	if c.build != nil {
+		panic("engine: forDelta of an index Compile has not frozen")
 	}
-	out := codeRefs{shared: shared, n: c.n, changed: maps.Clone(c.changed)}
+	out := codeRefs{shared: c.shared, n: c.n, changed: maps.Clone(c.changed)}
 	if out.changed == nil {
 		out.changed = map[string]changedRef{}
 	}
@@ -89,18 +88,13 @@ func (c *codeRefs) change(code string, ref codeRef, known bool) {
 // fold makes the changes part of a new shared table once they outgrow an
 // eighth of it.
 func (c *codeRefs) fold() {
-	if len(c.changed)*8 <= c.shared.n {
+	if len(c.changed)*8 <= c.shared.len() {
 		return
 	}
-	shared := newCodeTable(c.n)
-	c.shared.each(func(code []byte, ref codeRef) {
-		if _, ok := c.changed[string(code)]; !ok {
-			shared.insert(code, ref)
-		}
-	})
+	shared := c.shared.copyWithout(c.changed, c.n)
 	for code, ch := range c.changed {
 		if ch.known {
-			shared.insertString(code, ch.ref)
+			shared.insert(code, ch.ref)
 		}
 	}
 	c.shared, c.changed = shared, nil

@@ -14,12 +14,11 @@ import "github.com/rxguard/rxguard/internal/yield"
 // table over a byte arena, tried first, was 1.5× slower per lookup.
 type codeTable struct {
 	short map[codeKey]codeRef
-	long  map[string]codeRef // codes longer than codeInline (none in the national formats)
-	n     int
+	long  map[string]codeRef // codes longer than codeInline (30 of 35,748 in a synthetic release)
 }
 
 // codeInline is the longest code held as an array key: the national
-// codes' longest (drugs', 20–27 characters with the packaging suffix) fit.
+// formats' 15, 20 and 23 characters fit.
 const codeInline = 23
 
 type codeKey struct {
@@ -42,6 +41,9 @@ func newCodeTable(n int) codeTable {
 	return codeTable{short: make(map[codeKey]codeRef, n)}
 }
 
+// len is the number of codes the table holds.
+func (t *codeTable) len() int { return len(t.short) + len(t.long) }
+
 // get is code's codeRef and whether the table holds code.
 func (t *codeTable) get(code string) (codeRef, bool) {
 	if k, ok := keyOf(code); ok {
@@ -52,20 +54,33 @@ func (t *codeTable) get(code string) (codeRef, bool) {
 	return ref, ok
 }
 
-// insert and insertString add a code the table does not hold yet; only
-// the builders below call them, before the table is shared.
-func (t *codeTable) insert(code []byte, ref codeRef) { t.insertString(string(code), ref) }
-
-func (t *codeTable) insertString(code string, ref codeRef) {
+// insert adds code; only the builders (codeTableOf, copyWithout's
+// callers, the physicians' freeze) call it, before the table is shared.
+func (t *codeTable) insert(code string, ref codeRef) {
 	if k, ok := keyOf(code); ok {
 		t.short[k] = ref
-	} else {
-		if t.long == nil {
-			t.long = map[string]codeRef{}
-		}
-		t.long[code] = ref
+		return
 	}
-	t.n++
+	if t.long == nil {
+		t.long = map[string]codeRef{}
+	}
+	t.long[code] = ref
+}
+
+// copyWithout is t without the codes drop holds, with room for n codes.
+func (t *codeTable) copyWithout(drop map[string]changedRef, n int) codeTable {
+	out := newCodeTable(n)
+	for k, ref := range t.short {
+		if _, ok := drop[string(k.b[:k.n])]; !ok {
+			out.short[k] = ref
+		}
+	}
+	for code, ref := range t.long {
+		if _, ok := drop[code]; !ok {
+			out.insert(code, ref)
+		}
+	}
+	return out
 }
 
 // each visits every code with its codeRef, in no order; the code's bytes
@@ -88,7 +103,7 @@ func codeTableOf(m map[string]codeRef) codeTable {
 	for code, ref := range m {
 		yield.Sometimes(i)
 		i++
-		t.insertString(code, ref)
+		t.insert(code, ref)
 	}
 	return t
 }

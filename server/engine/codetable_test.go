@@ -32,8 +32,8 @@ func TestCodeTableAgreesWithAMap(t *testing.T) {
 			m[code()] = codeRef{entry: rng.Int32N(1 << 20), drug: rng.Int32N(1 << 20)}
 		}
 		tab := codeTableOf(m)
-		if tab.n != len(m) {
-			t.Fatalf("n=%d: table holds %d", n, tab.n)
+		if tab.len() != len(m) {
+			t.Fatalf("n=%d: table holds %d", n, tab.len())
 		}
 		for c, want := range m {
 			if got, ok := tab.get(c); !ok || got != want {
@@ -56,6 +56,24 @@ func TestCodeTableAgreesWithAMap(t *testing.T) {
 		})
 		if len(seen) != len(m) {
 			t.Fatalf("n=%d: each visits %d codes, want %d", n, len(seen), len(m))
+		}
+		drop, kept := map[string]changedRef{}, map[string]codeRef{}
+		for c, ref := range m {
+			if rng.IntN(3) == 0 {
+				drop[c] = changedRef{}
+			} else {
+				kept[c] = ref
+			}
+		}
+		extra := code() // a code the table may not hold
+		drop[extra] = changedRef{}
+		delete(kept, extra)
+		cp := tab.copyWithout(drop, len(m))
+		for c := range m {
+			want, wok := kept[c]
+			if got, ok := cp.get(c); ok != wok || got != want || cp.len() != len(kept) {
+				t.Fatalf("n=%d: copyWithout: get(%q) = %v %t, want %v %t (%d codes, want %d)", n, c, got, ok, want, wok, cp.len(), len(kept))
+			}
 		}
 	}
 }
@@ -81,7 +99,7 @@ func TestCodeTableHoldsNoPointers(t *testing.T) {
 		}
 		return false
 	}
-	for _, ty := range []reflect.Type{reflect.TypeFor[codeKey](), reflect.TypeFor[codeRef](), reflect.TypeFor[physicianRow](), reflect.TypeFor[frozenEvent]()} {
+	for _, ty := range []reflect.Type{reflect.TypeFor[codeKey](), reflect.TypeFor[codeRef](), reflect.TypeFor[physicianRow](), reflect.TypeFor[physicianEvent]()} {
 		if pointers(ty) {
 			t.Fatalf("%s holds a pointer: every element would be traced by the garbage collector", ty.Name())
 		}

@@ -21,11 +21,12 @@ type physicianRecord struct {
 
 // physicianEvent is one status event, folded to what Status reads plus its
 // feed seq (so the bureau's feed can replace it without the release's
-// decoded events staying in memory). 48 bytes; until is interned per table.
+// decoded events staying in memory). 40 bytes and no pointer: until is an
+// index into its table's untils.
 type physicianEvent struct {
 	seq    int64
 	points int
-	until  string // YYYY-MM-DD, as the event gives it
+	until  uint32 // untils[until]: YYYY-MM-DD as the event gives it, 0 for none
 	day    int32  // local day number of the event's date
 	untilD int32  // day number of until, 0 if it does not parse
 	year   int32
@@ -88,7 +89,7 @@ type Physicians struct {
 	codes  codeTable // code → codeRef{entry: 1 + row}
 	rows   []physicianRow
 	names  string
-	events []frozenEvent
+	events []physicianEvent
 	untils []string // distinct until dates; untils[0] = ""
 	// undated lists the seqs of counted events whose date does not parse
 	// (kept out of the records), so withFeed counts a replaced one once.
@@ -103,23 +104,11 @@ type physicianRow struct {
 	first, n         uint32 // events[first : first+n], in date order
 }
 
-// frozenEvent is a physicianEvent as the table keeps it: until is an
-// index into Physicians.untils.
-type frozenEvent struct {
-	seq    int64
-	points int
-	day    int32
-	untilD int32
-	year   int32
-	until  uint32
-	kind   eventKind
-}
-
 // CompilePhysicians builds the table from a registry and event lists. An
 // event is identified by its feed seq: the same seq in a release snapshot
 // and in the feed is one event (the later list wins).
 func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]knowledge.PhysicianEvent) *Physicians {
-	p := &physicianBuild{byCode: make(map[string]*physicianRecord, len(registry))}
+	p := newPhysicianBuild(len(registry))
 	for _, r := range registry {
 		code, _ := knowledge.CanonicalCode(r.Code)
 		p.byCode[code] = &physicianRecord{name: r.Name}
@@ -136,7 +125,6 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 	}
 	p.events = len(events)
 	sortBySeq(events)
-	var b physicianBuilder
 	for i, e := range events {
 		yield.Sometimes(i)
 		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
@@ -147,7 +135,7 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 			rec = &physicianRecord{}
 			p.byCode[code] = rec
 		}
-		if ev, ok := b.event(e); ok {
+		if ev, ok := p.event(e); ok {
 			rec.events = append(rec.events, ev)
 		} else {
 			p.undated = append(p.undated, e.Seq)
@@ -168,9 +156,40 @@ func CompilePhysicians(registry []knowledge.PhysicianRecord, eventLists ...[]kno
 // physicianBuild is a Physicians table while CompilePhysicians or withFeed
 // builds it, in a map of records.
 type physicianBuild struct {
-	byCode  map[string]*physicianRecord
-	undated []int64
-	events  int
+	byCode   map[string]*physicianRecord
+	undated  []int64
+	events   int
+	untils   []string // untils[0] = ""
+	untilIdx map[string]uint32
+}
+
+func newPhysicianBuild(n int) *physicianBuild {
+	return &physicianBuild{byCode: make(map[string]*physicianRecord, n), untils: []string{""}, untilIdx: map[string]uint32{"": 0}}
+}
+
+// event folds e, interning its until date; ok=false for an event whose
+// date does not parse (the importer and the feed client reject such
+// events; it still counts).
+func (b *physicianBuild) event(e *knowledge.PhysicianEvent) (physicianEvent, bool) {
+	day, ok := parseDay(e.Date)
+	if !ok {
+		return physicianEvent{}, false
+	}
+	ev := physicianEvent{seq: e.Seq, kind: kindOf(e.Type), day: int32(day), year: int32(yearOf(day)), points: e.Points}
+	if e.Until != "" {
+		u, ok := b.untilIdx[e.Until]
+		if !ok {
+			u = uint32(len(b.untils))
+			until := strings.Clone(e.Until) // not the decoded event's memory
+			b.untils = append(b.untils, until)
+			b.untilIdx[until] = u
+		}
+		ev.until = u
+		if d, ok := parseDay(e.Until); ok {
+			ev.untilD = int32(d)
+		}
+	}
+	return ev, true
 }
 
 // freeze lays the records out as a Physicians table.
@@ -183,47 +202,54 @@ func (b *physicianBuild) freeze() *Physicians {
 	p := &Physicians{
 		codes:   newCodeTable(len(b.byCode)),
 		rows:    make([]physicianRow, 0, len(b.byCode)),
-		events:  make([]frozenEvent, 0, nEvents),
-		untils:  []string{""},
+		events:  make([]physicianEvent, 0, nEvents),
+		untils:  b.untils,
 		undated: b.undated,
 		Events:  b.events,
 	}
-	untilIdx := map[string]uint32{"": 0}
 	var names strings.Builder
 	names.Grow(nameBytes)
 	i := 0
 	for code, rec := range b.byCode {
 		yield.Sometimes(i)
 		i++
-		row := physicianRow{nameOff: uint32(names.Len()), nameLen: uint32(len(rec.name)), first: uint32(len(p.events)), n: uint32(len(rec.events))}
+		p.codes.insert(code, codeRef{entry: int32(len(p.rows)) + 1})
+		p.rows = append(p.rows, physicianRow{nameOff: uint32(names.Len()), nameLen: uint32(len(rec.name)), first: uint32(len(p.events)), n: uint32(len(rec.events))})
 		names.WriteString(rec.name)
-		for _, e := range rec.events {
-			u, ok := untilIdx[e.until]
-			if !ok {
-				u = uint32(len(p.untils))
-				untilIdx[e.until] = u
-				p.untils = append(p.untils, e.until)
-			}
-			p.events = append(p.events, frozenEvent{seq: e.seq, points: e.points, day: e.day, untilD: e.untilD, year: e.year, until: u, kind: e.kind})
-		}
-		p.codes.insertString(code, codeRef{entry: int32(len(p.rows)) + 1})
-		p.rows = append(p.rows, row)
+		p.events = append(p.events, rec.events...)
 	}
 	p.names = names.String()
 	return p
 }
 
-// build is the table as records again, for withFeed to change.
-func (p *Physicians) build() *physicianBuild {
-	b := &physicianBuild{byCode: make(map[string]*physicianRecord, len(p.rows)), events: p.Events}
+// thaw is the table as records again, for withFeed, without the events
+// (dated or not) whose seq replaced holds: Events no longer counts them.
+func (p *Physicians) thaw(replaced map[int64]*knowledge.PhysicianEvent) *physicianBuild {
+	b := newPhysicianBuild(len(p.rows))
+	b.events = p.Events
+	b.untils = slices.Clone(p.untils)
+	for i, u := range b.untils {
+		b.untilIdx[u] = uint32(i)
+	}
 	p.codes.each(func(code []byte, ref codeRef) {
 		row := &p.rows[ref.entry-1]
 		rec := &physicianRecord{name: p.nameOf(row), events: make([]physicianEvent, 0, row.n)}
-		for _, e := range p.events[row.first : row.first+row.n] {
-			rec.events = append(rec.events, physicianEvent{seq: e.seq, points: e.points, until: p.untils[e.until], day: e.day, untilD: e.untilD, year: e.year, kind: e.kind})
+		for _, ev := range p.events[row.first : row.first+row.n] {
+			if _, ok := replaced[ev.seq]; ok {
+				b.events--
+			} else {
+				rec.events = append(rec.events, ev)
+			}
 		}
 		b.byCode[string(code)] = rec
 	})
+	for _, seq := range p.undated {
+		if _, ok := replaced[seq]; ok {
+			b.events--
+		} else {
+			b.undated = append(b.undated, seq)
+		}
+	}
 	return b
 }
 
@@ -246,35 +272,6 @@ func sortBySeq(events []*knowledge.PhysicianEvent) {
 	slices.SortFunc(events, func(a, b *knowledge.PhysicianEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 }
 
-// physicianBuilder folds knowledge events into physicianEvents, sharing
-// one string per distinct until date.
-type physicianBuilder struct{ until map[string]string }
-
-// event folds e; ok=false for an event whose date does not parse (the
-// importer and the feed client reject such events; it still counts).
-func (b *physicianBuilder) event(e *knowledge.PhysicianEvent) (physicianEvent, bool) {
-	day, ok := parseDay(e.Date)
-	if !ok {
-		return physicianEvent{}, false
-	}
-	ev := physicianEvent{seq: e.Seq, kind: kindOf(e.Type), day: int32(day), year: int32(yearOf(day)), points: e.Points}
-	if e.Until != "" {
-		u, ok := b.until[e.Until]
-		if !ok {
-			if b.until == nil {
-				b.until = map[string]string{}
-			}
-			u = strings.Clone(e.Until) // not the decoded event's memory
-			b.until[u] = u
-		}
-		ev.until = u
-		if d, ok := parseDay(u); ok {
-			ev.untilD = int32(d)
-		}
-	}
-	return ev, true
-}
-
 // withFeed is the table with the bureau's feed folded in, as
 // CompilePhysicians(registry, releaseEvents, feed) gives it, from the
 // release's compiled table: a feed event replaces the release's event of
@@ -284,32 +281,13 @@ func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
 	for i := range feed {
 		bySeq[feed[i].Seq] = &feed[i]
 	}
-	out := &physicianBuild{byCode: make(map[string]*physicianRecord, len(p.rows)), events: p.Events}
-	for code, rec := range p.build().byCode {
-		cp := &physicianRecord{name: rec.name, events: rec.events[:0]}
-		for _, ev := range rec.events {
-			if _, replaced := bySeq[ev.seq]; replaced {
-				out.events-- // counted again below, as the feed's
-				continue
-			}
-			cp.events = append(cp.events, ev)
-		}
-		out.byCode[code] = cp
-	}
-	for _, seq := range p.undated {
-		if _, replaced := bySeq[seq]; replaced {
-			out.events--
-		} else {
-			out.undated = append(out.undated, seq)
-		}
-	}
+	out := p.thaw(bySeq) // the feed's events are counted below
 	out.events += len(bySeq)
 	events := make([]*knowledge.PhysicianEvent, 0, len(bySeq))
 	for _, e := range bySeq {
 		events = append(events, e)
 	}
 	sortBySeq(events)
-	var b physicianBuilder
 	touched := map[*physicianRecord]bool{}
 	for _, e := range events {
 		code, _ := knowledge.CanonicalCode(e.PhysicianCode)
@@ -318,7 +296,7 @@ func (p *Physicians) withFeed(feed []knowledge.PhysicianEvent) *Physicians {
 			rec = &physicianRecord{}
 			out.byCode[code] = rec
 		}
-		if ev, ok := b.event(e); ok {
+		if ev, ok := out.event(e); ok {
 			rec.events = append(rec.events, ev)
 			touched[rec] = true
 		} else {
