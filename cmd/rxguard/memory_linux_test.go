@@ -81,8 +81,29 @@ func TestSidecarGivesBackTheDecisionLogsPages(t *testing.T) {
 		t.Errorf("the decision log's files hold %d bytes of the resident set after two releases (%v); want ≤ 256 KiB", got, err)
 	}
 	st := status()
-	if !st.Supported || st.LastError != "" || st.AdvisedBytes == 0 || st.RSSAnonBytes == 0 || st.RSSFileBytes == 0 {
+	if !st.Supported || st.LastError != "" || st.AdvisedBytes == 0 || st.DroppedBytes == 0 || st.RSSAnonBytes == 0 || st.RSSFileBytes == 0 {
 		t.Errorf("/status memory = %+v", st)
+	}
+	// The knowledge store's tables (the demo release's, read whole when it
+	// was built and compiled) are dropped from the resident set too; the
+	// checks are answered from the compiled index and answer as before.
+	if tables, _ := filepath.Glob(filepath.Join(s.data, "kb", "*.sst")); len(tables) == 0 {
+		t.Fatal("the knowledge store has no table file: the test shows nothing")
+	}
+	files, err := resident.FileRSS(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, n := range files {
+		if strings.HasSuffix(path, ".sst") && strings.HasPrefix(path, filepath.Join(s.data, "kb")) && n > 64<<10 {
+			t.Errorf("knowledge table %s holds %d bytes of the resident set after two releases; want ≤ 64 KiB", path, n)
+		}
+	}
+	r := proto.Clone(req).(*rxguardv1.CheckOrdersRequest)
+	r.Encounter.Id = "MEM-AFTER"
+	again, err := s.guard.CheckOrders(t.Context(), r)
+	if err != nil || again.Verdict != answered[0].Verdict || len(again.Findings) != len(answered[0].Findings) || len(again.Findings) == 0 {
+		t.Errorf("a check after the release answers %v (%v), before %v", again, err, answered[0])
 	}
 	out := mustRun(t, "status", "-http", s.http)
 	if !regexp.MustCompile(`memory +[0-9.]+ [KMG]iB heap, [0-9.]+ [KMG]iB file pages`).MatchString(out) || strings.Contains(out, "logs' pages") {

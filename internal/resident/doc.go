@@ -26,6 +26,14 @@
 // right for logs, written once and read rarely; it is wrong for the
 // knowledge store, whose tables every delta reads whole (measured: a
 // delta then met about 20 major page faults and its checks' p99 went from
-// 12 to 20 ms), so the sidecar releases the history and the decision log
-// only.
+// 12 to 20 ms). So a store like that is added with Cached: its files'
+// pages are dropped from the process's page tables with MADV_DONTNEED and
+// stay in the page cache, where the next delta finds them (a minor fault,
+// no disk read), and where the kernel can reclaim them, clean and mapped
+// by no one, before anything else under memory pressure. MADV_DONTNEED is
+// only safe on an address that is still the file's map, so the store
+// holds its files while they are dropped (badgerdb.HoldTables: Badger
+// cannot unmap a table an iterator holds) and the maps are listed after
+// the hold began; private maps are never dropped (what was written to
+// them exists nowhere else).
 package resident

@@ -11,6 +11,10 @@ import (
 type mapping struct {
 	start, end uint64 // [start, end)
 	path       string // as the kernel prints it, without " (deleted)"
+	// shared: a MAP_SHARED map (perms "…s"), whose pages are the page
+	// cache's; dropping one from a private map would discard what was
+	// written to it.
+	shared bool
 }
 
 // parseMaps returns the file mappings of a /proc/<pid>/maps listing:
@@ -57,7 +61,8 @@ func parseMapsLine(line string) (mapping, bool) {
 	if err1 != nil || err2 != nil || end <= start {
 		return mapping{}, false
 	}
-	return mapping{start: start, end: end, path: path}, true
+	shared := len(fields[1]) == 4 && fields[1][3] == 's'
+	return mapping{start: start, end: end, path: path, shared: shared}, true
 }
 
 // fileRSS sums the "Rss:" lines of an smaps listing by mapped file

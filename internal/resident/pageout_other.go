@@ -5,3 +5,5 @@ package resident
 const supported = false
 
 func pageout(addr, n uint64) error { return ErrUnsupported }
+
+func dontneed(addr, n uint64) error { return ErrUnsupported }

@@ -24,11 +24,35 @@ const chunk = 4 << 20
 // Dirs is a set of directories whose files' mapped pages Release gives
 // back. Its methods may be called concurrently.
 type Dirs struct {
-	dirs []string // absolute, as given (resolved)
+	dirs   []string // absolute, as given (resolved)
+	cached []cachedStore
 
 	releases atomic.Uint64
 	advised  atomic.Uint64
+	dropped  atomic.Uint64
 	lastErr  atomic.Pointer[string]
+}
+
+// Hold calls fn with the paths of a store's files that the store cannot
+// unmap until fn returns (badgerdb.HoldTables), or fails without calling
+// it (the store is closed).
+type Hold func(fn func(paths []string)) error
+
+// cachedStore is a store added with Cached.
+type cachedStore struct {
+	hold Hold
+	busy func() bool
+}
+
+// Cached adds a store whose files' pages each Release drops from this
+// process's maps while keeping them in the page cache (package doc): for
+// files read again, whole, now and then. While busy (if not nil) reports
+// that the store is reading them, Run drops them ten times as often: a
+// pass over a whole release would otherwise bring them all back into the
+// resident set before the next release. Call it before the first Release.
+func (d *Dirs) Cached(hold Hold, busy func() bool) *Dirs {
+	d.cached = append(d.cached, cachedStore{hold: hold, busy: busy})
+	return d
 }
 
 // NewDirs returns the set of dirs. A directory need not exist yet (a
@@ -63,6 +87,9 @@ func (d *Dirs) resolved() []string {
 type Released struct {
 	Mappings int    // maps of files under the directories advised
 	Bytes    uint64 // their size (address space, resident or not)
+	// Dropped is the size of the cached stores' maps whose pages were
+	// dropped from the process (Cached).
+	Dropped uint64
 }
 
 // Release asks the kernel to reclaim the pages of every map of a file
@@ -73,6 +100,7 @@ func (d *Dirs) Release() (Released, error) {
 	r, err := d.release()
 	d.releases.Add(1)
 	d.advised.Add(r.Bytes)
+	d.dropped.Add(r.Dropped)
 	if err != nil {
 		s := err.Error()
 		d.lastErr.Store(&s)
@@ -110,7 +138,77 @@ func (d *Dirs) release() (Released, error) {
 			r.Bytes += m.end - m.start
 		}
 	}
-	return r, nil
+	n, err := d.dropCached(false)
+	r.Dropped = n
+	return r, err
+}
+
+// dropCached drops the pages of the cached stores' files (all of them, or
+// only those of the stores that are busy) and returns the size of the maps
+// advised.
+func (d *Dirs) dropCached(onlyBusy bool) (uint64, error) {
+	var total uint64
+	for _, c := range d.cached {
+		if onlyBusy && (c.busy == nil || !c.busy()) {
+			continue
+		}
+		var dropErr error
+		err := c.hold(func(paths []string) {
+			var n uint64
+			n, dropErr = dropHeld(paths)
+			total += n
+		})
+		if err = errors.Join(err, dropErr); err != nil {
+			return total, fmt.Errorf("resident: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// dropHeld drops the pages of this process's shared maps of the files
+// paths from its page tables (MADV_DONTNEED): they stay in the page cache
+// and a read faults them back in without reading the disk. The files are
+// held (Hold), so their maps cannot be unmapped meanwhile, and the listing
+// of the maps is read after the hold began, so every address advised is
+// still the file's. It returns the size of the maps advised.
+func dropHeld(paths []string) (uint64, error) {
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	held := make(map[string]bool, len(paths))
+	dirs := map[string]string{} // a directory as given → as /proc names it
+	for _, p := range paths {
+		dir, base := filepath.Split(p)
+		r, ok := dirs[dir]
+		if !ok {
+			r = dir
+			if abs, err := filepath.Abs(dir); err == nil {
+				r = abs
+			}
+			if e, err := filepath.EvalSymlinks(r); err == nil {
+				r = e
+			}
+			dirs[dir] = r
+		}
+		held[filepath.Join(r, base)] = true
+	}
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, err
+	}
+	var dropped uint64
+	for _, m := range parseMaps(b) {
+		if !m.shared || !held[m.path] {
+			continue
+		}
+		for at := m.start; at < m.end; at += chunk {
+			if err := dontneed(at, min(uint64(chunk), m.end-at)); err != nil {
+				return dropped, fmt.Errorf("drop the pages of %s from the process: %w", m.path, err)
+			}
+		}
+		dropped += m.end - m.start
+	}
+	return dropped, nil
 }
 
 // Resident sums the resident pages of this process's maps of files under
@@ -180,6 +278,10 @@ type Status struct {
 	// they advised, summed.
 	Releases     uint64 `json:"releases"`
 	AdvisedBytes uint64 `json:"advised_bytes"`
+	// DroppedBytes is the size of the knowledge store's table maps whose
+	// pages were dropped from the process and left in the page cache,
+	// summed over the releases.
+	DroppedBytes uint64 `json:"dropped_bytes"`
 	LastError    string `json:"last_error,omitempty"`
 	// RSSAnonBytes and RSSFileBytes are the process's resident set at the
 	// call (/proc/self/status RssAnon, RssFile): the heap, and the mapped
@@ -190,7 +292,7 @@ type Status struct {
 
 // Status reports the releaser and the process's resident set.
 func (d *Dirs) Status() Status {
-	s := Status{Supported: supported, Releases: d.releases.Load(), AdvisedBytes: d.advised.Load()}
+	s := Status{Supported: supported, Releases: d.releases.Load(), AdvisedBytes: d.advised.Load(), DroppedBytes: d.dropped.Load()}
 	if e := d.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
@@ -207,14 +309,23 @@ func (d *Dirs) Run(ctx context.Context, every time.Duration, log *slog.Logger) {
 		log.Info("mapped store pages are not released on this platform: the resident set includes the stores' files")
 		return
 	}
-	t := time.NewTicker(every)
+	// Ticks ten times per interval: every tenth releases everything, the
+	// others drop the busy cached stores' pages (Cached).
+	t := time.NewTicker(max(every/10, time.Millisecond))
 	defer t.Stop()
 	failing := false
-	for {
-		if _, err := d.Release(); err != nil && !failing {
+	for tick := 0; ; tick++ {
+		var err error
+		if tick%10 == 0 {
+			_, err = d.Release()
+		} else if n, derr := d.dropCached(true); n > 0 || derr != nil {
+			d.dropped.Add(n)
+			err = derr
+		}
+		if err != nil && !failing {
 			log.Warn("releasing the stores' mapped pages failed; the resident set will include the files the stores read and write", "err", err)
 			failing = true
-		} else if err == nil {
+		} else if err == nil && tick%10 == 0 {
 			failing = false
 		}
 		select {

@@ -5,13 +5,18 @@ package resident
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // residentBytes is Dirs.Resident of dirs.
@@ -210,5 +215,119 @@ func TestUsageOfAProcess(t *testing.T) {
 	}
 	if _, err := FileRSS(1 << 30); err == nil {
 		t.Error("FileRSS of a process that does not exist gave no error")
+	}
+}
+
+// inCore reports how many of data's pages are in memory (mincore: for a
+// file's map, whether the page cache holds the page, mapped or not).
+func inCore(t *testing.T, data []byte) (in, pages int) {
+	t.Helper()
+	vec := make([]byte, (len(data)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&data[0])), uintptr(len(data)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	for _, v := range vec {
+		in += int(v & 1)
+	}
+	return in, len(vec)
+}
+
+func TestCachedDropsTheHeldFilesPagesFromTheProcessAndKeepsThemCached(t *testing.T) {
+	store, link := t.TempDir(), filepath.Join(t.TempDir(), "kb")
+	if err := os.Symlink(store, link); err != nil {
+		t.Fatal(err)
+	}
+	held, wantHeld := mapFile(t, store, "000001.sst", 8*mib)
+	notHeld, _ := mapFile(t, store, "000002.sst", 4*mib)
+	// A private map of a held file: what was written to it exists only in
+	// its own pages, which must not be dropped.
+	f, err := os.Open(filepath.Join(store, "000001.sst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, err := syscall.Mmap(int(f.Fd()), 0, mib, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(private)
+	copy(private, bytes.Repeat([]byte{0xA5}, mib))
+	// Written back, the pages are clean: advice that evicts (PAGEOUT)
+	// would take them out of the page cache, which is what must not be.
+	if err := unix.Msync(held, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+
+	holds := 0
+	d := NewDirs().Cached(func(fn func([]string)) error {
+		holds++
+		fn([]string{filepath.Join(link, "000001.sst")}) // as the store names it: through the link
+		return nil
+	}, nil)
+	r, err := d.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holds != 1 || r.Dropped != 8*mib {
+		t.Errorf("Release held %d times and dropped %d bytes of maps, want once and the held file's 8 MiB", holds, r.Dropped)
+	}
+	rss, err := FileRSS(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The private map's 1 MiB is counted under the same path.
+	if got := rss[filepath.Join(store, "000001.sst")]; got > mib+mib/4 {
+		t.Errorf("the held file holds %d bytes of the resident set after Release, want only the private map's", got)
+	}
+	if got := rss[filepath.Join(store, "000002.sst")]; got < 4*mib {
+		t.Errorf("the file not held lost pages (%d bytes resident)", got)
+	}
+	if in, pages := inCore(t, held); in < pages*9/10 {
+		t.Errorf("%d of the held file's %d pages are in the page cache after Release, want (nearly) all: dropped from the process, not evicted", in, pages)
+	}
+	if !bytes.Equal(held, wantHeld) || !bytes.Equal(private, bytes.Repeat([]byte{0xA5}, mib)) {
+		t.Error("a map reads different bytes after Release")
+	}
+	_ = notHeld
+	if s := d.Status(); s.DroppedBytes != 8*mib || s.LastError != "" {
+		t.Errorf("Status = %+v, want 8 MiB dropped and no error", s)
+	}
+
+	// A store that cannot hold its files (closed) fails the release, and
+	// the status says so.
+	closed := errors.New("knowledge store closed")
+	d = NewDirs().Cached(func(func([]string)) error { return closed }, nil)
+	if _, err := d.Release(); !errors.Is(err, closed) {
+		t.Errorf("Release with a failing hold = %v, want its error", err)
+	}
+	if s := d.Status(); s.LastError == "" {
+		t.Error("the status does not report the failed hold")
+	}
+}
+
+func TestRunDropsABusyCachedStoreTenTimesAsOften(t *testing.T) {
+	var busy atomic.Bool
+	var holds atomic.Uint64
+	d := NewDirs().Cached(func(fn func([]string)) error {
+		holds.Add(1)
+		fn(nil)
+		return nil
+	}, busy.Load)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go d.Run(ctx, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	time.Sleep(350 * time.Millisecond)
+	if h, r := holds.Load(), d.Status().Releases; r == 0 || h > r+1 {
+		t.Fatalf("idle store: held %d times in %d releases, want once per release", h, r)
+	}
+	busy.Store(true)
+	h0, r0 := holds.Load(), d.Status().Releases
+	for deadline := time.Now().Add(10 * time.Second); holds.Load()-h0 < 10; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("busy store: held %d times in 10 s", holds.Load()-h0)
+		}
+	}
+	if h, r := holds.Load()-h0, d.Status().Releases-r0; h < 3*(r+1) {
+		t.Errorf("busy store: held %d times in %d releases, want about ten per release", h, r)
 	}
 }

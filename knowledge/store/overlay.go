@@ -218,6 +218,8 @@ func (s *Store) readBackEntries(ctx context.Context, v string, entries []ovlEntr
 // with the overlay's entries applied, in key order. rk is class\x00key.
 func (s *Store) scanMerged(ctx context.Context, txn *badger.Txn, m knowledge.Manifest, ref *baseRef, visit func(rk, v []byte) error) error {
 	s.scans.Add(1)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Dir: s.dir, Version: m.Version, Reason: fmt.Sprintf(format, args...)}
 	}

@@ -91,6 +91,9 @@ type Store struct {
 	// release's records from Badger, for tests of the single pass.
 	proofs atomic.Int64
 	scans  atomic.Int64
+	// streams counts the passes over a release's records in progress
+	// (Streaming).
+	streams atomic.Int32
 
 	// proven is the overlay this store last wrote and proved, for the
 	// Activate that follows (overlay.go).
@@ -1169,6 +1172,8 @@ func (s *Store) proveStream(ctx context.Context, txn *badger.Txn, m knowledge.Ma
 // class\x00key.
 func (s *Store) scanWhole(ctx context.Context, txn *badger.Txn, v string, visit func(rk, v []byte) error) error {
 	s.scans.Add(1)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	prefix := recordPrefix(v)
 	// No value prefetching: values live in the LSM beside their keys, so
 	// Value reads them from the block in place; prefetching would copy.
