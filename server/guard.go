@@ -6,9 +6,13 @@ package server
 
 import (
 	"context"
+	"slices"
+
+	"google.golang.org/grpc"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/server/check"
+	"github.com/rxguard/rxguard/server/grpccodec"
 )
 
 // Guard implements rxguard.v1.GuardService over the check service.
@@ -23,6 +27,52 @@ func NewGuard(svc *check.Service) *Guard { return &Guard{svc: svc} }
 func (g *Guard) CheckOrders(ctx context.Context, req *rxguardv1.CheckOrdersRequest) (*rxguardv1.CheckOrdersResponse, error) {
 	resp, err := g.svc.Check(ctx, req)
 	return resp, grpcError(err)
+}
+
+// guardServiceDesc is GuardService's registration. When decisions are
+// recorded, CheckOrders is served by checkOrdersWire: the request's bytes
+// and the response's encoding go to the decision record as they crossed
+// the wire, instead of the record encoding both messages again.
+func guardServiceDesc(svc *check.Service) *grpc.ServiceDesc {
+	d := rxguardv1.GuardService_ServiceDesc
+	if svc == nil || !svc.Records() {
+		return &d
+	}
+	d.Methods = slices.Clone(d.Methods)
+	for i := range d.Methods {
+		if d.Methods[i].MethodName == "CheckOrders" {
+			d.Methods[i].Handler = checkOrdersWire
+		}
+	}
+	return &d
+}
+
+// checkOrdersWire is the generated CheckOrders handler, except that the
+// request is decoded into a grpccodec.Received (keeping its bytes) and the
+// response returned as a grpccodec.Encoded (sent as it is). The
+// interceptors see the request and pass it on unchanged, as the generated
+// handler assumes too.
+func checkOrdersWire(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := &grpccodec.Received{Msg: new(rxguardv1.CheckOrdersRequest)}
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	g := srv.(*Guard)
+	handler := func(ctx context.Context, req any) (any, error) {
+		resp, wire, err := g.svc.CheckWire(ctx, req.(*rxguardv1.CheckOrdersRequest), in.Wire)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if wire == nil {
+			return resp, nil
+		}
+		return &grpccodec.Encoded{Msg: resp, Wire: wire}, nil
+	}
+	if interceptor == nil {
+		return handler(ctx, in.Msg)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: rxguardv1.GuardService_CheckOrders_FullMethodName}
+	return interceptor(ctx, in.Msg, info, handler)
 }
 
 func (g *Guard) ExplainItem(ctx context.Context, req *rxguardv1.ExplainItemRequest) (*rxguardv1.ExplainItemResponse, error) {

@@ -142,7 +142,7 @@ func New(o Options) *Server {
 	s.grpc = grpc.NewServer(opts...)
 	// Every method registered here needs its role in grpcMethodRoles
 	// (security.go).
-	rxguardv1.RegisterGuardServiceServer(s.grpc, s.guard)
+	s.grpc.RegisterService(guardServiceDesc(o.Service), s.guard)
 	rxguardv1.RegisterAuditServiceServer(s.grpc, &Audit{svc: o.Service})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Register != nil {

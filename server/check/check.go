@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/rxguard/rxguard/gen/rxguard/plugin/v1"
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
@@ -137,12 +138,29 @@ var errNoRelease = &Error{Kind: Unavailable, Msg: "rxguard has no active knowled
 
 // Check decides one CheckOrders request and records the decision.
 func (s *Service) Check(ctx context.Context, req *rxguardv1.CheckOrdersRequest) (*rxguardv1.CheckOrdersResponse, error) {
+	resp, _, err := s.check(ctx, req, nil)
+	return resp, err
+}
+
+// CheckWire is Check for a door that has the request's protobuf encoding
+// as it was received (reqWire): it also returns the response's encoding,
+// which the door sends as it is, and the decision record keeps both
+// encodings instead of encoding the messages again (decisionlog.Entry).
+func (s *Service) CheckWire(ctx context.Context, req *rxguardv1.CheckOrdersRequest, reqWire []byte) (*rxguardv1.CheckOrdersResponse, []byte, error) {
+	return s.check(ctx, req, reqWire)
+}
+
+// Records reports whether decisions are recorded (a door without a record
+// need not keep the requests' encodings for CheckWire).
+func (s *Service) Records() bool { return s.log != nil }
+
+func (s *Service) check(ctx context.Context, req *rxguardv1.CheckOrdersRequest, reqWire []byte) (*rxguardv1.CheckOrdersResponse, []byte, error) {
 	start := time.Now()
 	now := s.now()
 	parsed, err := validate.CheckOrders(req, s.limits, now)
 	if err != nil {
 		s.metrics.invalid.Add(1)
-		return nil, err
+		return nil, nil, err
 	}
 	// From here on the rules and plugins judge the request with its codes
 	// in canonical form; the caller's request stays as received and is
@@ -171,7 +189,7 @@ func (s *Service) Check(ctx context.Context, req *rxguardv1.CheckOrdersRequest) 
 		Normalised:   normalisedCodes(parsed.Normalised),
 	})
 	if res == nil {
-		return nil, errNoRelease
+		return nil, nil, errNoRelease
 	}
 	if fromPlugins != nil {
 		engine.Merge(judged, res, <-fromPlugins)
@@ -189,14 +207,24 @@ func (s *Service) Check(ctx context.Context, req *rxguardv1.CheckOrdersRequest) 
 	}
 	elapsed := time.Since(start)
 	resp.EvalMicros = elapsed.Microseconds()
+	var respWire []byte
+	if reqWire != nil {
+		// A response that cannot be encoded (never yet) is returned as a
+		// message: the door's codec then fails it as it would have.
+		respWire, _ = proto.Marshal(resp)
+	}
 	if s.log != nil {
 		// Queued: the writer encodes and commits off the latency path
 		// (in sync durability the call returns after the commit). Nothing
-		// may change resp or received after this point.
-		s.log.Append(ctx, decisionlog.Entry{ID: id, Time: now, Request: received, Response: resp})
+		// may change resp, received or the encodings after this point.
+		e := decisionlog.Entry{ID: id, Time: now, Request: received, Response: resp}
+		if reqWire != nil && respWire != nil {
+			e.RequestWire, e.ResponseWire = reqWire, respWire
+		}
+		s.log.Append(ctx, e)
 	}
 	s.metrics.observeCheck(resp, elapsed)
-	return resp, nil
+	return resp, respWire, nil
 }
 
 // startPlugins runs the plugins on their own goroutine; the result channel

@@ -8,11 +8,19 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/klauspost/compress/s2"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	rxguardv1 "github.com/rxguard/rxguard/gen/rxguard/v1"
 	"github.com/rxguard/rxguard/internal/badgerdb"
 	"github.com/rxguard/rxguard/internal/diskspace"
+)
+
+// The field numbers of Decision.request and Decision.response
+// (audit.proto), for records assembled from the wire encodings.
+const (
+	decisionRequestField  protowire.Number = 4
+	decisionResponseField protowire.Number = 5
 )
 
 // writer is the state of the one goroutine that writes (run): it gathers
@@ -346,9 +354,21 @@ func (w *writer) encode(e *Entry) error {
 	w.arena = appendDecisionKey(w.arena, &u)
 	key := w.arena[start:len(w.arena):len(w.arena)]
 	d := &w.dec
-	d.DecisionId, d.Time, d.SidecarId, d.Request, d.Response = e.ID, t.Format(time.RFC3339Nano), l.opts.SidecarID, e.Request, e.Response
-	w.plain, err = proto.MarshalOptions{}.MarshalAppend(w.plain[:0], d)
-	d.Request, d.Response = nil, nil
+	d.DecisionId, d.Time, d.SidecarId = e.ID, t.Format(time.RFC3339Nano), l.opts.SidecarID
+	if e.RequestWire != nil && e.ResponseWire != nil {
+		// The fields in number order, as proto.Marshal writes them: the
+		// scalars, then the request (4) and the response (5) as they
+		// crossed the wire.
+		w.plain, err = proto.MarshalOptions{}.MarshalAppend(w.plain[:0], d)
+		w.plain = protowire.AppendTag(w.plain, decisionRequestField, protowire.BytesType)
+		w.plain = protowire.AppendBytes(w.plain, e.RequestWire)
+		w.plain = protowire.AppendTag(w.plain, decisionResponseField, protowire.BytesType)
+		w.plain = protowire.AppendBytes(w.plain, e.ResponseWire)
+	} else {
+		d.Request, d.Response = e.Request, e.Response
+		w.plain, err = proto.MarshalOptions{}.MarshalAppend(w.plain[:0], d)
+		d.Request, d.Response = nil, nil
+	}
 	if err != nil {
 		return fmt.Errorf("decision %s: encode: %w", e.ID, err)
 	}

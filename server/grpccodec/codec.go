@@ -33,11 +33,40 @@ type codec struct{ base encoding.CodecV2 }
 
 func (codec) Name() string { return "proto" }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+// Received is what a handler decodes a request into when it also needs
+// the request's bytes as they crossed the wire (the decision record keeps
+// them): Unmarshal decodes into Msg and sets Wire to a copy of the bytes.
+type Received struct {
+	Msg  proto.Message
+	Wire []byte
+}
+
+// Encoded is a response a handler has encoded itself (its bytes also go
+// to the decision record): Marshal sends Wire as it is. Msg is the
+// message Wire encodes.
+type Encoded struct {
+	Msg  proto.Message
+	Wire []byte
+}
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if e, ok := v.(*Encoded); ok {
+		return mem.BufferSlice{mem.SliceBuffer(e.Wire)}, nil
+	}
+	return c.base.Marshal(v)
+}
 
 // Unmarshal decodes with the standard codec; only when that fails does it
 // look for invalid UTF-8 in string fields (the common path is unchanged).
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*Received); ok {
+		r.Wire = data.Materialize()
+		return c.unmarshal(mem.BufferSlice{mem.SliceBuffer(r.Wire)}, r.Msg)
+	}
+	return c.unmarshal(data, v)
+}
+
+func (c codec) unmarshal(data mem.BufferSlice, v any) error {
 	err := c.base.Unmarshal(data, v)
 	if err == nil {
 		return nil

@@ -72,3 +72,48 @@ func FuzzRepairUTF8(f *testing.F) {
 		}
 	})
 }
+
+// A Received request keeps a copy of its bytes (gRPC reuses its buffers
+// once Unmarshal returns) and is decoded like any other, repair included.
+func TestReceivedKeepsTheBytesAsTheyCame(t *testing.T) {
+	c := New()
+	for _, name := range []string{"艾附暖宫丸", "\xb0\xac\xb8\xbd"} {
+		in := encoded("r1", name)
+		buf := append([]byte(nil), in...)
+		r := &Received{Msg: new(rxguardv1.CheckOrdersRequest)}
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(buf[:5]), mem.SliceBuffer(buf[5:])}, r); err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		clear(buf) // what gRPC may do with its buffers afterwards
+		if string(r.Wire) != string(in) {
+			t.Errorf("%q: Wire = %x, received %x", name, r.Wire, in)
+		}
+		req := r.Msg.(*rxguardv1.CheckOrdersRequest)
+		if req.RequestId != "r1" || len(req.Orders) != 1 || !strings.Contains(req.Orders[0].ItemName, map[bool]string{true: "艾", false: "\uFFFD"}[name == "艾附暖宫丸"]) {
+			t.Errorf("%q: decoded %v", name, req)
+		}
+	}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0x05, 'a'})}, &Received{Msg: new(rxguardv1.CheckOrdersRequest)}); err == nil {
+		t.Error("truncated message decoded into a Received")
+	}
+}
+
+func TestEncodedIsSentAsItIs(t *testing.T) {
+	resp := &rxguardv1.CheckOrdersResponse{RequestId: "r1", DecisionId: "d1", Verdict: rxguardv1.Verdict_VERDICT_WARN}
+	wire, err := proto.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := New().Marshal(&Encoded{Msg: resp, Wire: wire})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Materialize(); string(got) != string(wire) {
+		t.Errorf("Marshal(Encoded) = %x, want %x", got, wire)
+	}
+	// Anything else is encoded by the standard codec.
+	out, err = New().Marshal(resp)
+	if err != nil || string(out.Materialize()) != string(wire) {
+		t.Errorf("Marshal(message) = %x, %v", out.Materialize(), err)
+	}
+}
