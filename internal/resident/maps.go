@@ -15,6 +15,9 @@ type mapping struct {
 	// cache's; dropping one from a private map would discard what was
 	// written to it.
 	shared bool
+	// deleted: the file was removed since it was mapped (" (deleted)"):
+	// not a file a store holds.
+	deleted bool
 }
 
 // parseMaps returns the file mappings of a /proc/<pid>/maps listing:
@@ -51,7 +54,7 @@ func parseMapsLine(line string) (mapping, bool) {
 	if !strings.HasPrefix(path, "/") {
 		return mapping{}, false // anonymous, [heap], [stack], [vdso], …
 	}
-	path = strings.TrimSuffix(path, " (deleted)")
+	path, deleted := strings.CutSuffix(path, " (deleted)")
 	lo, hi, ok := strings.Cut(fields[0], "-")
 	if !ok {
 		return mapping{}, false
@@ -62,7 +65,7 @@ func parseMapsLine(line string) (mapping, bool) {
 		return mapping{}, false
 	}
 	shared := len(fields[1]) == 4 && fields[1][3] == 's'
-	return mapping{start: start, end: end, path: path, shared: shared}, true
+	return mapping{start: start, end: end, path: path, shared: shared, deleted: deleted}, true
 }
 
 // fileRSS sums the "Rss:" lines of an smaps listing by mapped file

@@ -22,10 +22,10 @@ func TestParseMaps(t *testing.T) {
 	}, "\n")
 	got := parseMaps([]byte(listing))
 	want := []mapping{
-		{0x00400000, 0x00452000, "/usr/bin/rxguard", false},
-		{0x7f2c4a000000, 0x7f2c4c000000, "/data/kb/000001.sst", true},
-		{0x7f2c4c000000, 0x7f2c4c001000, "/data/my store/000002.vlog", true},
-		{0x7f2c4d000000, 0x7f2c4d002000, "/data/kb/000003.sst", true},
+		{0x00400000, 0x00452000, "/usr/bin/rxguard", false, false},
+		{0x7f2c4a000000, 0x7f2c4c000000, "/data/kb/000001.sst", true, false},
+		{0x7f2c4c000000, 0x7f2c4c001000, "/data/my store/000002.vlog", true, true},
+		{0x7f2c4d000000, 0x7f2c4d002000, "/data/kb/000003.sst", true, false},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("parseMaps = %+v, want %+v", got, want)

@@ -198,7 +198,9 @@ func dropHeld(paths []string) (uint64, error) {
 	}
 	var dropped uint64
 	for _, m := range parseMaps(b) {
-		if !m.shared || !held[m.path] {
+		// A held file is neither unmapped nor deleted during the hold: a
+		// deleted file's map by the same name is someone else's.
+		if !m.shared || m.deleted || !held[m.path] {
 			continue
 		}
 		for at := m.start; at < m.end; at += chunk {

@@ -293,6 +293,20 @@ func TestCachedDropsTheHeldFilesPagesFromTheProcessAndKeepsThemCached(t *testing
 		t.Errorf("Status = %+v, want 8 MiB dropped and no error", s)
 	}
 
+	// A map of a deleted file is nobody's held file, whatever its name.
+	gone := t.TempDir()
+	mapFile(t, gone, "000009.sst", mib)
+	if err := os.Remove(filepath.Join(gone, "000009.sst")); err != nil {
+		t.Fatal(err)
+	}
+	d = NewDirs().Cached(func(fn func([]string)) error {
+		fn([]string{filepath.Join(gone, "000009.sst")})
+		return nil
+	}, nil)
+	if r, err := d.Release(); err != nil || r.Dropped != 0 {
+		t.Errorf("Release of a deleted file's map = %+v, %v; want nothing dropped", r, err)
+	}
+
 	// A store that cannot hold its files (closed) fails the release, and
 	// the status says so.
 	closed := errors.New("knowledge store closed")
