@@ -86,6 +86,9 @@ type sidecar struct {
 	grpcLis net.Listener
 	httpLis net.Listener
 	closers []func()
+	// loaded restores the memory limit raised for the knowledge load
+	// (raiseMemoryLimitForLoad).
+	loaded func()
 	// encrypted: the patient history and the decision log are encrypted
 	// at rest (encryption.key_file).
 	encrypted bool
@@ -99,6 +102,9 @@ const releaseInterval = time.Second
 // listeners; run serves. On error, whatever was opened is closed.
 func newSidecar(ctx context.Context, cfg config, log *slog.Logger) (_ *sidecar, err error) {
 	sc := &sidecar{log: log, dataDir: cfg.DataDir, encrypted: cfg.Encryption.KeyFile != ""}
+	// Until the knowledge is loaded (the store's proof at Open, the
+	// compile in run): the load's live heap is above a sidecar-sized limit.
+	sc.loaded = raiseMemoryLimitForLoad(log)
 	defer func() {
 		if err != nil {
 			sc.close()
@@ -237,6 +243,7 @@ func (sc *sidecar) run(ctx context.Context) error {
 	go func() { served <- sc.srv.Serve(serveCtx, sc.grpcLis, sc.httpLis) }()
 	go sc.pages.Run(ctx, releaseInterval, sc.log)
 	m, err := server.EnsureActive(ctx, sc.kb, sc.eng, sc.log)
+	sc.loaded()
 	if err != nil {
 		// Stop serving: a sidecar without knowledge must exit (and be
 		// restarted by its supervisor), not hang NOT_SERVING.
@@ -262,6 +269,9 @@ func (sc *sidecar) run(ctx context.Context) error {
 
 // close closes what newSidecar opened, last opened first.
 func (sc *sidecar) close() {
+	if sc.loaded != nil {
+		sc.loaded() // a start that failed before the load ended
+	}
 	for i := len(sc.closers) - 1; i >= 0; i-- {
 		sc.closers[i]()
 	}
