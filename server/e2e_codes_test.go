@@ -86,7 +86,8 @@ func TestE2EPhysicianCodeVariants(t *testing.T) {
 }
 
 // rawCodec sends pre-encoded bytes, so a test can put invalid UTF-8 on
-// the wire (the Go protobuf encoder refuses to).
+// the wire (the Go protobuf encoder refuses to); into a *[]byte it
+// receives the bytes as they came.
 type rawCodec struct{}
 
 func (rawCodec) Name() string { return "proto" }
@@ -94,6 +95,10 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
 }
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if b, ok := v.(*[]byte); ok {
+		*b = data.Materialize()
+		return nil
+	}
 	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
 }
 

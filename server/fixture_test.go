@@ -77,6 +77,9 @@ func startServer(tb testing.TB, cfg engine.Config) *testServer {
 type parts struct {
 	plugins *pluginhost.Manager // nil: none
 	noLog   bool                // no decision log (benchmark baseline)
+	// wrapLog, if set, stands between the check service and the decision
+	// log (to see what the service appends).
+	wrapLog func(check.DecisionLog) check.DecisionLog
 	// security is the listeners' TLS and authentication; conn (the
 	// testServer's client) stays plaintext, so a TLS test dials its own.
 	security Security
@@ -107,6 +110,9 @@ func startServerWith(tb testing.TB, cfg engine.Config, p parts) *testServer {
 		// the log closes once the server has stopped.
 		tb.Cleanup(func() { dlog.Close() })
 		opts.Log, srvOpts.Decisions = dlog, dlog
+		if p.wrapLog != nil {
+			opts.Log = p.wrapLog(dlog)
+		}
 	}
 	if p.plugins != nil {
 		opts.Plugins = p.plugins
