@@ -66,7 +66,7 @@ func checkOrdersWire(srv any, ctx context.Context, dec func(any) error, intercep
 		if wire == nil {
 			return resp, nil
 		}
-		return &grpccodec.Encoded{Msg: resp, Wire: wire}, nil
+		return &grpccodec.Encoded{Wire: wire}, nil
 	}
 	if interceptor == nil {
 		return handler(ctx, in.Msg)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"log/slog"
 	"math"
 	"os"
@@ -75,9 +73,8 @@ func cgroupMemoryMax() int64 {
 // cgroupV2Path is the unified hierarchy's path in a /proc/self/cgroup
 // listing ("0::/system.slice/rxguard.service").
 func cgroupV2Path(b []byte) (string, bool) {
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		if p, ok := strings.CutPrefix(s.Text(), "0::"); ok {
+	for line := range strings.Lines(string(b)) {
+		if p, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "0::"); ok {
 			return p, true
 		}
 	}

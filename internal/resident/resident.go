@@ -61,12 +61,26 @@ func (d *Dirs) Cached(hold Hold, busy func() bool) *Dirs {
 func NewDirs(dirs ...string) *Dirs {
 	d := &Dirs{}
 	for _, dir := range dirs {
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-		d.dirs = append(d.dirs, filepath.Clean(dir))
+		d.dirs = append(d.dirs, absolute(dir))
 	}
 	return d
+}
+
+// absolute is dir made absolute and clean (as given if that fails).
+func absolute(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return filepath.Clean(dir)
+}
+
+// resolve is dir with its symlinks resolved, as /proc/self/maps names the
+// files in it (as given if it does not exist: nothing of it is mapped).
+func resolve(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return dir
 }
 
 // resolved returns the directories as /proc/self/maps names the files in
@@ -75,10 +89,7 @@ func NewDirs(dirs ...string) *Dirs {
 func (d *Dirs) resolved() []string {
 	out := make([]string, len(d.dirs))
 	for i, dir := range d.dirs {
-		out[i] = dir
-		if r, err := filepath.EvalSymlinks(dir); err == nil {
-			out[i] = r
-		}
+		out[i] = resolve(dir)
 	}
 	return out
 }
@@ -100,7 +111,6 @@ func (d *Dirs) Release() (Released, error) {
 	r, err := d.release()
 	d.releases.Add(1)
 	d.advised.Add(r.Bytes)
-	d.dropped.Add(r.Dropped)
 	if err != nil {
 		s := err.Error()
 		d.lastErr.Store(&s)
@@ -144,10 +154,10 @@ func (d *Dirs) release() (Released, error) {
 }
 
 // dropCached drops the pages of the cached stores' files (all of them, or
-// only those of the stores that are busy) and returns the size of the maps
-// advised.
-func (d *Dirs) dropCached(onlyBusy bool) (uint64, error) {
-	var total uint64
+// only those of the stores that are busy) and returns (and counts) the
+// size of the maps advised.
+func (d *Dirs) dropCached(onlyBusy bool) (total uint64, err error) {
+	defer func() { d.dropped.Add(total) }()
 	for _, c := range d.cached {
 		if onlyBusy && (c.busy == nil || !c.busy()) {
 			continue
@@ -181,13 +191,7 @@ func dropHeld(paths []string) (uint64, error) {
 		dir, base := filepath.Split(p)
 		r, ok := dirs[dir]
 		if !ok {
-			r = dir
-			if abs, err := filepath.Abs(dir); err == nil {
-				r = abs
-			}
-			if e, err := filepath.EvalSymlinks(r); err == nil {
-				r = e
-			}
+			r = resolve(absolute(dir))
 			dirs[dir] = r
 		}
 		held[filepath.Join(r, base)] = true
@@ -320,9 +324,8 @@ func (d *Dirs) Run(ctx context.Context, every time.Duration, log *slog.Logger) {
 		var err error
 		if tick%10 == 0 {
 			_, err = d.Release()
-		} else if n, derr := d.dropCached(true); n > 0 || derr != nil {
-			d.dropped.Add(n)
-			err = derr
+		} else {
+			_, err = d.dropCached(true)
 		}
 		if err != nil && !failing {
 			log.Warn("releasing the stores' mapped pages failed; the resident set will include the files the stores read and write", "err", err)

@@ -42,10 +42,8 @@ type Received struct {
 }
 
 // Encoded is a response a handler has encoded itself (its bytes also go
-// to the decision record): Marshal sends Wire as it is. Msg is the
-// message Wire encodes.
+// to the decision record): Marshal sends Wire as it is.
 type Encoded struct {
-	Msg  proto.Message
 	Wire []byte
 }
 

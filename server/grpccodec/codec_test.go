@@ -104,7 +104,7 @@ func TestEncodedIsSentAsItIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := New().Marshal(&Encoded{Msg: resp, Wire: wire})
+	out, err := New().Marshal(&Encoded{Wire: wire})
 	if err != nil {
 		t.Fatal(err)
 	}
