@@ -105,7 +105,7 @@ load before-wire
 start_sidecar
 sleep 2
 echo "{\"measure\":\"idle_rss\",\"mb\":$(rss_mb "$SIDECAR")}" >>"$RESULTS"
-client "$W/loadgen" compare -addr "$GRPC" -callers 1,50 -duration "$DURATION" -rounds "$ROUNDS" >>"$RESULTS"
+client "$W/loadgen" compare -addr "$GRPC" -callers 1,50 -duration "$DURATION" -rounds "$ROUNDS" -pid "$SIDECAR" >>"$RESULTS"
 client "$W/loadgen" load -addr "$GRPC" -n 100000 -callers 50 -pid "$SIDECAR" >>"$RESULTS"
 load after-wire
 stop_sidecar
@@ -114,7 +114,7 @@ note "the same comparison with the decision log off (what the log costs on one c
 printf 'decision_log:\n  disabled: true\n' >"$W/nolog.yaml"
 start_sidecar -config "$W/nolog.yaml"
 sed -i '$ s/"measure":"cold_start"/"measure":"cold_start","decision_log":false/' "$RESULTS"
-client "$W/loadgen" compare -addr "$GRPC" -callers 1,50 -duration "$DURATION" -rounds "$ROUNDS" |
+client "$W/loadgen" compare -addr "$GRPC" -callers 1,50 -duration "$DURATION" -rounds "$ROUNDS" -pid "$SIDECAR" |
 	sed 's/"measure":"grpc"/"measure":"grpc","decision_log":false/' >>"$RESULTS"
 stop_sidecar
 

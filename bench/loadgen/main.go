@@ -3,7 +3,9 @@
 // taskset) and measures a running rxguard built with -tags benchecho:
 //
 //	loadgen ready   -addr A -since NS           time from NS (unix ns) to SERVING
-//	loadgen compare -addr A -callers 1,50       CheckOrders vs echo vs empty call
+//	loadgen compare -addr A -callers 1,50 -pid PID
+//	                                            CheckOrders vs echo vs empty call (and
+//	                                            the server's CPU per call)
 //	loadgen load    -addr A -n 100000 -pid PID  n checks, then the server's RSS
 //	loadgen delta   -addr A -status URL -version V -pid PID -- CMD...
 //	                                            check latency idle, then while CMD
@@ -178,6 +180,9 @@ type stats struct {
 	P50us      float64 `json:"p50_us"`
 	P99us      float64 `json:"p99_us"`
 	Throughput float64 `json:"calls_per_s"`
+	// ServerCPUus is the sidecar's CPU time (all its threads, user and
+	// system) per call, when compare is given its pid.
+	ServerCPUus float64 `json:"server_cpu_us,omitempty"`
 }
 
 func summarise(lat []time.Duration, busy time.Duration) stats {
@@ -200,6 +205,7 @@ func cmdCompare(args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds of (empty, echo, check) per caller count")
 	lines := fs.Int("lines", 10, "order lines")
 	warm := fs.Duration("warmup", 2*time.Second, "warm-up of each rpc before measuring")
+	pid := fs.Int("pid", 0, "sidecar process id: its CPU time per call is reported")
 	fs.Parse(args)
 	r, err := newRPCs(*addr, *lines)
 	if err != nil {
@@ -226,24 +232,36 @@ func cmdCompare(args []string) error {
 			return fmt.Errorf("-callers %q: want positive integers", *callersList)
 		}
 		lat := map[string][]time.Duration{}
-		busy := map[string]time.Duration{}
+		busy, cpu := map[string]time.Duration{}, map[string]time.Duration{}
 		for round := range *rounds {
 			for k := range names {
 				n := names[(k+round)%len(names)]
+				cpu0, err := cpuTime(*pid)
+				if err != nil {
+					return err
+				}
 				l, took, err := r.run(n, callers, *d)
+				if err != nil {
+					return err
+				}
+				cpu1, err := cpuTime(*pid)
 				if err != nil {
 					return err
 				}
 				lat[n] = append(lat[n], l...)
 				busy[n] += took
+				cpu[n] += cpu1 - cpu0
 			}
 		}
 		out := map[string]any{"measure": "grpc", "callers": callers, "lines": *lines,
 			"request_bytes": protoSize(r.req), "response_bytes": protoSize(resp)}
 		st := map[string]stats{}
 		for _, n := range names {
-			st[n] = summarise(lat[n], busy[n])
-			out[n] = st[n]
+			s := summarise(lat[n], busy[n])
+			if *pid != 0 && s.Calls > 0 {
+				s.ServerCPUus = float64(cpu[n].Microseconds()) / float64(s.Calls)
+			}
+			st[n], out[n] = s, s
 		}
 		out["check_over_echo"] = map[string]float64{"p50": st["check"].P50us / st["echo"].P50us, "p99": st["check"].P99us / st["echo"].P99us,
 			"throughput": st["check"].Throughput / st["echo"].Throughput}
@@ -465,6 +483,45 @@ func activeVersion(url string) (string, error) {
 }
 
 // rss is a process's VmRSS in MiB (0 without a pid).
+// cpuTime is the CPU time (user and system, every thread, those that
+// exited too) process pid has used so far: /proc/<pid>/stat's utime and
+// stime, in clock ticks (USER_HZ, 100 on Linux: 10 ms). 0 for pid 0.
+func cpuTime(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("the sidecar's CPU time: %w", err)
+	}
+	return parseCPUTime(raw)
+}
+
+// parseCPUTime reads utime and stime (fields 14 and 15) of a
+// /proc/<pid>/stat line; the command name (field 2) may hold spaces and
+// parentheses, so fields are counted from its last ')'.
+func parseCPUTime(raw []byte) (time.Duration, error) {
+	const userHZ = 100
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc stat line without a command name: %q", s)
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat line with %d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat utime/stime %q: %w", v, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 func rss(pid int) (float64, error) {
 	kb, err := rssKiB(pid)
 	return float64(kb) / 1024, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -167,4 +168,98 @@ func TestRSSByFile(t *testing.T) {
 	if _, err := rssByFile(1 << 30); err == nil {
 		t.Fatal("no error for a process that does not exist")
 	}
+}
+
+func TestParseCPUTime(t *testing.T) {
+	fields := func(cmd string, utime, stime string) []byte {
+		// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+		return []byte("4242 (" + cmd + ") S 1 4242 4242 0 -1 4194560 900 0 3 0 " + utime + " " + stime + " 0 0 20 0 9 0 123 456\n")
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", fields("rxguard", "250", "50"), 3 * time.Second, true},
+		{"command with spaces and parentheses", fields("rx (guard) 2", "1", "2"), 30 * time.Millisecond, true},
+		{"no command name", []byte("4242 rxguard S 1"), 0, false},
+		{"cut short", []byte("4242 (rxguard) S 1 4242 4242 0 -1 4194560 900 0 3"), 0, false},
+		{"not a number", fields("rxguard", "x", "50"), 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseCPUTime(tc.raw)
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("parseCPUTime = %v, %v; want %v (ok %v)", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// cpuTime of this process grows by about the CPU it burns.
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	before, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		for i := range 10000 {
+			x += i
+		}
+	}
+	after, err := cpuTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < 100*time.Millisecond {
+		t.Fatalf("300 ms of spinning added %v of CPU time (x=%d)", d, x)
+	}
+	if _, err := cpuTime(1 << 30); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+	if d, err := cpuTime(0); d != 0 || err != nil {
+		t.Fatalf("cpuTime(0) = %v, %v; want 0 (no pid given)", d, err)
+	}
+}
+
+// The summary puts the server's CPU per call next to what the 85 %
+// throughput target leaves a check beyond the echo.
+func TestSummaryCPUBudget(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	line := `{"measure":"grpc","callers":50,"lines":10,"request_bytes":1000,"response_bytes":5000,` +
+		`"empty":{"calls":10,"p50_us":1,"p99_us":2,"calls_per_s":3,"server_cpu_us":40},` +
+		`"echo":{"calls":10,"p50_us":1,"p99_us":2,"calls_per_s":3,"server_cpu_us":170},` +
+		`"check":{"calls":10,"p50_us":1,"p99_us":2,"calls_per_s":3,"server_cpu_us":400},` +
+		`"check_over_echo":{"p50":1,"p99":1,"throughput":0.4},"check_over_empty":{"p50":1,"p99":1,"throughput":0.1}}` + "\n"
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := captureStdout(t, func() error { return cmdSummary([]string{path}) })
+	want := "server CPU per call: empty 40 µs, echo 170 µs, check 400 µs; the check's own work 230 µs (85 % of the echo's throughput on one saturated core leaves it 30 µs)"
+	if !strings.Contains(out, want) {
+		t.Fatalf("summary:\n%s\nwant a line with %q", out, want)
+	}
+}
+
+// captureStdout is what fn prints on os.Stdout.
+func captureStdout(t *testing.T, fn func() error) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	ferr := fn()
+	os.Stdout = saved
+	w.Close()
+	out := <-done
+	r.Close()
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	return string(out)
 }

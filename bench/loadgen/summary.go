@@ -68,6 +68,13 @@ func cmdSummary(args []string) error {
 				num("check_over_echo", "p50"), num("check_over_echo", "p99"), 100*num("check_over_echo", "throughput"))
 			add("  check/empty p50 %.2f×  p99 %.2f×  throughput %.0f %%",
 				num("check_over_empty", "p50"), num("check_over_empty", "p99"), 100*num("check_over_empty", "throughput"))
+			if echo, check := num("echo", "server_cpu_us"), num("check", "server_cpu_us"); echo > 0 && check > 0 {
+				// On the sidecar's one core, saturated, throughput is the
+				// inverse of CPU per call: check/echo ≥ 85 % leaves a check
+				// (1/0.85 − 1) of an echo's CPU for its own work.
+				add("  server CPU per call: empty %.0f µs, echo %.0f µs, check %.0f µs; the check's own work %.0f µs (85 %% of the echo's throughput on one saturated core leaves it %.0f µs)",
+					num("empty", "server_cpu_us"), echo, check, check-echo, echo*(1/0.85-1))
+			}
 		case "steady_rss":
 			add("%-34s %8.1f MB   (target ≤ 256 MB) after %v checks at %.0f/s; anonymous %.1f MB, file pages %.1f MB",
 				"steady RSS", num("rss_after_mb"), m["checks"], num("checks_per_s"), num("rss_anon_mb"), num("rss_file_mb"))
