@@ -482,7 +482,6 @@ func activeVersion(url string) (string, error) {
 	return st.Knowledge.Version, nil
 }
 
-// rss is a process's VmRSS in MiB (0 without a pid).
 // cpuTime is the CPU time (user and system, every thread, those that
 // exited too) process pid has used so far: /proc/<pid>/stat's utime and
 // stime, in clock ticks (USER_HZ, 100 on Linux: 10 ms). 0 for pid 0.
@@ -522,6 +521,7 @@ func parseCPUTime(raw []byte) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// rss is a process's VmRSS in MiB (0 without a pid).
 func rss(pid int) (float64, error) {
 	kb, err := rssKiB(pid)
 	return float64(kb) / 1024, err

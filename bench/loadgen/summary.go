@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -16,7 +17,12 @@ func cmdSummary(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("summary needs the results.jsonl file")
 	}
-	f, err := os.Open(args[0])
+	return summarize(os.Stdout, args[0])
+}
+
+// summarize writes the summary of the results file at path to out.
+func summarize(out io.Writer, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -28,7 +34,7 @@ func cmdSummary(args []string) error {
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return fmt.Errorf("%s: %w", args[0], err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		num := func(path ...string) float64 {
 			var v any = m
@@ -107,6 +113,6 @@ func cmdSummary(args []string) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	fmt.Println(strings.Join(lines, "\n"))
-	return nil
+	_, err = fmt.Fprintln(out, strings.Join(lines, "\n"))
+	return err
 }
